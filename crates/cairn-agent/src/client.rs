@@ -1,0 +1,187 @@
+//! The HTTP client of the Cairn API: JSON in, JSON or an RFC 9457 problem out.
+
+use std::time::Duration;
+
+use cairn_proto::api::{
+    AttestResponse, Challenge, EnrollResponse, HostView, TokenRequest, TokenResponse,
+};
+use cairn_proto::{Enrollment, Evidence, HostId, Problem, Signed};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a refusal.
+    #[error("{0}")]
+    Refused(Problem),
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: Url,
+    admin_token: Option<String>,
+    /// Attempts for a request the server never received (connection refused, reset).
+    attempts: u32,
+}
+
+/// Plain HTTP is only for talking to this machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl ApiClient {
+    pub fn new(server: &str, insecure: bool) -> Result<Self, ClientError> {
+        let base = Url::parse(server).map_err(|e| ClientError::Usage(format!("bad server URL {server:?}: {e}")))?;
+        match base.scheme() {
+            "https" => {}
+            "http" if insecure || is_loopback(&base) => {}
+            "http" => {
+                return Err(ClientError::Usage(format!(
+                    "refusing plain HTTP to {server} (not loopback); use https or pass --insecure"
+                )));
+            }
+            other => return Err(ClientError::Usage(format!("unsupported URL scheme {other:?}"))),
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ClientError::Usage(format!("HTTP client: {e}")))?;
+        Ok(ApiClient { http, base, admin_token: None, attempts: 4 })
+    }
+
+    pub fn with_admin_token(mut self, token: Option<String>) -> Self {
+        self.admin_token = token;
+        self
+    }
+
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    async fn send<B: Serialize, R: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<R, ClientError> {
+        let url = self.base.join(path).map_err(|e| ClientError::Usage(e.to_string()))?;
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        let response = loop {
+            let mut req = self.http.request(method.clone(), url.clone());
+            if let Some(token) = &self.admin_token {
+                req = req.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            match req.send().await {
+                Ok(response) => break response,
+                // Only failures to connect are retried: the server never saw the request,
+                // so repeating it cannot, say, consume a nonce twice.
+                Err(e) if e.is_connect() && attempt < self.attempts => {
+                    tracing::debug!(error = %e, attempt, "server unreachable; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    attempt += 1;
+                }
+                Err(e) => return Err(ClientError::Unreachable(format!("{url}: {e}"))),
+            }
+        };
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(format!("{url}: {e}")));
+        }
+        Err(match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(problem) => ClientError::Refused(problem),
+            Err(_) => ClientError::Protocol(format!(
+                "{url}: HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            )),
+        })
+    }
+
+    async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
+        self.send::<(), R>(Method::GET, path, None).await
+    }
+
+    async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ClientError> {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn challenge(&self) -> Result<Challenge, ClientError> {
+        self.post("/v1/attest/challenge", &serde_json::json!({})).await
+    }
+
+    pub async fn enroll(&self, signed: &Signed<Enrollment>) -> Result<EnrollResponse, ClientError> {
+        self.post("/v1/hosts", signed).await
+    }
+
+    pub async fn attest(&self, signed: &Signed<Evidence>) -> Result<String, ClientError> {
+        self.post::<_, AttestResponse>("/v1/attest", signed).await.map(|r| r.pat)
+    }
+
+    pub async fn jwks<R: DeserializeOwned>(&self) -> Result<R, ClientError> {
+        self.get("/.well-known/jwks.json").await
+    }
+
+    pub async fn hosts(&self) -> Result<Vec<HostView>, ClientError> {
+        self.get("/v1/hosts").await
+    }
+
+    pub async fn host(&self, id: &HostId) -> Result<HostView, ClientError> {
+        self.get(&format!("/v1/hosts/{id}")).await
+    }
+
+    /// `approve`, `revoke`, `quarantine` or `rotate`.
+    pub async fn host_action(&self, id: &HostId, action: &str) -> Result<HostView, ClientError> {
+        self.post(&format!("/v1/hosts/{id}/{action}"), &serde_json::json!({})).await
+    }
+
+    pub async fn create_token(&self, req: &TokenRequest) -> Result<TokenResponse, ClientError> {
+        self.post("/v1/tokens", req).await
+    }
+}
+
+impl ClientError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Unreachable(_))
+    }
+
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Refused(p) => StatusCode::from_u16(p.status).ok(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_insecure() {
+        for ok in ["http://127.0.0.1:1", "http://localhost:8", "http://[::1]:9", "https://cairn.example"] {
+            assert!(ApiClient::new(ok, false).is_ok(), "{ok}");
+        }
+        assert!(matches!(ApiClient::new("http://10.0.0.1", false), Err(ClientError::Usage(_))));
+        assert!(ApiClient::new("http://10.0.0.1", true).is_ok());
+        assert!(ApiClient::new("ftp://x", true).is_err());
+    }
+}

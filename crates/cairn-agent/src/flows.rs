@@ -1,0 +1,53 @@
+//! Enrollment and attestation as an agent runs them: challenge, sign, send.
+
+use cairn_proto::api::EnrollResponse;
+use cairn_proto::{Digest, Enrollment, Evidence, Report, Signed};
+use time::OffsetDateTime;
+
+use crate::{ApiClient, ClientError, HardwareKeySigner};
+
+fn sign_with<T: cairn_proto::statement::Payload>(hk: &dyn HardwareKeySigner, payload: T) -> Result<Signed<T>, ClientError> {
+    Signed::sign(payload, |bytes| hk.sign(bytes)).map_err(|e| ClientError::Usage(e.to_string()))
+}
+
+pub async fn enroll(
+    client: &ApiClient,
+    hk: &dyn HardwareKeySigner,
+    name: &str,
+    report: Report,
+    join_token: Option<String>,
+) -> Result<EnrollResponse, ClientError> {
+    let challenge = client.challenge().await?;
+    let enrollment = Enrollment { nonce: challenge.nonce, name: name.into(), report, hk: hk.public(), join_token, ek_cert: None };
+    client.enroll(&sign_with(hk, enrollment)?).await
+}
+
+/// Attests and returns the PAT, bound to `instance_key` (the boot client's X25519 public key)
+/// and, when given, to the instance's security token.
+pub async fn attest(
+    client: &ApiClient,
+    hk: &dyn HardwareKeySigner,
+    report: Report,
+    instance_key: [u8; 32],
+    security_token: Option<&str>,
+) -> Result<String, ClientError> {
+    let challenge = client.challenge().await?;
+    let evidence = Evidence {
+        host_id: hk.public().host_id(),
+        nonce: challenge.nonce,
+        instance_key,
+        security_token_digest: security_token.map(Digest::sha256),
+        time: OffsetDateTime::now_utc().replace_nanosecond(0).expect("zero is a valid nanosecond"),
+        report,
+    };
+    client.attest(&sign_with(hk, evidence)?).await
+}
+
+/// A fresh X25519 public key for diagnostics (`cairn agent attest`), whose private half is
+/// dropped at once: the PAT it yields can prove attestation but unlock nothing.
+pub fn throwaway_instance_key() -> [u8; 32] {
+    use aws_lc_rs::agreement::{PrivateKey, X25519};
+    let key = PrivateKey::generate(&X25519).expect("X25519 key generation");
+    let public = key.compute_public_key().expect("X25519 public key");
+    public.as_ref().try_into().expect("X25519 public keys are 32 bytes")
+}

@@ -1,0 +1,87 @@
+//! Hardware keys. `soft:PATH` is an Ed25519 key in a 0600 PEM file, for development and
+//! for hosts without a TPM; a TPM backend (`tpm:TCTI`) implements the same trait.
+
+use std::path::Path;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use cairn_keystore::pem::{read_private_key, write_private_key};
+use cairn_proto::{HardwareKey, HkAlg, Signature};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HkError {
+    #[error("hardware key spec {0:?} is not soft:PATH or tpm:TCTI")]
+    BadSpec(String),
+    #[error("TPM hardware keys are not available in this build yet (use --hk soft:PATH)")]
+    TpmUnavailable,
+    #[error(transparent)]
+    Key(#[from] cairn_keystore::KeyStoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A key bound to this machine that signs evidence.
+pub trait HardwareKeySigner: Send + Sync {
+    fn public(&self) -> HardwareKey;
+    /// Signs the canonical bytes of a payload.
+    fn sign(&self, message: &[u8]) -> Result<Signature, HkError>;
+}
+
+/// Opens the hardware key named by `--hk`.
+pub fn open(spec: &str) -> Result<Box<dyn HardwareKeySigner>, HkError> {
+    match spec.split_once(':') {
+        Some(("soft", path)) if !path.is_empty() => Ok(Box::new(SoftKey::load_or_create(Path::new(path))?)),
+        Some(("tpm", _)) => Err(HkError::TpmUnavailable),
+        _ => Err(HkError::BadSpec(spec.into())),
+    }
+}
+
+pub struct SoftKey {
+    pair: Ed25519KeyPair,
+}
+
+impl SoftKey {
+    /// Loads the key at `path`, creating it (mode 0600) on first use.
+    pub fn load_or_create(path: &Path) -> Result<Self, HkError> {
+        if !path.exists() {
+            let der = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+                .map_err(|e| HkError::Invalid(format!("key generation failed: {e}")))?;
+            write_private_key(path, der.as_ref())?;
+        }
+        let der = read_private_key(path)?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+            .map_err(|e| HkError::Invalid(format!("{}: not an Ed25519 key: {e}", path.display())))?;
+        Ok(SoftKey { pair })
+    }
+
+    /// A key that lives only in memory (benchmarks, tests).
+    pub fn ephemeral() -> Self {
+        SoftKey { pair: Ed25519KeyPair::generate().expect("Ed25519 key generation") }
+    }
+}
+
+impl HardwareKeySigner for SoftKey {
+    fn public(&self) -> HardwareKey {
+        HardwareKey { alg: HkAlg::EdDSA, public_key: self.pair.public_key().as_ref().to_vec() }
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Signature, HkError> {
+        Ok(Signature::plain(HkAlg::EdDSA, self.pair.sign(message).as_ref().to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn soft_key_is_created_once_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hk.pem");
+        let spec = format!("soft:{}", path.display());
+        let first = open(&spec).unwrap().public();
+        let again = open(&spec).unwrap().public();
+        assert_eq!(first, again);
+        assert!(matches!(open("tpm:device:/dev/tpmrm0"), Err(HkError::TpmUnavailable)));
+        assert!(matches!(open("yubikey"), Err(HkError::BadSpec(_))));
+    }
+}

@@ -1,0 +1,49 @@
+//! Server key custody. Keys live behind [`KeyStore`]; the `file` backend (the embedded
+//! default) keeps them in a directory, mode 0600, created by `cairn server init`. A PKCS#11
+//! backend keeps them inside an HSM behind the same trait.
+
+mod file;
+pub mod pem;
+
+use std::sync::Arc;
+
+use cairn_token::{Jwks, JwsSigner};
+
+pub use file::FileKeyStore;
+
+/// What a signing key is for; each purpose has its own key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyPurpose {
+    /// Signs physical attestation tokens.
+    Pat,
+}
+
+impl KeyPurpose {
+    pub const ALL: [KeyPurpose; 1] = [KeyPurpose::Pat];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyPurpose::Pat => "pat-signing",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    #[error("key store at {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("key {path} is not usable: {reason}")]
+    BadKey { path: String, reason: String },
+    #[error("key store at {0} is not initialized (run `cairn server init`)")]
+    NotInitialized(String),
+}
+
+pub trait KeyStore: Send + Sync {
+    /// The signing key for `purpose`, shared by every request.
+    fn signer(&self, purpose: KeyPurpose) -> Arc<dyn JwsSigner>;
+
+    /// Every public signing key, as served at `/.well-known/jwks.json`.
+    fn jwks(&self) -> Jwks {
+        Jwks { keys: KeyPurpose::ALL.iter().map(|p| self.signer(*p).public_jwk()).collect() }
+    }
+}

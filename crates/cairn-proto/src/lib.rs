@@ -1,0 +1,24 @@
+//! Cairn's wire formats, pinned by DESIGN.md so that an agent or verifier written in any
+//! language interoperates: canonical JSON (RFC 8785), base64url, hardware reports and their
+//! fingerprints, hardware keys and host ids, signed statements, and the request and response
+//! bodies of the HTTP API. Pure logic only: no I/O happens here.
+
+pub mod api;
+pub mod b64;
+pub mod digest;
+pub mod drift;
+pub mod evidence;
+pub mod hk;
+pub mod jcs;
+pub mod nonce;
+pub mod problem;
+pub mod report;
+pub mod statement;
+
+pub use digest::Digest;
+pub use evidence::{Enrollment, Evidence};
+pub use hk::{HardwareKey, HkAlg, HostId};
+pub use nonce::{Nonce, random_bytes};
+pub use problem::Problem;
+pub use report::{Component, ComponentClass, Report};
+pub use statement::{Signature, Signed};

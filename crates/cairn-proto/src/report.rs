@@ -1,0 +1,181 @@
+//! Hardware reports and fingerprints (DESIGN.md flow 1 and wire format).
+//!
+//! A report is `{ "components": [ { "class", "id", "values": { name: string } } ] }`, sorted
+//! by (class, id). A component's digest is SHA-256 of its JCS encoding, so drift can be named
+//! per component; the fingerprint is SHA-256 of JCS(components).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Digest, jcs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentClass {
+    Board,
+    Cpu,
+    Memory,
+    Nic,
+    Disk,
+    Gpu,
+    Tpm,
+    Platform,
+}
+
+impl ComponentClass {
+    pub const ALL: [ComponentClass; 8] = [
+        Self::Board,
+        Self::Cpu,
+        Self::Memory,
+        Self::Nic,
+        Self::Disk,
+        Self::Gpu,
+        Self::Tpm,
+        Self::Platform,
+    ];
+
+    /// Immutable classes are the server itself: a different mainboard, CPU or TPM means a
+    /// different (or tampered) machine, so drift there is refused. The others are parts an
+    /// operator replaces (DIMMs, NICs, disks, GPUs) or updates (firmware, microcode).
+    pub fn is_immutable(self) -> bool {
+        matches!(self, Self::Board | Self::Cpu | Self::Tpm)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Board => "board",
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+            Self::Nic => "nic",
+            Self::Disk => "disk",
+            Self::Gpu => "gpu",
+            Self::Tpm => "tpm",
+            Self::Platform => "platform",
+        }
+    }
+}
+
+impl fmt::Display for ComponentClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub class: ComponentClass,
+    pub id: String,
+    pub values: BTreeMap<String, String>,
+}
+
+impl Component {
+    pub fn digest(&self) -> Digest {
+        Digest::sha256(jcs::canonical(self))
+    }
+
+    /// The name drift reports use: `class/id`, unique within a report.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.class, self.id)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReportError {
+    #[error("components are not sorted by (class, id) at {0}")]
+    NotSorted(String),
+    #[error("component {0} appears twice")]
+    Duplicate(String),
+    #[error("component {0} has an empty id")]
+    EmptyId(String),
+}
+
+impl Report {
+    /// Builds a report in canonical order.
+    pub fn new(mut components: Vec<Component>) -> Self {
+        components.sort_by(|a, b| (a.class, &a.id).cmp(&(b.class, &b.id)));
+        Report { components }
+    }
+
+    /// A report received from the network must already be canonical: sorted by (class, id)
+    /// with no duplicates, or two different documents could carry one fingerprint's meaning.
+    pub fn validate(&self) -> Result<(), ReportError> {
+        for c in &self.components {
+            if c.id.is_empty() {
+                return Err(ReportError::EmptyId(c.class.to_string()));
+            }
+        }
+        for pair in self.components.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            match (a.class, &a.id).cmp(&(b.class, &b.id)) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return Err(ReportError::Duplicate(b.key())),
+                std::cmp::Ordering::Greater => return Err(ReportError::NotSorted(b.key())),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn fingerprint(&self) -> Digest {
+        Digest::sha256(jcs::canonical(&self.components))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn component(class: ComponentClass, id: &str, kv: &[(&str, &str)]) -> Component {
+        Component {
+            class,
+            id: id.into(),
+            values: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_sha256_of_jcs_components() {
+        let report = Report::new(vec![
+            component(ComponentClass::Nic, "0000:3b:00.0", &[("mac", "0c:42:a1:00:00:01")]),
+            component(ComponentClass::Board, "board", &[("serial", "S1"), ("uuid", "U1")]),
+        ]);
+        let expected_json = r#"[{"class":"board","id":"board","values":{"serial":"S1","uuid":"U1"}},{"class":"nic","id":"0000:3b:00.0","values":{"mac":"0c:42:a1:00:00:01"}}]"#;
+        assert_eq!(report.fingerprint(), Digest::sha256(expected_json));
+        assert_eq!(
+            report.components[0].digest(),
+            Digest::sha256(r#"{"class":"board","id":"board","values":{"serial":"S1","uuid":"U1"}}"#)
+        );
+    }
+
+    #[test]
+    fn any_value_change_changes_the_fingerprint() {
+        let a = Report::new(vec![component(ComponentClass::Cpu, "cpu0", &[("model", "x")])]);
+        let b = Report::new(vec![component(ComponentClass::Cpu, "cpu0", &[("model", "y")])]);
+        assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+
+    #[test]
+    fn validate_rejects_unsorted_and_duplicates() {
+        let board = component(ComponentClass::Board, "board", &[]);
+        let cpu = component(ComponentClass::Cpu, "cpu0", &[]);
+        let unsorted = Report { components: vec![cpu.clone(), board.clone()] };
+        assert_eq!(unsorted.validate(), Err(ReportError::NotSorted("board/board".into())));
+        let dup = Report { components: vec![board.clone(), board.clone()] };
+        assert_eq!(dup.validate(), Err(ReportError::Duplicate("board/board".into())));
+        assert_eq!(Report::new(vec![cpu, board]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn unknown_class_is_rejected() {
+        let text = r#"{"components":[{"class":"fpga","id":"x","values":{}}]}"#;
+        assert!(serde_json::from_str::<Report>(text).is_err());
+    }
+}

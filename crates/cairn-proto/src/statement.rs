@@ -1,0 +1,118 @@
+//! Signed statements: `{ "<payload name>": {...}, "signature": { "alg", "value" } }`.
+//!
+//! What is signed is the JCS encoding of the payload object exactly as it was received, so
+//! the verifier canonicalizes the received JSON, never a re-serialization of its own types.
+
+use std::collections::BTreeMap;
+
+use serde::de::{DeserializeOwned, Error};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::hk::{HardwareKey, HkAlg, SignatureError};
+use crate::jcs;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signature {
+    pub alg: HkAlg,
+    #[serde(with = "crate::b64::bytes")]
+    pub value: Vec<u8>,
+    /// TPM2 only: the TPMS_ATTEST structure the quote signed.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_b64")]
+    pub attest: Option<Vec<u8>>,
+    /// TPM2 only: `{ "sha256": { index: hex } }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcrs: Option<BTreeMap<String, BTreeMap<String, String>>>,
+}
+
+impl Signature {
+    /// An EdDSA or ES256 signature: just the raw signature bytes.
+    pub fn plain(alg: HkAlg, value: Vec<u8>) -> Self {
+        Signature { alg, value, attest: None, pcrs: None }
+    }
+}
+
+mod opt_b64 {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => s.serialize_str(&crate::b64::encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::b64::decode(&text).map(Some).map_err(D::Error::custom)
+    }
+}
+
+/// A payload type and the member name it travels under.
+pub trait Payload: Serialize + DeserializeOwned {
+    const NAME: &'static str;
+}
+
+/// A payload together with the exact JSON it was received as, and its signature.
+#[derive(Clone, Debug)]
+pub struct Signed<T> {
+    pub payload: T,
+    raw: Value,
+    pub signature: Signature,
+}
+
+impl<T: Payload> Signed<T> {
+    /// Signs `payload` with `sign`, which receives the JCS bytes.
+    pub fn sign<E>(payload: T, sign: impl FnOnce(&[u8]) -> Result<Signature, E>) -> Result<Self, E> {
+        let raw = serde_json::to_value(&payload).expect("payload serializes to JSON");
+        let signature = sign(&jcs::canonical(&raw))?;
+        Ok(Signed { payload, raw, signature })
+    }
+
+    /// The bytes the signature covers.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        jcs::canonical(&self.raw)
+    }
+
+    /// The payload exactly as received.
+    pub fn raw_payload(&self) -> &Value {
+        &self.raw
+    }
+
+    pub fn verify(&self, hk: &HardwareKey) -> Result<(), SignatureError> {
+        hk.verify(&self.signed_bytes(), &self.signature)
+    }
+
+    /// Replaces the payload JSON while keeping the signature: for tests that tamper.
+    pub fn with_raw_payload(mut self, raw: Value) -> Result<Self, serde_json::Error> {
+        self.payload = serde_json::from_value(raw.clone())?;
+        self.raw = raw;
+        Ok(self)
+    }
+}
+
+impl<T: Payload> Serialize for Signed<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = Map::new();
+        map.insert(T::NAME.to_string(), self.raw.clone());
+        map.insert("signature".to_string(), serde_json::to_value(&self.signature).map_err(serde::ser::Error::custom)?);
+        map.serialize(s)
+    }
+}
+
+impl<'de, T: Payload> Deserialize<'de> for Signed<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut map = Map::<String, Value>::deserialize(d)?;
+        let raw = map.remove(T::NAME).ok_or_else(|| D::Error::missing_field(T::NAME))?;
+        let signature = map.remove("signature").ok_or_else(|| D::Error::missing_field("signature"))?;
+        if let Some(extra) = map.keys().next() {
+            return Err(D::Error::custom(format!("unknown field `{extra}`")));
+        }
+        let payload = serde_json::from_value(raw.clone())
+            .map_err(|e| D::Error::custom(format!("{}: {e}", T::NAME)))?;
+        let signature = serde_json::from_value(signature)
+            .map_err(|e| D::Error::custom(format!("signature: {e}")))?;
+        Ok(Signed { payload, raw, signature })
+    }
+}

@@ -1,0 +1,31 @@
+//! Admin bearer tokens.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+
+use crate::problem::ApiError;
+use crate::{AppState, admin_token_hash, clock};
+
+/// Present in a handler's arguments: the request carried a valid admin token.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized =
+            || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "A valid admin bearer token is required");
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(unauthorized)?;
+        if state.store.admin_token_valid(&admin_token_hash(token.trim()), clock::now()).await? {
+            Ok(Admin)
+        } else {
+            Err(unauthorized())
+        }
+    }
+}

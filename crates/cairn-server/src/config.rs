@@ -1,0 +1,65 @@
+//! What a server process is told at start.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use cairn_store::Store;
+
+/// The roles of DESIGN.md a process serves (`--roles`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Attestation,
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "attestation" => Ok(Role::Attestation),
+            other => Err(format!("unknown role {other:?} (available: attestation)")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; `None` means `<data dir>/cairn.db`.
+    pub database_url: Option<String>,
+    pub listen: String,
+    /// The `iss` of every token this server signs: its public URL. `None` means
+    /// `http://<bound address>`, resolved when the listener is bound.
+    pub issuer: Option<String>,
+    pub roles: Vec<Role>,
+    /// Refuse replaceable-component drift instead of answering `status: warning`.
+    pub strict_drift: bool,
+    pub nonce_ttl: Duration,
+    pub pat_ttl: Duration,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: PathBuf, listen: String) -> Self {
+        ServerConfig {
+            issuer: None,
+            data_dir,
+            database_url: None,
+            listen,
+            roles: vec![Role::Attestation],
+            strict_drift: false,
+            nonce_ttl: Duration::from_secs(60),
+            pat_ttl: Duration::from_secs(300),
+            body_limit: 256 * 1024,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("cairn.db")))
+    }
+
+    pub fn serves(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}

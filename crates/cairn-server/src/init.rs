@@ -1,0 +1,43 @@
+//! `cairn server init`: keys, database, and the first admin token.
+
+use std::path::Path;
+
+use cairn_keystore::FileKeyStore;
+use cairn_proto::api::TokenRole;
+use cairn_proto::{Digest, b64, random_bytes};
+use cairn_store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{0} is already initialized (its keys exist); refusing to mint new keys over them")]
+    AlreadyInitialized(String),
+    #[error(transparent)]
+    KeyStore(#[from] cairn_keystore::KeyStoreError),
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+}
+
+/// A new bearer token: a recognizable prefix and 256 random bits.
+pub fn new_token() -> String {
+    format!("cairn_{}", b64::encode(random_bytes::<32>()))
+}
+
+/// Tokens are stored as SHA-256: they carry 256 bits of entropy, so a slow hash adds nothing.
+pub fn admin_token_hash(token: &str) -> String {
+    Digest::sha256(token).hex()
+}
+
+/// Creates the key store and database under `data_dir` and returns the first admin token,
+/// which exists nowhere else afterwards.
+pub async fn init(data_dir: &Path, database_url: &str) -> Result<String, InitError> {
+    let keys = data_dir.join("keys");
+    if keys.exists() {
+        return Err(InitError::AlreadyInitialized(data_dir.display().to_string()));
+    }
+    FileKeyStore::init(&keys)?;
+    let store = Store::connect(database_url).await?;
+    let token = new_token();
+    store.insert_token(&admin_token_hash(&token), TokenRole::Admin, None, crate::clock::now()).await?;
+    store.close().await;
+    Ok(token)
+}

@@ -1,0 +1,69 @@
+//! The Cairn server. One process can run every role; today that is the attestation service
+//! (enrollment, challenges, PATs) with its admin API. Handlers live one file per resource in
+//! `routes/`; they speak HTTP and call the store, the key store and the pure policy in
+//! `cairn-proto`.
+
+mod auth;
+mod clock;
+mod config;
+mod init;
+mod metrics;
+mod problem;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use cairn_keystore::FileKeyStore;
+use cairn_store::Store;
+use tokio::net::TcpListener;
+
+pub use config::{Role, ServerConfig};
+pub use init::{InitError, admin_token_hash, init, new_token};
+pub use state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    KeyStore(#[from] cairn_keystore::KeyStoreError),
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+/// A server bound to its port, ready to serve.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Opens the keys and the database and binds `config.listen`.
+    pub async fn bind(mut config: ServerConfig) -> Result<Self, ServeError> {
+        let keys = Arc::new(FileKeyStore::open(&config.data_dir.join("keys"))?);
+        let store = Store::connect(&config.database_url()).await?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
+        if config.issuer.is_none() {
+            let addr = listener.local_addr().map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
+            config.issuer = Some(format!("http://{addr}"));
+        }
+        Ok(Server { listener, state: AppState::new(config, keys, store) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let pruner = tokio::spawn(routes::attest::prune_nonces_forever(self.state.clone()));
+        let app = routes::router(self.state);
+        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        pruner.abort();
+        result
+    }
+}

@@ -1,0 +1,38 @@
+//! The HTTP surface, one module per resource.
+
+pub mod attest;
+mod hosts;
+mod ops;
+mod tokens;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+use crate::problem::ApiError;
+use crate::{AppState, Role};
+
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/.well-known/jwks.json", get(ops::jwks))
+        .route("/v1/tokens", post(tokens::create));
+    if state.config.serves(Role::Attestation) {
+        app = app
+            .route("/v1/attest/challenge", post(attest::challenge))
+            .route("/v1/attest", post(attest::attest))
+            .route("/v1/hosts", post(hosts::enroll).get(hosts::list))
+            .route("/v1/hosts/{host_id}", get(hosts::show))
+            .route("/v1/hosts/{host_id}/{action}", post(hosts::act));
+    }
+    app.fallback(|| async { ApiError::not_found("No such resource") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed here")
+        })
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .with_state(state)
+}

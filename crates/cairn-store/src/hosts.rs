@@ -1,0 +1,224 @@
+//! The registry of hosts, their states and their fingerprint history.
+
+use cairn_proto::api::{FingerprintRecord, HostStatus};
+use cairn_proto::{Digest, HardwareKey, HostId, Report, b64};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct HostRecord {
+    pub host_id: HostId,
+    pub name: String,
+    pub hk: HardwareKey,
+    pub status: HostStatus,
+    pub report: Report,
+    pub fingerprint: Digest,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub struct NewHost {
+    pub name: String,
+    pub hk: HardwareKey,
+    pub report: Report,
+}
+
+#[derive(Debug)]
+pub enum Enrolled {
+    Created(HostRecord),
+    /// The key was enrolled before: the existing record, unchanged.
+    Existing(HostRecord),
+    /// A join token was given but is unknown, used or expired; nothing was written.
+    JoinTokenRejected,
+}
+
+#[derive(Debug)]
+pub enum Transition {
+    Done(HostRecord),
+    NotFound,
+    /// The host's current status does not allow the change.
+    Conflict(HostStatus),
+}
+
+const HOST_COLUMNS: &str = "host_id, name, hk_alg, hk_public, status, report, fingerprint, created_at, updated_at";
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn host_from_row(row: &AnyRow) -> Result<HostRecord> {
+    let text = |name: &str| row.try_get::<String, _>(name);
+    Ok(HostRecord {
+        host_id: text("host_id")?.parse().map_err(|e| corrupt("host_id", e))?,
+        name: text("name")?,
+        hk: HardwareKey {
+            alg: text("hk_alg")?.parse().map_err(|e| corrupt("hk_alg", e))?,
+            public_key: b64::decode(&text("hk_public")?).map_err(|e| corrupt("hk_public", e))?,
+        },
+        status: text("status")?.parse().map_err(|e| corrupt("status", e))?,
+        report: serde_json::from_str(&text("report")?).map_err(|e| corrupt("report", e))?,
+        fingerprint: text("fingerprint")?.parse().map_err(|e| corrupt("fingerprint", e))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn report_json(report: &Report) -> String {
+    String::from_utf8(cairn_proto::jcs::canonical(report)).expect("JCS is UTF-8")
+}
+
+impl Store {
+    /// Registers a host as `pending`, or `active` when `join_token_hash` names an unused,
+    /// unexpired join token, which is consumed in the same transaction.
+    pub async fn enroll_host(&self, new: NewHost, join_token_hash: Option<&str>, now: i64) -> Result<Enrolled> {
+        let host_id = new.hk.host_id();
+        let fingerprint = new.report.fingerprint();
+        let report = report_json(&new.report);
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO hosts (host_id, name, hk_alg, hk_public, status, report, fingerprint, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $7) ON CONFLICT (host_id) DO NOTHING",
+        )
+        .bind(host_id.as_str())
+        .bind(&new.name)
+        .bind(new.hk.alg.as_str())
+        .bind(b64::encode(&new.hk.public_key))
+        .bind(&report)
+        .bind(fingerprint.hex())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            let existing = self.host(&host_id).await?.ok_or_else(|| corrupt("host", "vanished during enrollment"))?;
+            return Ok(Enrolled::Existing(existing));
+        }
+        if let Some(hash) = join_token_hash {
+            let used = sqlx::query(
+                "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND role = 'join' AND used_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $1)",
+            )
+            .bind(now)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if used != 1 {
+                tx.rollback().await?;
+                return Ok(Enrolled::JoinTokenRejected);
+            }
+            sqlx::query("UPDATE hosts SET status = 'active' WHERE host_id = $1")
+                .bind(host_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_history(&mut tx, &host_id, &fingerprint, &report, "enrolled", now).await?;
+        tx.commit().await?;
+        let created = self.host(&host_id).await?.ok_or_else(|| corrupt("host", "missing after enrollment"))?;
+        Ok(Enrolled::Created(created))
+    }
+
+    pub async fn host(&self, host_id: &HostId) -> Result<Option<HostRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts WHERE host_id = $1")))
+            .bind(host_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(host_from_row).transpose()
+    }
+
+    pub async fn hosts(&self) -> Result<Vec<HostRecord>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY created_at, host_id")))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(host_from_row).collect()
+    }
+
+    /// Moves a host to `to` if its current status is one of `from`. The update is
+    /// conditional on the status it read, so concurrent changes on other replicas are never
+    /// overwritten: a lost race reports the status that won.
+    pub async fn transition(&self, host_id: &HostId, from: &[HostStatus], to: HostStatus, now: i64) -> Result<Transition> {
+        let Some(host) = self.host(host_id).await? else { return Ok(Transition::NotFound) };
+        if !from.contains(&host.status) {
+            return Ok(Transition::Conflict(host.status));
+        }
+        let changed = sqlx::query("UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(host_id.as_str())
+            .bind(host.status.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        match self.host(host_id).await? {
+            Some(host) if changed == 1 => Ok(Transition::Done(host)),
+            Some(host) => Ok(Transition::Conflict(host.status)),
+            None => Ok(Transition::NotFound),
+        }
+    }
+
+    /// Accepts `report` as the host's registered hardware (closing a maintenance window):
+    /// the host becomes `active` again and the old fingerprint stays in the history.
+    /// Only a host still in `maintenance` is changed; returns whether it was.
+    pub async fn accept_fingerprint(&self, host_id: &HostId, report: &Report, reason: &str, now: i64) -> Result<bool> {
+        let fingerprint = report.fingerprint();
+        let json = report_json(report);
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE hosts SET report = $1, fingerprint = $2, status = 'active', updated_at = $3 \
+             WHERE host_id = $4 AND status = 'maintenance'",
+        )
+        .bind(&json)
+        .bind(fingerprint.hex())
+        .bind(now)
+        .bind(host_id.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            insert_history(&mut tx, host_id, &fingerprint, &json, reason, now).await?;
+        }
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn history(&self, host_id: &HostId) -> Result<Vec<FingerprintRecord>> {
+        let rows = sqlx::query(
+            "SELECT fingerprint, reason, recorded_at FROM host_fingerprints WHERE host_id = $1 ORDER BY recorded_at, fingerprint",
+        )
+        .bind(host_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let at: i64 = row.try_get("recorded_at")?;
+                Ok(FingerprintRecord {
+                    fingerprint: row.try_get::<String, _>("fingerprint")?.parse().map_err(|e| corrupt("fingerprint", e))?,
+                    reason: row.try_get("reason")?,
+                    recorded_at: time::OffsetDateTime::from_unix_timestamp(at).map_err(|e| corrupt("recorded_at", e))?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    host_id: &HostId,
+    fingerprint: &Digest,
+    report: &str,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO host_fingerprints (host_id, fingerprint, report, reason, recorded_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(host_id.as_str())
+        .bind(fingerprint.hex())
+        .bind(report)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

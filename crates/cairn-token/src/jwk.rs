@@ -1,0 +1,64 @@
+//! JSON Web Keys for the key types Cairn uses: OKP (Ed25519, X25519) and EC P-256.
+
+use cairn_proto::{b64, jcs};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "use")]
+    pub use_: Option<String>,
+}
+
+impl Jwk {
+    pub fn okp(crv: &str, public: &[u8]) -> Self {
+        Jwk { kty: "OKP".into(), crv: crv.into(), x: b64::encode(public), y: None, kid: None, alg: None, use_: None }
+    }
+
+    /// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order.
+    pub fn thumbprint(&self) -> String {
+        let required = match &self.y {
+            Some(y) => serde_json::json!({ "crv": self.crv, "kty": self.kty, "x": self.x, "y": y }),
+            None => serde_json::json!({ "crv": self.crv, "kty": self.kty, "x": self.x }),
+        };
+        b64::encode(cairn_proto::Digest::sha256(jcs::canonical(&required)).0)
+    }
+
+    /// The raw X25519 public key of an `OKP`/`X25519` JWK (a PAT's `cnf` key).
+    pub fn x25519_public(&self) -> Option<[u8; 32]> {
+        (self.kty == "OKP" && self.crv == "X25519").then(|| b64::decode_array(&self.x).ok()).flatten()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8037_thumbprint_example() {
+        // RFC 8037 appendix A.3.
+        let jwk = Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into(),
+            y: None,
+            kid: None,
+            alg: None,
+            use_: None,
+        };
+        assert_eq!(jwk.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    }
+}

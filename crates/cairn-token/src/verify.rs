@@ -1,0 +1,128 @@
+//! Verifying Cairn tokens with a standard JOSE library: signature by a JWKS key, `alg` pinned
+//! to the key's type, `typ`, `aud`, `iss`, and validity with bounded skew.
+
+use std::collections::HashMap;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::de::DeserializeOwned;
+
+use crate::pat::{PAT_AUDIENCE, PAT_TYP, PatClaims};
+use crate::{Jwks, MAX_SKEW_SECS};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("token is malformed: {0}")]
+    Malformed(String),
+    #[error("token algorithm is not accepted: {0}")]
+    Algorithm(String),
+    #[error("token type is {found:?}, expected {expected:?}")]
+    Type { expected: &'static str, found: Option<String> },
+    #[error("token is signed by an unknown key (kid {0:?})")]
+    UnknownKey(Option<String>),
+    #[error("token signature is invalid")]
+    Signature,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not valid yet")]
+    NotYetValid,
+    #[error("token audience is not {0:?}")]
+    Audience(&'static str),
+    #[error("token issuer is not the expected one")]
+    Issuer,
+    #[error("token lacks required claim {0}")]
+    MissingClaim(String),
+}
+
+/// Verifies one kind of token (one `typ`, one audience) against a set of published keys.
+pub struct Verifier {
+    keys: HashMap<String, (Algorithm, DecodingKey)>,
+    typ: &'static str,
+    audience: &'static str,
+    issuer: Option<String>,
+}
+
+impl Verifier {
+    /// A PAT verifier for the keys in `jwks`; `issuer`, when given, is pinned too.
+    pub fn for_pats(jwks: &Jwks, issuer: Option<String>) -> Result<Self, TokenError> {
+        Self::new(jwks, PAT_TYP, PAT_AUDIENCE, issuer)
+    }
+
+    pub fn new(
+        jwks: &Jwks,
+        typ: &'static str,
+        audience: &'static str,
+        issuer: Option<String>,
+    ) -> Result<Self, TokenError> {
+        let mut keys = HashMap::new();
+        for jwk in &jwks.keys {
+            let Some(kid) = jwk.kid.clone() else { continue };
+            let entry = match (jwk.kty.as_str(), jwk.crv.as_str(), &jwk.y) {
+                ("OKP", "Ed25519", None) => (Algorithm::EdDSA, DecodingKey::from_ed_components(&jwk.x)),
+                ("EC", "P-256", Some(y)) => (Algorithm::ES256, DecodingKey::from_ec_components(&jwk.x, y)),
+                _ => continue, // not a signing key type Cairn issues with
+            };
+            let key = entry.1.map_err(|e| TokenError::Malformed(format!("JWKS key {kid}: {e}")))?;
+            keys.insert(kid, (entry.0, key));
+        }
+        Ok(Verifier { keys, typ, audience, issuer })
+    }
+
+    pub fn verify_pat(&self, token: &str) -> Result<PatClaims, TokenError> {
+        self.verify(token)
+    }
+
+    pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
+        // decode_header refuses `alg: none` and unknown algorithms outright.
+        let header = jsonwebtoken::decode_header(token).map_err(map_error)?;
+        if header.typ.as_deref() != Some(self.typ) {
+            return Err(TokenError::Type { expected: self.typ, found: header.typ });
+        }
+        let (alg, key) = header
+            .kid
+            .as_ref()
+            .and_then(|kid| self.keys.get(kid))
+            .ok_or_else(|| TokenError::UnknownKey(header.kid.clone()))?;
+        // The key decides the algorithm, never the token: this is what stops an HMAC token
+        // "signed" with the public key, or an ES256/EdDSA swap.
+        if header.alg != *alg {
+            return Err(TokenError::Algorithm(format!("{:?} for a {:?} key", header.alg, alg)));
+        }
+        let mut validation = Validation::new(*alg);
+        validation.leeway = MAX_SKEW_SECS;
+        validation.validate_nbf = true;
+        validation.set_audience(&[self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "aud", "iss", "sub"]);
+        if let Some(iss) = &self.issuer {
+            validation.set_issuer(&[iss]);
+        }
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).map_err(|e| match e.kind() {
+            ErrorKind::InvalidAudience => TokenError::Audience(self.audience),
+            other => map_kind(other),
+        })?;
+        // iat may not lie in the future either.
+        let now = jsonwebtoken::get_current_timestamp();
+        match data.claims.get("iat").and_then(|v| v.as_u64()) {
+            Some(iat) if iat > now + MAX_SKEW_SECS => return Err(TokenError::NotYetValid),
+            Some(_) => {}
+            None => return Err(TokenError::MissingClaim("iat".into())),
+        }
+        serde_json::from_value(data.claims).map_err(|e| TokenError::Malformed(e.to_string()))
+    }
+}
+
+fn map_error(e: jsonwebtoken::errors::Error) -> TokenError {
+    map_kind(e.kind())
+}
+
+fn map_kind(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature => TokenError::Signature,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::InvalidIssuer => TokenError::Issuer,
+        ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c.clone()),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => TokenError::Algorithm(format!("{kind:?}")),
+        other => TokenError::Malformed(format!("{other:?}")),
+    }
+}

@@ -1,0 +1,1 @@
+pub async fn run(_: crate::cli::BenchCmd) -> crate::exit::Result { Ok(()) }
