@@ -44,7 +44,8 @@ fn is_loopback(url: &Url) -> bool {
 
 impl ApiClient {
     pub fn new(server: &str, insecure: bool) -> Result<Self, ClientError> {
-        let base = Url::parse(server).map_err(|e| ClientError::Usage(format!("bad server URL {server:?}: {e}")))?;
+        let base = Url::parse(server)
+            .map_err(|e| ClientError::Usage(format!("bad server URL {server:?}: {e}")))?;
         match base.scheme() {
             "https" => {}
             "http" if insecure || is_loopback(&base) => {}
@@ -53,14 +54,23 @@ impl ApiClient {
                     "refusing plain HTTP to {server} (not loopback); use https or pass --insecure"
                 )));
             }
-            other => return Err(ClientError::Usage(format!("unsupported URL scheme {other:?}"))),
+            other => {
+                return Err(ClientError::Usage(format!(
+                    "unsupported URL scheme {other:?}"
+                )));
+            }
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ClientError::Usage(format!("HTTP client: {e}")))?;
-        Ok(ApiClient { http, base, admin_token: None, attempts: 4 })
+        Ok(ApiClient {
+            http,
+            base,
+            admin_token: None,
+            attempts: 4,
+        })
     }
 
     pub fn with_admin_token(mut self, token: Option<String>) -> Self {
@@ -77,8 +87,16 @@ impl ApiClient {
         &self.base
     }
 
-    async fn send<B: Serialize, R: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<R, ClientError> {
-        let url = self.base.join(path).map_err(|e| ClientError::Usage(e.to_string()))?;
+    async fn send<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R, ClientError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| ClientError::Usage(e.to_string()))?;
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1;
         let response = loop {
@@ -103,9 +121,13 @@ impl ApiClient {
             }
         };
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| ClientError::Unreachable(e.to_string()))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(format!("{url}: {e}")));
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Protocol(format!("{url}: {e}")));
         }
         Err(match serde_json::from_slice::<Problem>(&bytes) {
             Ok(problem) => ClientError::Refused(problem),
@@ -120,12 +142,17 @@ impl ApiClient {
         self.send::<(), R>(Method::GET, path, None).await
     }
 
-    async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, ClientError> {
+    async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, ClientError> {
         self.send(Method::POST, path, Some(body)).await
     }
 
     pub async fn challenge(&self) -> Result<Challenge, ClientError> {
-        self.post("/v1/attest/challenge", &serde_json::json!({})).await
+        self.post("/v1/attest/challenge", &serde_json::json!({}))
+            .await
     }
 
     pub async fn enroll(&self, signed: &Signed<Enrollment>) -> Result<EnrollResponse, ClientError> {
@@ -133,7 +160,9 @@ impl ApiClient {
     }
 
     pub async fn attest(&self, signed: &Signed<Evidence>) -> Result<String, ClientError> {
-        self.post::<_, AttestResponse>("/v1/attest", signed).await.map(|r| r.pat)
+        self.post::<_, AttestResponse>("/v1/attest", signed)
+            .await
+            .map(|r| r.pat)
     }
 
     pub async fn jwks<R: DeserializeOwned>(&self) -> Result<R, ClientError> {
@@ -150,7 +179,8 @@ impl ApiClient {
 
     /// `approve`, `revoke`, `quarantine` or `rotate`.
     pub async fn host_action(&self, id: &HostId, action: &str) -> Result<HostView, ClientError> {
-        self.post(&format!("/v1/hosts/{id}/{action}"), &serde_json::json!({})).await
+        self.post(&format!("/v1/hosts/{id}/{action}"), &serde_json::json!({}))
+            .await
     }
 
     pub async fn create_token(&self, req: &TokenRequest) -> Result<TokenResponse, ClientError> {
@@ -177,10 +207,18 @@ mod tests {
 
     #[test]
     fn plain_http_only_to_loopback_unless_insecure() {
-        for ok in ["http://127.0.0.1:1", "http://localhost:8", "http://[::1]:9", "https://cairn.example"] {
+        for ok in [
+            "http://127.0.0.1:1",
+            "http://localhost:8",
+            "http://[::1]:9",
+            "https://cairn.example",
+        ] {
             assert!(ApiClient::new(ok, false).is_ok(), "{ok}");
         }
-        assert!(matches!(ApiClient::new("http://10.0.0.1", false), Err(ClientError::Usage(_))));
+        assert!(matches!(
+            ApiClient::new("http://10.0.0.1", false),
+            Err(ClientError::Usage(_))
+        ));
         assert!(ApiClient::new("http://10.0.0.1", true).is_ok());
         assert!(ApiClient::new("ftp://x", true).is_err());
     }

@@ -6,7 +6,10 @@ use time::OffsetDateTime;
 
 use crate::{ApiClient, ClientError, HardwareKeySigner};
 
-fn sign_with<T: cairn_proto::statement::Payload>(hk: &dyn HardwareKeySigner, payload: T) -> Result<Signed<T>, ClientError> {
+fn sign_with<T: cairn_proto::statement::Payload>(
+    hk: &dyn HardwareKeySigner,
+    payload: T,
+) -> Result<Signed<T>, ClientError> {
     Signed::sign(payload, |bytes| hk.sign(bytes)).map_err(|e| ClientError::Usage(e.to_string()))
 }
 
@@ -18,7 +21,14 @@ pub async fn enroll(
     join_token: Option<String>,
 ) -> Result<EnrollResponse, ClientError> {
     let challenge = client.challenge().await?;
-    let enrollment = Enrollment { nonce: challenge.nonce, name: name.into(), report, hk: hk.public(), join_token, ek_cert: None };
+    let enrollment = Enrollment {
+        nonce: challenge.nonce,
+        name: name.into(),
+        report,
+        hk: hk.public(),
+        join_token,
+        ek_cert: None,
+    };
     client.enroll(&sign_with(hk, enrollment)?).await
 }
 
@@ -37,7 +47,9 @@ pub async fn attest(
         nonce: challenge.nonce,
         instance_key,
         security_token_digest: security_token.map(Digest::sha256),
-        time: OffsetDateTime::now_utc().replace_nanosecond(0).expect("zero is a valid nanosecond"),
+        time: OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("zero is a valid nanosecond"),
         report,
     };
     client.attest(&sign_with(hk, evidence)?).await
@@ -49,5 +61,8 @@ pub fn throwaway_instance_key() -> [u8; 32] {
     use aws_lc_rs::agreement::{PrivateKey, X25519};
     let key = PrivateKey::generate(&X25519).expect("X25519 key generation");
     let public = key.compute_public_key().expect("X25519 public key");
-    public.as_ref().try_into().expect("X25519 public keys are 32 bytes")
+    public
+        .as_ref()
+        .try_into()
+        .expect("X25519 public keys are 32 bytes")
 }

@@ -29,7 +29,9 @@ pub trait HardwareKeySigner: Send + Sync {
 /// Opens the hardware key named by `--hk`.
 pub fn open(spec: &str) -> Result<Box<dyn HardwareKeySigner>, HkError> {
     match spec.split_once(':') {
-        Some(("soft", path)) if !path.is_empty() => Ok(Box::new(SoftKey::load_or_create(Path::new(path))?)),
+        Some(("soft", path)) if !path.is_empty() => {
+            Ok(Box::new(SoftKey::load_or_create(Path::new(path))?))
+        }
         Some(("tpm", _)) => Err(HkError::TpmUnavailable),
         _ => Err(HkError::BadSpec(spec.into())),
     }
@@ -48,24 +50,33 @@ impl SoftKey {
             write_private_key(path, der.as_ref())?;
         }
         let der = read_private_key(path)?;
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-            .map_err(|e| HkError::Invalid(format!("{}: not an Ed25519 key: {e}", path.display())))?;
+        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|e| {
+            HkError::Invalid(format!("{}: not an Ed25519 key: {e}", path.display()))
+        })?;
         Ok(SoftKey { pair })
     }
 
     /// A key that lives only in memory (benchmarks, tests).
     pub fn ephemeral() -> Self {
-        SoftKey { pair: Ed25519KeyPair::generate().expect("Ed25519 key generation") }
+        SoftKey {
+            pair: Ed25519KeyPair::generate().expect("Ed25519 key generation"),
+        }
     }
 }
 
 impl HardwareKeySigner for SoftKey {
     fn public(&self) -> HardwareKey {
-        HardwareKey { alg: HkAlg::EdDSA, public_key: self.pair.public_key().as_ref().to_vec() }
+        HardwareKey {
+            alg: HkAlg::EdDSA,
+            public_key: self.pair.public_key().as_ref().to_vec(),
+        }
     }
 
     fn sign(&self, message: &[u8]) -> Result<Signature, HkError> {
-        Ok(Signature::plain(HkAlg::EdDSA, self.pair.sign(message).as_ref().to_vec()))
+        Ok(Signature::plain(
+            HkAlg::EdDSA,
+            self.pair.sign(message).as_ref().to_vec(),
+        ))
     }
 }
 
@@ -81,7 +92,10 @@ mod tests {
         let first = open(&spec).unwrap().public();
         let again = open(&spec).unwrap().public();
         assert_eq!(first, again);
-        assert!(matches!(open("tpm:device:/dev/tpmrm0"), Err(HkError::TpmUnavailable)));
+        assert!(matches!(
+            open("tpm:device:/dev/tpmrm0"),
+            Err(HkError::TpmUnavailable)
+        ));
         assert!(matches!(open("yubikey"), Err(HkError::BadSpec(_))));
     }
 }

@@ -22,7 +22,10 @@ impl FileKeyStore {
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|source| KeyStoreError::Io { path: dir.display().to_string(), source })?;
+            .map_err(|source| KeyStoreError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
         for purpose in KeyPurpose::ALL {
             let path = key_path(dir, purpose);
             if !path.exists() {
@@ -40,8 +43,10 @@ impl FileKeyStore {
                 return Err(KeyStoreError::NotInitialized(dir.display().to_string()));
             }
             let der = read_private_key(&path)?;
-            let signer = Ed25519Signer::from_pkcs8(&der)
-                .map_err(|e| KeyStoreError::BadKey { path: path.display().to_string(), reason: e.to_string() })?;
+            let signer = Ed25519Signer::from_pkcs8(&der).map_err(|e| KeyStoreError::BadKey {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
             signers.insert(purpose, Arc::new(signer));
         }
         Ok(FileKeyStore { signers })
@@ -69,19 +74,34 @@ mod tests {
         let keys = dir.path().join("keys");
         let first = FileKeyStore::init(&keys).unwrap();
         let path = key_path(&keys, KeyPurpose::Pat);
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::metadata(&keys).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         let again = FileKeyStore::init(&keys).unwrap();
-        assert_eq!(first.signer(KeyPurpose::Pat).kid(), again.signer(KeyPurpose::Pat).kid());
+        assert_eq!(
+            first.signer(KeyPurpose::Pat).kid(),
+            again.signer(KeyPurpose::Pat).kid()
+        );
         let jwks = again.jwks();
         assert_eq!(jwks.keys.len(), 1);
-        assert_eq!(jwks.keys[0].kid.as_deref(), Some(first.signer(KeyPurpose::Pat).kid()));
+        assert_eq!(
+            jwks.keys[0].kid.as_deref(),
+            Some(first.signer(KeyPurpose::Pat).kid())
+        );
     }
 
     #[test]
     fn refuses_a_world_readable_key_and_an_empty_dir() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(FileKeyStore::open(dir.path()), Err(KeyStoreError::NotInitialized(_))));
+        assert!(matches!(
+            FileKeyStore::open(dir.path()),
+            Err(KeyStoreError::NotInitialized(_))
+        ));
         FileKeyStore::init(dir.path()).unwrap();
         let path = key_path(dir.path(), KeyPurpose::Pat);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();

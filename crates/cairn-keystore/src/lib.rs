@@ -31,7 +31,10 @@ impl KeyPurpose {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
     #[error("key store at {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("key {path} is not usable: {reason}")]
     BadKey { path: String, reason: String },
     #[error("key store at {0} is not initialized (run `cairn server init`)")]
@@ -44,6 +47,11 @@ pub trait KeyStore: Send + Sync {
 
     /// Every public signing key, as served at `/.well-known/jwks.json`.
     fn jwks(&self) -> Jwks {
-        Jwks { keys: KeyPurpose::ALL.iter().map(|p| self.signer(*p).public_jwk()).collect() }
+        Jwks {
+            keys: KeyPurpose::ALL
+                .iter()
+                .map(|p| self.signer(*p).public_jwk())
+                .collect(),
+        }
     }
 }

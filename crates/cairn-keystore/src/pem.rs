@@ -12,33 +12,57 @@ use crate::KeyStoreError;
 const LABEL: &str = "PRIVATE KEY";
 
 fn io(path: &Path, source: std::io::Error) -> KeyStoreError {
-    KeyStoreError::Io { path: path.display().to_string(), source }
+    KeyStoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> KeyStoreError {
-    KeyStoreError::BadKey { path: path.display().to_string(), reason: reason.into() }
+    KeyStoreError::BadKey {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Writes `der` as a new PEM file, mode 0600; never overwrites an existing key.
 pub fn write_private_key(path: &Path, der: &[u8]) -> Result<(), KeyStoreError> {
     let pem = Zeroizing::new(
-        pem_rfc7468::encode_string(LABEL, pem_rfc7468::LineEnding::LF, der).map_err(|e| bad(path, e.to_string()))?,
+        pem_rfc7468::encode_string(LABEL, pem_rfc7468::LineEnding::LF, der)
+            .map_err(|e| bad(path, e.to_string()))?,
     );
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| io(path, e))?;
-    file.write_all(pem.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| io(path, e))
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io(path, e))?;
+    file.write_all(pem.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|e| io(path, e))
 }
 
 /// Reads a PEM private key, refusing files that group or others can read.
 pub fn read_private_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
-    let mode = fs::metadata(path).map_err(|e| io(path, e))?.permissions().mode();
+    let mode = fs::metadata(path)
+        .map_err(|e| io(path, e))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
-        return Err(bad(path, format!("mode {:o} lets others read it; chmod 600 it", mode & 0o777)));
+        return Err(bad(
+            path,
+            format!("mode {:o} lets others read it; chmod 600 it", mode & 0o777),
+        ));
     }
     let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| io(path, e))?);
-    let (label, der) = pem_rfc7468::decode_vec(text.as_bytes()).map_err(|e| bad(path, e.to_string()))?;
+    let (label, der) =
+        pem_rfc7468::decode_vec(text.as_bytes()).map_err(|e| bad(path, e.to_string()))?;
     let der = Zeroizing::new(der);
     if label != LABEL {
-        return Err(bad(path, format!("PEM label is {label:?}, expected {LABEL:?}")));
+        return Err(bad(
+            path,
+            format!("PEM label is {label:?}, expected {LABEL:?}"),
+        ));
     }
     Ok(der)
 }

@@ -129,6 +129,10 @@ pub struct TokenRequest {
 pub struct TokenResponse {
     pub token: String,
     pub role: TokenRole,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
     pub expires_at: Option<OffsetDateTime>,
 }

@@ -36,7 +36,11 @@ impl FromStr for Digest {
 
     /// Only the canonical form is accepted: 64 lowercase hex digits.
     fn from_str(s: &str) -> Result<Self, String> {
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() != 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err("a digest is 64 lowercase hex digits".into());
         }
         let mut out = [0u8; 32];

@@ -20,7 +20,10 @@ impl Drift {
 
 pub fn compare(registered: &Report, presented: &Report) -> Drift {
     let index = |r: &Report| -> BTreeMap<String, (crate::ComponentClass, Digest)> {
-        r.components.iter().map(|c| (c.key(), (c.class, c.digest()))).collect()
+        r.components
+            .iter()
+            .map(|c| (c.key(), (c.class, c.digest())))
+            .collect()
     };
     let (old, new) = (index(registered), index(presented));
     let mut drift = Drift::default();
@@ -42,7 +45,11 @@ mod tests {
     use crate::{Component, ComponentClass};
 
     fn c(class: ComponentClass, id: &str, v: &str) -> Component {
-        Component { class, id: id.into(), values: [("serial".to_string(), v.to_string())].into() }
+        Component {
+            class,
+            id: id.into(),
+            values: [("serial".to_string(), v.to_string())].into(),
+        }
     }
 
     #[test]
@@ -53,15 +60,33 @@ mod tests {
 
     #[test]
     fn replaced_disk_is_replaceable_drift() {
-        let a = Report::new(vec![c(ComponentClass::Board, "board", "1"), c(ComponentClass::Disk, "d", "1")]);
-        let b = Report::new(vec![c(ComponentClass::Board, "board", "1"), c(ComponentClass::Disk, "d", "2")]);
-        assert_eq!(compare(&a, &b), Drift { changed: vec!["disk/d".into()], immutable: false });
+        let a = Report::new(vec![
+            c(ComponentClass::Board, "board", "1"),
+            c(ComponentClass::Disk, "d", "1"),
+        ]);
+        let b = Report::new(vec![
+            c(ComponentClass::Board, "board", "1"),
+            c(ComponentClass::Disk, "d", "2"),
+        ]);
+        assert_eq!(
+            compare(&a, &b),
+            Drift {
+                changed: vec!["disk/d".into()],
+                immutable: false
+            }
+        );
     }
 
     #[test]
     fn added_removed_and_immutable_changes_are_named() {
-        let a = Report::new(vec![c(ComponentClass::Cpu, "cpu0", "1"), c(ComponentClass::Nic, "n1", "1")]);
-        let b = Report::new(vec![c(ComponentClass::Cpu, "cpu0", "2"), c(ComponentClass::Nic, "n2", "1")]);
+        let a = Report::new(vec![
+            c(ComponentClass::Cpu, "cpu0", "1"),
+            c(ComponentClass::Nic, "n1", "1"),
+        ]);
+        let b = Report::new(vec![
+            c(ComponentClass::Cpu, "cpu0", "2"),
+            c(ComponentClass::Nic, "n2", "1"),
+        ]);
         let d = compare(&a, &b);
         assert_eq!(d.changed, vec!["cpu/cpu0", "nic/n1", "nic/n2"]);
         assert!(d.immutable);

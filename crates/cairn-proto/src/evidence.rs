@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn signed_evidence_round_trips_and_verifies() {
         let kp = Ed25519KeyPair::generate().unwrap();
-        let hk = HardwareKey { alg: HkAlg::EdDSA, public_key: kp.public_key().as_ref().to_vec() };
+        let hk = HardwareKey {
+            alg: HkAlg::EdDSA,
+            public_key: kp.public_key().as_ref().to_vec(),
+        };
         let signed = Signed::sign(evidence(&hk), |m| {
             Ok::<_, ()>(Signature::plain(HkAlg::EdDSA, kp.sign(m).as_ref().to_vec()))
         })

@@ -53,7 +53,10 @@ pub struct HardwareKey {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
     #[error("signature algorithm {found} does not match the hardware key's {expected}")]
-    AlgMismatch { expected: &'static str, found: &'static str },
+    AlgMismatch {
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("the signature does not verify with the hardware key")]
     Invalid,
     #[error("TPM2 hardware keys are not supported by this build")]
@@ -75,9 +78,9 @@ impl HardwareKey {
             HkAlg::EdDSA if self.public_key.len() != 32 => {
                 Err(SignatureError::MalformedKey("an EdDSA key is 32 bytes"))
             }
-            HkAlg::ES256 if self.public_key.len() != 65 || self.public_key[0] != 4 => {
-                Err(SignatureError::MalformedKey("an ES256 key is a 65-byte uncompressed SEC1 point"))
-            }
+            HkAlg::ES256 if self.public_key.len() != 65 || self.public_key[0] != 4 => Err(
+                SignatureError::MalformedKey("an ES256 key is a 65-byte uncompressed SEC1 point"),
+            ),
             HkAlg::TPM2 => Err(SignatureError::Unsupported),
             _ => Ok(()),
         }
@@ -116,7 +119,11 @@ impl FromStr for HostId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let hex = s.strip_prefix("h_").ok_or("a host id starts with h_")?;
-        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 32
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err("a host id is h_ followed by 32 lowercase hex digits".into());
         }
         Ok(HostId(s.to_string()))
@@ -148,7 +155,10 @@ mod tests {
 
     #[test]
     fn host_id_is_prefix_of_key_digest() {
-        let hk = HardwareKey { alg: HkAlg::EdDSA, public_key: vec![0u8; 32] };
+        let hk = HardwareKey {
+            alg: HkAlg::EdDSA,
+            public_key: vec![0u8; 32],
+        };
         let digest = Digest::sha256([0u8; 32]).hex();
         assert_eq!(hk.host_id().as_str(), format!("h_{}", &digest[..32]));
         assert!(hk.host_id().as_str().parse::<HostId>().is_ok());
@@ -157,12 +167,18 @@ mod tests {
     #[test]
     fn ed25519_verify_and_alg_confusion() {
         let kp = Ed25519KeyPair::generate().unwrap();
-        let hk = HardwareKey { alg: HkAlg::EdDSA, public_key: kp.public_key().as_ref().to_vec() };
+        let hk = HardwareKey {
+            alg: HkAlg::EdDSA,
+            public_key: kp.public_key().as_ref().to_vec(),
+        };
         let sig = Signature::plain(HkAlg::EdDSA, kp.sign(b"msg").as_ref().to_vec());
         assert_eq!(hk.verify(b"msg", &sig), Ok(()));
         assert_eq!(hk.verify(b"msh", &sig), Err(SignatureError::Invalid));
         let es = Signature::plain(HkAlg::ES256, sig.value.clone());
-        assert!(matches!(hk.verify(b"msg", &es), Err(SignatureError::AlgMismatch { .. })));
+        assert!(matches!(
+            hk.verify(b"msg", &es),
+            Err(SignatureError::AlgMismatch { .. })
+        ));
     }
 
     #[test]

@@ -26,6 +26,9 @@ mod tests {
         // pair, 0xD83D...) sorts before U+FB01.
         let v = json!({ "\u{e9}": 1, "z": 2, "\u{fb01}": 3, "\u{1f600}": 4 });
         let text = String::from_utf8(canonical(&v)).unwrap();
-        assert_eq!(text, "{\"z\":2,\"\u{e9}\":1,\"\u{1f600}\":4,\"\u{fb01}\":3}");
+        assert_eq!(
+            text,
+            "{\"z\":2,\"\u{e9}\":1,\"\u{1f600}\":4,\"\u{fb01}\":3}"
+        );
     }
 }

@@ -137,28 +137,49 @@ mod tests {
         Component {
             class,
             id: id.into(),
-            values: kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            values: kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
     #[test]
     fn fingerprint_is_sha256_of_jcs_components() {
         let report = Report::new(vec![
-            component(ComponentClass::Nic, "0000:3b:00.0", &[("mac", "0c:42:a1:00:00:01")]),
-            component(ComponentClass::Board, "board", &[("serial", "S1"), ("uuid", "U1")]),
+            component(
+                ComponentClass::Nic,
+                "0000:3b:00.0",
+                &[("mac", "0c:42:a1:00:00:01")],
+            ),
+            component(
+                ComponentClass::Board,
+                "board",
+                &[("serial", "S1"), ("uuid", "U1")],
+            ),
         ]);
         let expected_json = r#"[{"class":"board","id":"board","values":{"serial":"S1","uuid":"U1"}},{"class":"nic","id":"0000:3b:00.0","values":{"mac":"0c:42:a1:00:00:01"}}]"#;
         assert_eq!(report.fingerprint(), Digest::sha256(expected_json));
         assert_eq!(
             report.components[0].digest(),
-            Digest::sha256(r#"{"class":"board","id":"board","values":{"serial":"S1","uuid":"U1"}}"#)
+            Digest::sha256(
+                r#"{"class":"board","id":"board","values":{"serial":"S1","uuid":"U1"}}"#
+            )
         );
     }
 
     #[test]
     fn any_value_change_changes_the_fingerprint() {
-        let a = Report::new(vec![component(ComponentClass::Cpu, "cpu0", &[("model", "x")])]);
-        let b = Report::new(vec![component(ComponentClass::Cpu, "cpu0", &[("model", "y")])]);
+        let a = Report::new(vec![component(
+            ComponentClass::Cpu,
+            "cpu0",
+            &[("model", "x")],
+        )]);
+        let b = Report::new(vec![component(
+            ComponentClass::Cpu,
+            "cpu0",
+            &[("model", "y")],
+        )]);
         assert_ne!(a.fingerprint(), b.fingerprint());
     }
 
@@ -166,10 +187,20 @@ mod tests {
     fn validate_rejects_unsorted_and_duplicates() {
         let board = component(ComponentClass::Board, "board", &[]);
         let cpu = component(ComponentClass::Cpu, "cpu0", &[]);
-        let unsorted = Report { components: vec![cpu.clone(), board.clone()] };
-        assert_eq!(unsorted.validate(), Err(ReportError::NotSorted("board/board".into())));
-        let dup = Report { components: vec![board.clone(), board.clone()] };
-        assert_eq!(dup.validate(), Err(ReportError::Duplicate("board/board".into())));
+        let unsorted = Report {
+            components: vec![cpu.clone(), board.clone()],
+        };
+        assert_eq!(
+            unsorted.validate(),
+            Err(ReportError::NotSorted("board/board".into()))
+        );
+        let dup = Report {
+            components: vec![board.clone(), board.clone()],
+        };
+        assert_eq!(
+            dup.validate(),
+            Err(ReportError::Duplicate("board/board".into()))
+        );
         assert_eq!(Report::new(vec![cpu, board]).validate(), Ok(()));
     }
 

@@ -29,7 +29,12 @@ pub struct Signature {
 impl Signature {
     /// An EdDSA or ES256 signature: just the raw signature bytes.
     pub fn plain(alg: HkAlg, value: Vec<u8>) -> Self {
-        Signature { alg, value, attest: None, pcrs: None }
+        Signature {
+            alg,
+            value,
+            attest: None,
+            pcrs: None,
+        }
     }
 }
 
@@ -45,7 +50,9 @@ mod opt_b64 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
         let text = String::deserialize(d)?;
-        crate::b64::decode(&text).map(Some).map_err(D::Error::custom)
+        crate::b64::decode(&text)
+            .map(Some)
+            .map_err(D::Error::custom)
     }
 }
 
@@ -64,10 +71,17 @@ pub struct Signed<T> {
 
 impl<T: Payload> Signed<T> {
     /// Signs `payload` with `sign`, which receives the JCS bytes.
-    pub fn sign<E>(payload: T, sign: impl FnOnce(&[u8]) -> Result<Signature, E>) -> Result<Self, E> {
+    pub fn sign<E>(
+        payload: T,
+        sign: impl FnOnce(&[u8]) -> Result<Signature, E>,
+    ) -> Result<Self, E> {
         let raw = serde_json::to_value(&payload).expect("payload serializes to JSON");
         let signature = sign(&jcs::canonical(&raw))?;
-        Ok(Signed { payload, raw, signature })
+        Ok(Signed {
+            payload,
+            raw,
+            signature,
+        })
     }
 
     /// The bytes the signature covers.
@@ -96,7 +110,10 @@ impl<T: Payload> Serialize for Signed<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = Map::new();
         map.insert(T::NAME.to_string(), self.raw.clone());
-        map.insert("signature".to_string(), serde_json::to_value(&self.signature).map_err(serde::ser::Error::custom)?);
+        map.insert(
+            "signature".to_string(),
+            serde_json::to_value(&self.signature).map_err(serde::ser::Error::custom)?,
+        );
         map.serialize(s)
     }
 }
@@ -104,8 +121,12 @@ impl<T: Payload> Serialize for Signed<T> {
 impl<'de, T: Payload> Deserialize<'de> for Signed<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut map = Map::<String, Value>::deserialize(d)?;
-        let raw = map.remove(T::NAME).ok_or_else(|| D::Error::missing_field(T::NAME))?;
-        let signature = map.remove("signature").ok_or_else(|| D::Error::missing_field("signature"))?;
+        let raw = map
+            .remove(T::NAME)
+            .ok_or_else(|| D::Error::missing_field(T::NAME))?;
+        let signature = map
+            .remove("signature")
+            .ok_or_else(|| D::Error::missing_field("signature"))?;
         if let Some(extra) = map.keys().next() {
             return Err(D::Error::custom(format!("unknown field `{extra}`")));
         }
@@ -113,6 +134,10 @@ impl<'de, T: Payload> Deserialize<'de> for Signed<T> {
             .map_err(|e| D::Error::custom(format!("{}: {e}", T::NAME)))?;
         let signature = serde_json::from_value(signature)
             .map_err(|e| D::Error::custom(format!("signature: {e}")))?;
-        Ok(Signed { payload, raw, signature })
+        Ok(Signed {
+            payload,
+            raw,
+            signature,
+        })
     }
 }

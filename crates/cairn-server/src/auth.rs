@@ -14,15 +14,24 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized =
-            || ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "A valid admin bearer token is required");
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid admin bearer token is required",
+            )
+        };
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(unauthorized)?;
-        if state.store.admin_token_valid(&admin_token_hash(token.trim()), clock::now()).await? {
+        if state
+            .store
+            .admin_token_valid(&admin_token_hash(token.trim()), clock::now())
+            .await?
+        {
             Ok(Admin)
         } else {
             Err(unauthorized())

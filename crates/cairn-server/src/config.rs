@@ -56,7 +56,9 @@ impl ServerConfig {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("cairn.db")))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("cairn.db")))
     }
 
     pub fn serves(&self, role: Role) -> bool {

@@ -32,12 +32,21 @@ pub fn admin_token_hash(token: &str) -> String {
 pub async fn init(data_dir: &Path, database_url: &str) -> Result<String, InitError> {
     let keys = data_dir.join("keys");
     if keys.exists() {
-        return Err(InitError::AlreadyInitialized(data_dir.display().to_string()));
+        return Err(InitError::AlreadyInitialized(
+            data_dir.display().to_string(),
+        ));
     }
     FileKeyStore::init(&keys)?;
     let store = Store::connect(database_url).await?;
     let token = new_token();
-    store.insert_token(&admin_token_hash(&token), TokenRole::Admin, None, crate::clock::now()).await?;
+    store
+        .insert_token(
+            &admin_token_hash(&token),
+            TokenRole::Admin,
+            None,
+            crate::clock::now(),
+        )
+        .await?;
     store.close().await;
     Ok(token)
 }

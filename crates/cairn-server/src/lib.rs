@@ -30,7 +30,10 @@ pub enum ServeError {
     #[error(transparent)]
     Store(#[from] cairn_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 /// A server bound to its port, ready to serve.
@@ -44,25 +47,42 @@ impl Server {
     pub async fn bind(mut config: ServerConfig) -> Result<Self, ServeError> {
         let keys = Arc::new(FileKeyStore::open(&config.data_dir.join("keys"))?);
         let store = Store::connect(&config.database_url()).await?;
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
+        let listener =
+            TcpListener::bind(&config.listen)
+                .await
+                .map_err(|source| ServeError::Listen {
+                    addr: config.listen.clone(),
+                    source,
+                })?;
         if config.issuer.is_none() {
-            let addr = listener.local_addr().map_err(|source| ServeError::Listen { addr: config.listen.clone(), source })?;
+            let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+                addr: config.listen.clone(),
+                source,
+            })?;
             config.issuer = Some(format!("http://{addr}"));
         }
-        Ok(Server { listener, state: AppState::new(config, keys, store) })
+        Ok(Server {
+            listener,
+            state: AppState::new(config, keys, store),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Serves until `shutdown` resolves.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let pruner = tokio::spawn(routes::attest::prune_nonces_forever(self.state.clone()));
         let app = routes::router(self.state);
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let result = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
         pruner.abort();
         result
     }

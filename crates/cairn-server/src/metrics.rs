@@ -24,20 +24,34 @@ impl Default for Metrics {
         let attestations = Family::<Outcome, Counter>::default();
         let enrollments = Family::<Outcome, Counter>::default();
         registry.register("challenges", "Challenges issued", challenges.clone());
-        registry.register("attestations", "Attestations by outcome (PAT status or refusal type)", attestations.clone());
+        registry.register(
+            "attestations",
+            "Attestations by outcome (PAT status or refusal type)",
+            attestations.clone(),
+        );
         registry.register("enrollments", "Enrollments by outcome", enrollments.clone());
-        Metrics { registry, challenges, attestations, enrollments }
+        Metrics {
+            registry,
+            challenges,
+            attestations,
+            enrollments,
+        }
     }
 }
 
 impl Metrics {
     pub fn count(family: &Family<Outcome, Counter>, outcome: &str) {
-        family.get_or_create(&Outcome { outcome: outcome.to_string() }).inc();
+        family
+            .get_or_create(&Outcome {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
         out
     }
 }

@@ -19,7 +19,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &'static str, title: &'static str) -> Self {
-        ApiError { status, slug, title, detail: None }
+        ApiError {
+            status,
+            slug,
+            title,
+            detail: None,
+        }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -49,9 +54,10 @@ impl IntoResponse for ApiError {
             detail: self.detail,
         };
         let mut response = (self.status, Json(problem)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         response
     }
 }
@@ -61,7 +67,11 @@ impl IntoResponse for ApiError {
 impl From<cairn_store::StoreError> for ApiError {
     fn from(e: cairn_store::StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "The registry is unavailable")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage-unavailable",
+            "The registry is unavailable",
+        )
     }
 }
 
@@ -87,5 +97,6 @@ fn reject(rejection: JsonRejection) -> ApiError {
     if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         return ApiError::new(status, "unsupported-media-type", "Send application/json");
     }
-    ApiError::bad_request("malformed-request", "The request body is not valid").detail(rejection.body_text())
+    ApiError::bad_request("malformed-request", "The request body is not valid")
+        .detail(rejection.body_text())
 }

@@ -42,7 +42,8 @@ pub enum Transition {
     Conflict(HostStatus),
 }
 
-const HOST_COLUMNS: &str = "host_id, name, hk_alg, hk_public, status, report, fingerprint, created_at, updated_at";
+const HOST_COLUMNS: &str =
+    "host_id, name, hk_alg, hk_public, status, report, fingerprint, created_at, updated_at";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
@@ -51,7 +52,9 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 fn host_from_row(row: &AnyRow) -> Result<HostRecord> {
     let text = |name: &str| row.try_get::<String, _>(name);
     Ok(HostRecord {
-        host_id: text("host_id")?.parse().map_err(|e| corrupt("host_id", e))?,
+        host_id: text("host_id")?
+            .parse()
+            .map_err(|e| corrupt("host_id", e))?,
         name: text("name")?,
         hk: HardwareKey {
             alg: text("hk_alg")?.parse().map_err(|e| corrupt("hk_alg", e))?,
@@ -59,7 +62,9 @@ fn host_from_row(row: &AnyRow) -> Result<HostRecord> {
         },
         status: text("status")?.parse().map_err(|e| corrupt("status", e))?,
         report: serde_json::from_str(&text("report")?).map_err(|e| corrupt("report", e))?,
-        fingerprint: text("fingerprint")?.parse().map_err(|e| corrupt("fingerprint", e))?,
+        fingerprint: text("fingerprint")?
+            .parse()
+            .map_err(|e| corrupt("fingerprint", e))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -72,7 +77,12 @@ fn report_json(report: &Report) -> String {
 impl Store {
     /// Registers a host as `pending`, or `active` when `join_token_hash` names an unused,
     /// unexpired join token, which is consumed in the same transaction.
-    pub async fn enroll_host(&self, new: NewHost, join_token_hash: Option<&str>, now: i64) -> Result<Enrolled> {
+    pub async fn enroll_host(
+        &self,
+        new: NewHost,
+        join_token_hash: Option<&str>,
+        now: i64,
+    ) -> Result<Enrolled> {
         let host_id = new.hk.host_id();
         let fingerprint = new.report.fingerprint();
         let report = report_json(&new.report);
@@ -93,7 +103,10 @@ impl Store {
         .rows_affected();
         if inserted == 0 {
             tx.rollback().await?;
-            let existing = self.host(&host_id).await?.ok_or_else(|| corrupt("host", "vanished during enrollment"))?;
+            let existing = self
+                .host(&host_id)
+                .await?
+                .ok_or_else(|| corrupt("host", "vanished during enrollment"))?;
             return Ok(Enrolled::Existing(existing));
         }
         if let Some(hash) = join_token_hash {
@@ -117,41 +130,58 @@ impl Store {
         }
         insert_history(&mut tx, &host_id, &fingerprint, &report, "enrolled", now).await?;
         tx.commit().await?;
-        let created = self.host(&host_id).await?.ok_or_else(|| corrupt("host", "missing after enrollment"))?;
+        let created = self
+            .host(&host_id)
+            .await?
+            .ok_or_else(|| corrupt("host", "missing after enrollment"))?;
         Ok(Enrolled::Created(created))
     }
 
     pub async fn host(&self, host_id: &HostId) -> Result<Option<HostRecord>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts WHERE host_id = $1")))
-            .bind(host_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {HOST_COLUMNS} FROM hosts WHERE host_id = $1"
+        )))
+        .bind(host_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(host_from_row).transpose()
     }
 
     pub async fn hosts(&self) -> Result<Vec<HostRecord>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY created_at, host_id")))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {HOST_COLUMNS} FROM hosts ORDER BY created_at, host_id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(host_from_row).collect()
     }
 
     /// Moves a host to `to` if its current status is one of `from`. The update is
     /// conditional on the status it read, so concurrent changes on other replicas are never
     /// overwritten: a lost race reports the status that won.
-    pub async fn transition(&self, host_id: &HostId, from: &[HostStatus], to: HostStatus, now: i64) -> Result<Transition> {
-        let Some(host) = self.host(host_id).await? else { return Ok(Transition::NotFound) };
+    pub async fn transition(
+        &self,
+        host_id: &HostId,
+        from: &[HostStatus],
+        to: HostStatus,
+        now: i64,
+    ) -> Result<Transition> {
+        let Some(host) = self.host(host_id).await? else {
+            return Ok(Transition::NotFound);
+        };
         if !from.contains(&host.status) {
             return Ok(Transition::Conflict(host.status));
         }
-        let changed = sqlx::query("UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4")
-            .bind(to.as_str())
-            .bind(now)
-            .bind(host_id.as_str())
-            .bind(host.status.as_str())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let changed = sqlx::query(
+            "UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(host_id.as_str())
+        .bind(host.status.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         match self.host(host_id).await? {
             Some(host) if changed == 1 => Ok(Transition::Done(host)),
             Some(host) => Ok(Transition::Conflict(host.status)),
@@ -162,7 +192,13 @@ impl Store {
     /// Accepts `report` as the host's registered hardware (closing a maintenance window):
     /// the host becomes `active` again and the old fingerprint stays in the history.
     /// Only a host still in `maintenance` is changed; returns whether it was.
-    pub async fn accept_fingerprint(&self, host_id: &HostId, report: &Report, reason: &str, now: i64) -> Result<bool> {
+    pub async fn accept_fingerprint(
+        &self,
+        host_id: &HostId,
+        report: &Report,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool> {
         let fingerprint = report.fingerprint();
         let json = report_json(report);
         let mut tx = self.pool.begin().await?;
@@ -195,9 +231,13 @@ impl Store {
             .map(|row| {
                 let at: i64 = row.try_get("recorded_at")?;
                 Ok(FingerprintRecord {
-                    fingerprint: row.try_get::<String, _>("fingerprint")?.parse().map_err(|e| corrupt("fingerprint", e))?,
+                    fingerprint: row
+                        .try_get::<String, _>("fingerprint")?
+                        .parse()
+                        .map_err(|e| corrupt("fingerprint", e))?,
                     reason: row.try_get("reason")?,
-                    recorded_at: time::OffsetDateTime::from_unix_timestamp(at).map_err(|e| corrupt("recorded_at", e))?,
+                    recorded_at: time::OffsetDateTime::from_unix_timestamp(at)
+                        .map_err(|e| corrupt("recorded_at", e))?,
                 })
             })
             .collect()

@@ -27,10 +27,11 @@ impl Store {
     /// Consumes `nonce` atomically: of any number of concurrent callers on any number of
     /// replicas, exactly one deletes the row and sees it.
     pub async fn consume_nonce(&self, nonce: &Nonce, now: i64) -> Result<NonceState> {
-        let expires_at: Option<i64> = sqlx::query_scalar("DELETE FROM nonces WHERE nonce = $1 RETURNING expires_at")
-            .bind(nonce.to_b64())
-            .fetch_optional(&self.pool)
-            .await?;
+        let expires_at: Option<i64> =
+            sqlx::query_scalar("DELETE FROM nonces WHERE nonce = $1 RETURNING expires_at")
+                .bind(nonce.to_b64())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(match expires_at {
             Some(at) if at >= now => NonceState::Fresh,
             Some(_) => NonceState::Expired,
@@ -40,7 +41,10 @@ impl Store {
 
     /// Deletes nonces that expired before `now`; returns how many.
     pub async fn prune_nonces(&self, now: i64) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM nonces WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM nonces WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -17,14 +17,24 @@ pub async fn fresh_postgres(label: &str) -> Option<String> {
         Ok(conn) => conn,
         Err(e) => {
             if std::env::var("CAIRN_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("PostgreSQL is required (CAIRN_REQUIRE_POSTGRES=1) but {admin} is unreachable: {e}");
+                panic!(
+                    "PostgreSQL is required (CAIRN_REQUIRE_POSTGRES=1) but {admin} is unreachable: {e}"
+                );
             }
             eprintln!("SKIPPED PostgreSQL case {label}: {admin} is unreachable ({e})");
             return None;
         }
     };
-    let name = format!("cairn_test_{}", &cairn_proto::Digest::sha256(cairn_proto::Nonce::random().0).hex()[..16]);
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("CREATE DATABASE");
-    let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+    let name = format!(
+        "cairn_test_{}",
+        &cairn_proto::Digest::sha256(cairn_proto::Nonce::random().0).hex()[..16]
+    );
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("CREATE DATABASE");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin);
     Some(format!("{base}/{name}"))
 }

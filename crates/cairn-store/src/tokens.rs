@@ -5,14 +5,22 @@ use cairn_proto::api::TokenRole;
 use crate::{Result, Store};
 
 impl Store {
-    pub async fn insert_token(&self, hash: &str, role: TokenRole, expires_at: Option<i64>, now: i64) -> Result<()> {
-        sqlx::query("INSERT INTO tokens (token_hash, role, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(hash)
-            .bind(role.as_str())
-            .bind(now)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
+    pub async fn insert_token(
+        &self,
+        hash: &str,
+        role: TokenRole,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tokens (token_hash, role, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(hash)
+        .bind(role.as_str())
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

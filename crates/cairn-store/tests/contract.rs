@@ -12,7 +12,9 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::connect(&Store::sqlite_url(&dir.path().join("cairn.db"))).await.unwrap();
+    let sqlite = Store::connect(&Store::sqlite_url(&dir.path().join("cairn.db")))
+        .await
+        .unwrap();
     check(sqlite).await;
     if let Some(url) = testing::fresh_postgres(label).await {
         check(Store::connect(&url).await.unwrap()).await;
@@ -25,7 +27,14 @@ fn new_host(seed: u8, serial: &str) -> NewHost {
         id: "board".into(),
         values: [("product_serial".to_string(), serial.to_string())].into(),
     }]);
-    NewHost { name: format!("host-{seed}"), hk: HardwareKey { alg: HkAlg::EdDSA, public_key: vec![seed; 32] }, report }
+    NewHost {
+        name: format!("host-{seed}"),
+        hk: HardwareKey {
+            alg: HkAlg::EdDSA,
+            public_key: vec![seed; 32],
+        },
+        report,
+    }
 }
 
 #[tokio::test]
@@ -34,10 +43,22 @@ async fn nonces_are_single_use_and_expire() {
         let (fresh, stale, never) = (Nonce::random(), Nonce::random(), Nonce::random());
         store.insert_nonce(&fresh, 1_000).await.unwrap();
         store.insert_nonce(&stale, 10).await.unwrap();
-        assert_eq!(store.consume_nonce(&fresh, 500).await.unwrap(), NonceState::Fresh);
-        assert_eq!(store.consume_nonce(&fresh, 500).await.unwrap(), NonceState::Unknown);
-        assert_eq!(store.consume_nonce(&stale, 500).await.unwrap(), NonceState::Expired);
-        assert_eq!(store.consume_nonce(&never, 500).await.unwrap(), NonceState::Unknown);
+        assert_eq!(
+            store.consume_nonce(&fresh, 500).await.unwrap(),
+            NonceState::Fresh
+        );
+        assert_eq!(
+            store.consume_nonce(&fresh, 500).await.unwrap(),
+            NonceState::Unknown
+        );
+        assert_eq!(
+            store.consume_nonce(&stale, 500).await.unwrap(),
+            NonceState::Expired
+        );
+        assert_eq!(
+            store.consume_nonce(&never, 500).await.unwrap(),
+            NonceState::Unknown
+        );
         store.insert_nonce(&Nonce::random(), 10).await.unwrap();
         assert_eq!(store.prune_nonces(500).await.unwrap(), 1);
     })
@@ -69,30 +90,56 @@ async fn a_raced_nonce_is_consumed_exactly_once() {
 #[tokio::test]
 async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
     each_backend("enroll", |store| async move {
-        let Enrolled::Created(host) = store.enroll_host(new_host(1, "S1"), None, 100).await.unwrap() else {
+        let Enrolled::Created(host) = store
+            .enroll_host(new_host(1, "S1"), None, 100)
+            .await
+            .unwrap()
+        else {
             panic!("first enrollment creates")
         };
         assert_eq!(host.status, HostStatus::Pending);
         // Same key again, even with another name and report: the existing record.
-        let Enrolled::Existing(again) = store.enroll_host(new_host(1, "S2"), None, 101).await.unwrap() else {
+        let Enrolled::Existing(again) = store
+            .enroll_host(new_host(1, "S2"), None, 101)
+            .await
+            .unwrap()
+        else {
             panic!("second enrollment finds the first")
         };
-        assert_eq!((again.host_id, again.fingerprint), (host.host_id.clone(), host.fingerprint));
+        assert_eq!(
+            (again.host_id, again.fingerprint),
+            (host.host_id.clone(), host.fingerprint)
+        );
         assert_eq!(store.hosts().await.unwrap().len(), 1);
 
-        store.insert_token("joinhash", TokenRole::Join, Some(1_000), 100).await.unwrap();
-        let Enrolled::Created(joined) = store.enroll_host(new_host(2, "S2"), Some("joinhash"), 100).await.unwrap()
+        store
+            .insert_token("joinhash", TokenRole::Join, Some(1_000), 100)
+            .await
+            .unwrap();
+        let Enrolled::Created(joined) = store
+            .enroll_host(new_host(2, "S2"), Some("joinhash"), 100)
+            .await
+            .unwrap()
         else {
             panic!("join token enrolls")
         };
         assert_eq!(joined.status, HostStatus::Active);
         assert!(matches!(
-            store.enroll_host(new_host(3, "S3"), Some("joinhash"), 100).await.unwrap(),
+            store
+                .enroll_host(new_host(3, "S3"), Some("joinhash"), 100)
+                .await
+                .unwrap(),
             Enrolled::JoinTokenRejected
         ));
-        store.insert_token("expired", TokenRole::Join, Some(50), 10).await.unwrap();
+        store
+            .insert_token("expired", TokenRole::Join, Some(50), 10)
+            .await
+            .unwrap();
         assert!(matches!(
-            store.enroll_host(new_host(3, "S3"), Some("expired"), 100).await.unwrap(),
+            store
+                .enroll_host(new_host(3, "S3"), Some("expired"), 100)
+                .await
+                .unwrap(),
             Enrolled::JoinTokenRejected
         ));
         // A rejected join left nothing behind.
@@ -105,29 +152,64 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
 #[tokio::test]
 async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint() {
     each_backend("transitions", |store| async move {
-        let Enrolled::Created(host) = store.enroll_host(new_host(7, "S7"), None, 100).await.unwrap() else {
+        let Enrolled::Created(host) = store
+            .enroll_host(new_host(7, "S7"), None, 100)
+            .await
+            .unwrap()
+        else {
             panic!()
         };
         let id = host.host_id.clone();
-        let t = store.transition(&id, &[HostStatus::Pending], HostStatus::Active, 101).await.unwrap();
+        let t = store
+            .transition(&id, &[HostStatus::Pending], HostStatus::Active, 101)
+            .await
+            .unwrap();
         assert!(matches!(t, Transition::Done(h) if h.status == HostStatus::Active));
-        let t = store.transition(&id, &[HostStatus::Pending], HostStatus::Active, 102).await.unwrap();
+        let t = store
+            .transition(&id, &[HostStatus::Pending], HostStatus::Active, 102)
+            .await
+            .unwrap();
         assert!(matches!(t, Transition::Conflict(HostStatus::Active)));
         let missing = "h_00000000000000000000000000000000".parse().unwrap();
         assert!(matches!(
-            store.transition(&missing, &[HostStatus::Active], HostStatus::Revoked, 1).await.unwrap(),
+            store
+                .transition(&missing, &[HostStatus::Active], HostStatus::Revoked, 1)
+                .await
+                .unwrap(),
             Transition::NotFound
         ));
 
         // Not in maintenance: a new fingerprint is not accepted.
         let new_report = new_host(7, "S7-new").report;
-        assert!(!store.accept_fingerprint(&id, &new_report, "rotated", 103).await.unwrap());
-        store.transition(&id, &[HostStatus::Active], HostStatus::Maintenance, 104).await.unwrap();
-        assert!(store.accept_fingerprint(&id, &new_report, "rotated", 105).await.unwrap());
+        assert!(
+            !store
+                .accept_fingerprint(&id, &new_report, "rotated", 103)
+                .await
+                .unwrap()
+        );
+        store
+            .transition(&id, &[HostStatus::Active], HostStatus::Maintenance, 104)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .accept_fingerprint(&id, &new_report, "rotated", 105)
+                .await
+                .unwrap()
+        );
         let after = store.host(&id).await.unwrap().unwrap();
-        assert_eq!((after.status, after.fingerprint), (HostStatus::Active, new_report.fingerprint()));
+        assert_eq!(
+            (after.status, after.fingerprint),
+            (HostStatus::Active, new_report.fingerprint())
+        );
         let history = store.history(&id).await.unwrap();
-        assert_eq!(history.iter().map(|h| h.reason.as_str()).collect::<Vec<_>>(), ["enrolled", "rotated"]);
+        assert_eq!(
+            history
+                .iter()
+                .map(|h| h.reason.as_str())
+                .collect::<Vec<_>>(),
+            ["enrolled", "rotated"]
+        );
         assert_eq!(history[0].fingerprint, host.fingerprint);
     })
     .await;
@@ -136,13 +218,25 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
 #[tokio::test]
 async fn admin_tokens_are_found_by_hash_until_they_expire() {
     each_backend("tokens", |store| async move {
-        store.insert_token("adm", TokenRole::Admin, None, 1).await.unwrap();
-        store.insert_token("short", TokenRole::Admin, Some(10), 1).await.unwrap();
-        store.insert_token("join", TokenRole::Join, None, 1).await.unwrap();
+        store
+            .insert_token("adm", TokenRole::Admin, None, 1)
+            .await
+            .unwrap();
+        store
+            .insert_token("short", TokenRole::Admin, Some(10), 1)
+            .await
+            .unwrap();
+        store
+            .insert_token("join", TokenRole::Join, None, 1)
+            .await
+            .unwrap();
         assert!(store.admin_token_valid("adm", 100).await.unwrap());
         assert!(store.admin_token_valid("short", 5).await.unwrap());
         assert!(!store.admin_token_valid("short", 100).await.unwrap());
-        assert!(!store.admin_token_valid("join", 5).await.unwrap(), "a join token is not an admin token");
+        assert!(
+            !store.admin_token_valid("join", 5).await.unwrap(),
+            "a join token is not an admin token"
+        );
         assert!(!store.admin_token_valid("nope", 5).await.unwrap());
     })
     .await;

@@ -20,7 +20,15 @@ pub struct Jwk {
 
 impl Jwk {
     pub fn okp(crv: &str, public: &[u8]) -> Self {
-        Jwk { kty: "OKP".into(), crv: crv.into(), x: b64::encode(public), y: None, kid: None, alg: None, use_: None }
+        Jwk {
+            kty: "OKP".into(),
+            crv: crv.into(),
+            x: b64::encode(public),
+            y: None,
+            kid: None,
+            alg: None,
+            use_: None,
+        }
     }
 
     /// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order.
@@ -34,7 +42,9 @@ impl Jwk {
 
     /// The raw X25519 public key of an `OKP`/`X25519` JWK (a PAT's `cnf` key).
     pub fn x25519_public(&self) -> Option<[u8; 32]> {
-        (self.kty == "OKP" && self.crv == "X25519").then(|| b64::decode_array(&self.x).ok()).flatten()
+        (self.kty == "OKP" && self.crv == "X25519")
+            .then(|| b64::decode_array(&self.x).ok())
+            .flatten()
     }
 }
 
@@ -59,6 +69,9 @@ mod tests {
             alg: None,
             use_: None,
         };
-        assert_eq!(jwk.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+        assert_eq!(
+            jwk.thumbprint(),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 }

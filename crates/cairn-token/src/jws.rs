@@ -23,11 +23,17 @@ pub trait JwsSigner: Send + Sync {
 }
 
 /// Signs `claims` as a compact JWS with header `{ alg, kid, typ }`.
-pub fn encode<C: Serialize>(signer: &dyn JwsSigner, typ: &str, claims: &C) -> Result<String, SignError> {
+pub fn encode<C: Serialize>(
+    signer: &dyn JwsSigner,
+    typ: &str,
+    claims: &C,
+) -> Result<String, SignError> {
     let header = serde_json::json!({ "alg": signer.alg(), "kid": signer.kid(), "typ": typ });
     let mut token = b64::encode(serde_json::to_vec(&header).expect("header JSON"));
     token.push('.');
-    token.push_str(&b64::encode(serde_json::to_vec(claims).map_err(|e| SignError(e.to_string()))?));
+    token.push_str(&b64::encode(
+        serde_json::to_vec(claims).map_err(|e| SignError(e.to_string()))?,
+    ));
     let signature = signer.sign(token.as_bytes())?;
     token.push('.');
     token.push_str(&b64::encode(signature));

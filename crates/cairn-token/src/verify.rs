@@ -17,7 +17,10 @@ pub enum TokenError {
     #[error("token algorithm is not accepted: {0}")]
     Algorithm(String),
     #[error("token type is {found:?}, expected {expected:?}")]
-    Type { expected: &'static str, found: Option<String> },
+    Type {
+        expected: &'static str,
+        found: Option<String>,
+    },
     #[error("token is signed by an unknown key (kid {0:?})")]
     UnknownKey(Option<String>),
     #[error("token signature is invalid")]
@@ -58,14 +61,25 @@ impl Verifier {
         for jwk in &jwks.keys {
             let Some(kid) = jwk.kid.clone() else { continue };
             let entry = match (jwk.kty.as_str(), jwk.crv.as_str(), &jwk.y) {
-                ("OKP", "Ed25519", None) => (Algorithm::EdDSA, DecodingKey::from_ed_components(&jwk.x)),
-                ("EC", "P-256", Some(y)) => (Algorithm::ES256, DecodingKey::from_ec_components(&jwk.x, y)),
+                ("OKP", "Ed25519", None) => {
+                    (Algorithm::EdDSA, DecodingKey::from_ed_components(&jwk.x))
+                }
+                ("EC", "P-256", Some(y)) => {
+                    (Algorithm::ES256, DecodingKey::from_ec_components(&jwk.x, y))
+                }
                 _ => continue, // not a signing key type Cairn issues with
             };
-            let key = entry.1.map_err(|e| TokenError::Malformed(format!("JWKS key {kid}: {e}")))?;
+            let key = entry
+                .1
+                .map_err(|e| TokenError::Malformed(format!("JWKS key {kid}: {e}")))?;
             keys.insert(kid, (entry.0, key));
         }
-        Ok(Verifier { keys, typ, audience, issuer })
+        Ok(Verifier {
+            keys,
+            typ,
+            audience,
+            issuer,
+        })
     }
 
     pub fn verify_pat(&self, token: &str) -> Result<PatClaims, TokenError> {
@@ -76,7 +90,10 @@ impl Verifier {
         // decode_header refuses `alg: none` and unknown algorithms outright.
         let header = jsonwebtoken::decode_header(token).map_err(map_error)?;
         if header.typ.as_deref() != Some(self.typ) {
-            return Err(TokenError::Type { expected: self.typ, found: header.typ });
+            return Err(TokenError::Type {
+                expected: self.typ,
+                found: header.typ,
+            });
         }
         let (alg, key) = header
             .kid
@@ -86,7 +103,10 @@ impl Verifier {
         // The key decides the algorithm, never the token: this is what stops an HMAC token
         // "signed" with the public key, or an ES256/EdDSA swap.
         if header.alg != *alg {
-            return Err(TokenError::Algorithm(format!("{:?} for a {:?} key", header.alg, alg)));
+            return Err(TokenError::Algorithm(format!(
+                "{:?} for a {:?} key",
+                header.alg, alg
+            )));
         }
         let mut validation = Validation::new(*alg);
         validation.leeway = MAX_SKEW_SECS;
@@ -96,10 +116,12 @@ impl Verifier {
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
         }
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).map_err(|e| match e.kind() {
-            ErrorKind::InvalidAudience => TokenError::Audience(self.audience),
-            other => map_kind(other),
-        })?;
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::InvalidAudience => TokenError::Audience(self.audience),
+                other => map_kind(other),
+            },
+        )?;
         // iat may not lie in the future either.
         let now = jsonwebtoken::get_current_timestamp();
         match data.claims.get("iat").and_then(|v| v.as_u64()) {
@@ -122,7 +144,9 @@ fn map_kind(kind: &ErrorKind) -> TokenError {
         ErrorKind::ImmatureSignature => TokenError::NotYetValid,
         ErrorKind::InvalidIssuer => TokenError::Issuer,
         ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c.clone()),
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => TokenError::Algorithm(format!("{kind:?}")),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            TokenError::Algorithm(format!("{kind:?}"))
+        }
         other => TokenError::Malformed(format!("{other:?}")),
     }
 }

@@ -5,7 +5,9 @@ use aws_lc_rs::hmac;
 use cairn_proto::{Digest, b64};
 use cairn_token::jws::encode;
 use cairn_token::pat::{Confirmation, PAT_AUDIENCE, PAT_TYP};
-use cairn_token::{Ed25519Signer, Jwk, Jwks, JwsSigner, PatClaims, PatStatus, TokenError, Verifier};
+use cairn_token::{
+    Ed25519Signer, Jwk, Jwks, JwsSigner, PatClaims, PatStatus, TokenError, Verifier,
+};
 
 fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
@@ -21,7 +23,9 @@ fn claims(iat: u64, exp: u64) -> PatClaims {
         exp,
         jti: "j1".into(),
         hwfp: Digest::sha256(b"hw"),
-        cnf: Confirmation { jwk: Jwk::okp("X25519", &[5; 32]) },
+        cnf: Confirmation {
+            jwk: Jwk::okp("X25519", &[5; 32]),
+        },
         tkd: None,
         status: PatStatus::Affirming,
         drift: vec![],
@@ -30,13 +34,19 @@ fn claims(iat: u64, exp: u64) -> PatClaims {
 
 fn deployment() -> (Ed25519Signer, Verifier) {
     let signer = Ed25519Signer::from_pkcs8(&Ed25519Signer::generate_pkcs8()).unwrap();
-    let jwks = Jwks { keys: vec![signer.public_jwk()] };
+    let jwks = Jwks {
+        keys: vec![signer.public_jwk()],
+    };
     let verifier = Verifier::for_pats(&jwks, Some("https://cairn.test".into())).unwrap();
     (signer, verifier)
 }
 
 /// Builds `header.claims.signature` from arbitrary JSON, for forgeries `encode` won't make.
-fn raw_token(header: serde_json::Value, claims: &impl serde::Serialize, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+fn raw_token(
+    header: serde_json::Value,
+    claims: &impl serde::Serialize,
+    sign: impl Fn(&[u8]) -> Vec<u8>,
+) -> String {
     let input = format!(
         "{}.{}",
         b64::encode(serde_json::to_vec(&header).unwrap()),
@@ -71,8 +81,13 @@ fn hmac_with_the_public_key_as_secret_is_rejected() {
     let public = signer.public_key().to_vec();
     for secret in [public.clone(), signer.public_jwk().x.into_bytes()] {
         let key = hmac::Key::new(hmac::HMAC_SHA256, &secret);
-        let token = raw_token(header.clone(), &claims(now(), now() + 300), |m| hmac::sign(&key, m).as_ref().to_vec());
-        assert!(matches!(verifier.verify_pat(&token), Err(TokenError::Algorithm(_))));
+        let token = raw_token(header.clone(), &claims(now(), now() + 300), |m| {
+            hmac::sign(&key, m).as_ref().to_vec()
+        });
+        assert!(matches!(
+            verifier.verify_pat(&token),
+            Err(TokenError::Algorithm(_))
+        ));
     }
 }
 
@@ -81,12 +96,17 @@ fn unknown_kid_and_another_deployment_are_rejected() {
     let (_, verifier) = deployment();
     let (other, _) = deployment();
     let token = encode(&other, PAT_TYP, &claims(now(), now() + 300)).unwrap();
-    assert!(matches!(verifier.verify_pat(&token), Err(TokenError::UnknownKey(_))));
+    assert!(matches!(
+        verifier.verify_pat(&token),
+        Err(TokenError::UnknownKey(_))
+    ));
 
     // Another deployment's key under this deployment's kid: the signature fails.
     let (ours, verifier) = deployment();
     let header = serde_json::json!({ "alg": "EdDSA", "kid": ours.kid(), "typ": PAT_TYP });
-    let token = raw_token(header, &claims(now(), now() + 300), |m| other.sign(m).unwrap());
+    let token = raw_token(header, &claims(now(), now() + 300), |m| {
+        other.sign(m).unwrap()
+    });
     assert_eq!(verifier.verify_pat(&token), Err(TokenError::Signature));
 }
 
@@ -96,17 +116,28 @@ fn wrong_audience_is_rejected() {
     let mut c = claims(now(), now() + 300);
     c.aud = "someone-else".into();
     let token = encode(&signer, PAT_TYP, &c).unwrap();
-    assert_eq!(verifier.verify_pat(&token), Err(TokenError::Audience(PAT_AUDIENCE)));
+    assert_eq!(
+        verifier.verify_pat(&token),
+        Err(TokenError::Audience(PAT_AUDIENCE))
+    );
 }
 
 #[test]
 fn wrong_or_missing_typ_is_rejected() {
     let (signer, verifier) = deployment();
     let token = encode(&signer, "JWT", &claims(now(), now() + 300)).unwrap();
-    assert!(matches!(verifier.verify_pat(&token), Err(TokenError::Type { .. })));
+    assert!(matches!(
+        verifier.verify_pat(&token),
+        Err(TokenError::Type { .. })
+    ));
     let header = serde_json::json!({ "alg": "EdDSA", "kid": signer.kid() });
-    let token = raw_token(header, &claims(now(), now() + 300), |m| signer.sign(m).unwrap());
-    assert!(matches!(verifier.verify_pat(&token), Err(TokenError::Type { found: None, .. })));
+    let token = raw_token(header, &claims(now(), now() + 300), |m| {
+        signer.sign(m).unwrap()
+    });
+    assert!(matches!(
+        verifier.verify_pat(&token),
+        Err(TokenError::Type { found: None, .. })
+    ));
 }
 
 #[test]
@@ -123,7 +154,11 @@ fn expired_and_not_yet_valid_are_rejected_beyond_the_skew() {
     // Within the 60 s skew both ways is accepted.
     let mut near = claims(now() + 30, now() + 300);
     near.nbf = now() + 30;
-    assert!(verifier.verify_pat(&encode(&signer, PAT_TYP, &near).unwrap()).is_ok());
+    assert!(
+        verifier
+            .verify_pat(&encode(&signer, PAT_TYP, &near).unwrap())
+            .is_ok()
+    );
 }
 
 #[test]
@@ -131,12 +166,18 @@ fn wrong_issuer_and_tampered_claims_are_rejected() {
     let (signer, verifier) = deployment();
     let mut c = claims(now(), now() + 300);
     c.iss = "https://evil.test".into();
-    assert_eq!(verifier.verify_pat(&encode(&signer, PAT_TYP, &c).unwrap()), Err(TokenError::Issuer));
+    assert_eq!(
+        verifier.verify_pat(&encode(&signer, PAT_TYP, &c).unwrap()),
+        Err(TokenError::Issuer)
+    );
 
     let token = encode(&signer, PAT_TYP, &claims(now(), now() + 300)).unwrap();
     let mut parts: Vec<String> = token.split('.').map(String::from).collect();
     let mut forged = claims(now(), now() + 300);
     forged.sub = "h_ffffffffffffffffffffffffffffffff".parse().unwrap();
     parts[1] = b64::encode(serde_json::to_vec(&forged).unwrap());
-    assert_eq!(verifier.verify_pat(&parts.join(".")), Err(TokenError::Signature));
+    assert_eq!(
+        verifier.verify_pat(&parts.join(".")),
+        Err(TokenError::Signature)
+    );
 }

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cairn", version, about = "Identity rooted in physical servers; secrets only for those that prove it")]
+#[command(
+    name = "cairn",
+    version,
+    about = "Identity rooted in physical servers; secrets only for those that prove it"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -8,7 +8,12 @@ use common::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 
 fn stdout(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "command failed ({:?}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "command failed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
@@ -19,8 +24,10 @@ async fn full_flow(server: &TestServer) {
     let root = root.to_str().unwrap();
 
     // Enroll: pending until approved; attesting before approval is refused with exit 10.
-    let enrolled: serde_json::Value =
-        serde_json::from_str(&stdout(&server.cli(&["agent", "enroll", "--hk", &hk, "--root", root, "--name", "rack1-u7", "--json"]))).unwrap();
+    let enrolled: serde_json::Value = serde_json::from_str(&stdout(&server.cli(&[
+        "agent", "enroll", "--hk", &hk, "--root", root, "--name", "rack1-u7", "--json",
+    ])))
+    .unwrap();
     assert_eq!(enrolled["status"], "pending");
     let host_id = enrolled["host_id"].as_str().unwrap().to_string();
     let refused = server.cli(&["agent", "attest", "--hk", &hk, "--root", root]);
@@ -28,14 +35,25 @@ async fn full_flow(server: &TestServer) {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("host-pending"));
 
     // Enrolling the same key again answers with the same host, never a second record.
-    let again: serde_json::Value =
-        serde_json::from_str(&stdout(&server.cli(&["agent", "enroll", "--hk", &hk, "--root", root, "--json"]))).unwrap();
+    let again: serde_json::Value = serde_json::from_str(&stdout(
+        &server.cli(&["agent", "enroll", "--hk", &hk, "--root", root, "--json"]),
+    ))
+    .unwrap();
     assert_eq!(again["host_id"], host_id.as_str());
 
     stdout(&server.cli(&["admin", "hosts", "approve", &host_id]));
     let token_file = dir.path().join("security-token");
     std::fs::write(&token_file, "eyJhbGciOi.example.security-token\n").unwrap();
-    let pat = stdout(&server.cli(&["agent", "attest", "--hk", &hk, "--root", root, "--token-file", token_file.to_str().unwrap()]));
+    let pat = stdout(&server.cli(&[
+        "agent",
+        "attest",
+        "--hk",
+        &hk,
+        "--root",
+        root,
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]));
     let pat = pat.trim();
 
     // Verify with jsonwebtoken against /.well-known/jwks.json, as any relying party would.
@@ -43,32 +61,59 @@ async fn full_flow(server: &TestServer) {
     let header = jsonwebtoken::decode_header(pat).unwrap();
     assert_eq!(header.alg, Algorithm::EdDSA);
     assert_eq!(header.typ.as_deref(), Some("pat+jwt"));
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid is published");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid is published");
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_audience(&["cairn-kbs"]);
     validation.set_issuer(&[&server.url]);
-    let claims = jsonwebtoken::decode::<serde_json::Value>(pat, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        pat,
+        &DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
 
     let report = baremetal();
     assert_eq!(claims["sub"], host_id.as_str());
     assert_eq!(claims["aud"], "cairn-kbs");
     assert_eq!(claims["iss"], server.url.as_str());
-    let (iat, nbf, exp) = (claims["iat"].as_u64().unwrap(), claims["nbf"].as_u64().unwrap(), claims["exp"].as_u64().unwrap());
+    let (iat, nbf, exp) = (
+        claims["iat"].as_u64().unwrap(),
+        claims["nbf"].as_u64().unwrap(),
+        claims["exp"].as_u64().unwrap(),
+    );
     assert_eq!((nbf, exp), (iat, iat + 300));
     assert!(iat.abs_diff(jsonwebtoken::get_current_timestamp()) < 60);
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
     assert_eq!(claims["hwfp"], report.fingerprint().hex());
     assert_eq!(claims["cnf"]["jwk"]["kty"], "OKP");
     assert_eq!(claims["cnf"]["jwk"]["crv"], "X25519");
-    assert_eq!(b64::decode(claims["cnf"]["jwk"]["x"].as_str().unwrap()).unwrap().len(), 32);
-    assert_eq!(claims["tkd"], Digest::sha256("eyJhbGciOi.example.security-token").hex());
+    assert_eq!(
+        b64::decode(claims["cnf"]["jwk"]["x"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        32
+    );
+    assert_eq!(
+        claims["tkd"],
+        Digest::sha256("eyJhbGciOi.example.security-token").hex()
+    );
     assert_eq!(claims["status"], "affirming");
     assert_eq!(claims["drift"], serde_json::json!([]));
 
     // The library verifier agrees, and the registry shows the host with its history.
-    let verifier = cairn_token::Verifier::for_pats(&server.client().jwks().await.unwrap(), Some(server.url.clone())).unwrap();
+    let verifier = cairn_token::Verifier::for_pats(
+        &server.client().jwks().await.unwrap(),
+        Some(server.url.clone()),
+    )
+    .unwrap();
     assert_eq!(verifier.verify_pat(pat).unwrap().sub.as_str(), host_id);
-    let shown: serde_json::Value = serde_json::from_str(&stdout(&server.cli(&["admin", "hosts", "show", &host_id, "--json"]))).unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&stdout(
+        &server.cli(&["admin", "hosts", "show", &host_id, "--json"]),
+    ))
+    .unwrap();
     assert_eq!(shown["status"], "active");
     assert_eq!(shown["fingerprint"], report.fingerprint().hex());
     assert_eq!(shown["history"].as_array().unwrap().len(), 1);
@@ -82,7 +127,9 @@ async fn enroll_approve_attest_on_sqlite() {
 
 #[tokio::test]
 async fn enroll_approve_attest_on_postgres() {
-    let Some(url) = cairn_store::testing::fresh_postgres("e2e").await else { return };
+    let Some(url) = cairn_store::testing::fresh_postgres("e2e").await else {
+        return;
+    };
     let server = TestServer::start(Some(&url), &[]);
     full_flow(&server).await;
 }
@@ -98,40 +145,90 @@ async fn operations_endpoints_answer() {
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
     assert!(metrics.contains("cairn_challenges_total 1"), "{metrics}");
     let openapi: serde_json::Value = get("/openapi.json").await.unwrap().json().await.unwrap();
-    for path in ["/v1/attest/challenge", "/v1/attest", "/v1/hosts", "/v1/hosts/{host_id}", "/v1/hosts/{host_id}/{action}", "/v1/tokens", "/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"] {
-        assert!(openapi["paths"].get(path).is_some(), "{path} missing from openapi.json");
+    for path in [
+        "/v1/attest/challenge",
+        "/v1/attest",
+        "/v1/hosts",
+        "/v1/hosts/{host_id}",
+        "/v1/hosts/{host_id}/{action}",
+        "/v1/tokens",
+        "/.well-known/jwks.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            openapi["paths"].get(path).is_some(),
+            "{path} missing from openapi.json"
+        );
     }
     let missing = get("/v1/nope").await.unwrap();
     assert_eq!(missing.status(), 404);
-    assert_eq!(missing.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        missing.headers()["content-type"],
+        "application/problem+json"
+    );
 }
 
 #[test]
 fn scan_prints_a_fingerprint_and_reports_absent_sources() {
-    let out = std::process::Command::new(CAIRN).args(["agent", "scan", "--json", "--root"]).arg(fixture("vm-nodmi")).output().unwrap();
+    let out = std::process::Command::new(CAIRN)
+        .args(["agent", "scan", "--json", "--root"])
+        .arg(fixture("vm-nodmi"))
+        .output()
+        .unwrap();
     let scan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let report = cairn_hfm::scan(&fixture("vm-nodmi")).report;
     assert_eq!(scan["fingerprint"], report.fingerprint().hex());
-    assert!(scan["absent"].as_array().unwrap().iter().any(|a| a["class"] == "board"));
+    assert!(
+        scan["absent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["class"] == "board")
+    );
     // A root with nothing in it is not an error either.
     let empty = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(CAIRN).args(["agent", "scan", "--root"]).arg(empty.path()).output().unwrap();
+    let out = std::process::Command::new(CAIRN)
+        .args(["agent", "scan", "--root"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
     assert!(out.status.success());
 }
 
 #[test]
 fn bad_input_on_the_cli_is_one_line_and_exit_2() {
     let out = std::process::Command::new(CAIRN)
-        .args(["agent", "attest", "--hk", "yubikey", "--server", "http://127.0.0.1:1"])
+        .args([
+            "agent",
+            "attest",
+            "--hk",
+            "yubikey",
+            "--server",
+            "http://127.0.0.1:1",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
     let out = std::process::Command::new(CAIRN)
-        .args(["agent", "attest", "--hk", "soft:/tmp/x", "--server", "http://10.1.2.3:1"])
+        .args([
+            "agent",
+            "attest",
+            "--hk",
+            "soft:/tmp/x",
+            "--server",
+            "http://10.1.2.3:1",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -139,8 +236,20 @@ fn unreachable_server_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let hk = format!("soft:{}", dir.path().join("hk.pem").display());
     let out = std::process::Command::new(CAIRN)
-        .args(["agent", "attest", "--hk", &hk, "--server", "http://127.0.0.1:9"])
+        .args([
+            "agent",
+            "attest",
+            "--hk",
+            &hk,
+            "--server",
+            "http://127.0.0.1:9",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

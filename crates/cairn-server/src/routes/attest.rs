@@ -19,16 +19,25 @@ pub async fn challenge(State(state): State<AppState>) -> Result<Json<Challenge>,
     let expires_at = clock::now() + state.config.nonce_ttl.as_secs() as i64;
     state.store.insert_nonce(&nonce, expires_at).await?;
     state.metrics.challenges.inc();
-    Ok(Json(Challenge { nonce, expires_at: clock::datetime(expires_at) }))
+    Ok(Json(Challenge {
+        nonce,
+        expires_at: clock::datetime(expires_at),
+    }))
 }
 
 /// Consumes a challenge nonce, or says why it cannot be used.
 pub async fn consume_nonce(state: &AppState, nonce: &Nonce) -> Result<(), ApiError> {
     match state.store.consume_nonce(nonce, clock::now()).await? {
         NonceState::Fresh => Ok(()),
-        NonceState::Expired => Err(ApiError::forbidden("nonce-expired", "The challenge nonce has expired")),
-        NonceState::Unknown => Err(ApiError::forbidden("nonce-unknown", "The challenge nonce is unknown")
-            .detail("it was never issued by this service, or it was already used")),
+        NonceState::Expired => Err(ApiError::forbidden(
+            "nonce-expired",
+            "The challenge nonce has expired",
+        )),
+        NonceState::Unknown => Err(ApiError::forbidden(
+            "nonce-unknown",
+            "The challenge nonce is unknown",
+        )
+        .detail("it was never issued by this service, or it was already used")),
     }
 }
 
@@ -50,21 +59,26 @@ pub async fn attest(
 
 /// Every check of DESIGN.md flow 2 step 3, cheapest refusals first; the nonce is consumed
 /// only after the signature verifies, so nobody without the key can burn a host's nonce.
-async fn issue_pat(state: &AppState, signed: &Signed<Evidence>) -> Result<(String, PatStatus), ApiError> {
+async fn issue_pat(
+    state: &AppState,
+    signed: &Signed<Evidence>,
+) -> Result<(String, PatStatus), ApiError> {
     let evidence = &signed.payload;
-    evidence
-        .report
-        .validate()
-        .map_err(|e| ApiError::bad_request("invalid-report", "The hardware report is not canonical").detail(e.to_string()))?;
-    let host = state
-        .store
-        .host(&evidence.host_id)
-        .await?
-        .ok_or_else(|| ApiError::forbidden("unknown-host", "No host with this id is enrolled"))?;
+    evidence.report.validate().map_err(|e| {
+        ApiError::bad_request("invalid-report", "The hardware report is not canonical")
+            .detail(e.to_string())
+    })?;
+    let host =
+        state.store.host(&evidence.host_id).await?.ok_or_else(|| {
+            ApiError::forbidden("unknown-host", "No host with this id is enrolled")
+        })?;
     refuse_unless_may_attest(host.status)?;
     signed.verify(&host.hk).map_err(|e| {
-        ApiError::forbidden("evidence-signature-invalid", "The evidence is not signed by the host's hardware key")
-            .detail(e.to_string())
+        ApiError::forbidden(
+            "evidence-signature-invalid",
+            "The evidence is not signed by the host's hardware key",
+        )
+        .detail(e.to_string())
     })?;
     consume_nonce(state, &evidence.nonce).await?;
 
@@ -74,23 +88,42 @@ async fn issue_pat(state: &AppState, signed: &Signed<Evidence>) -> Result<(Strin
         (PatStatus::Affirming, vec![])
     } else if host.status == HostStatus::Maintenance {
         // The rotation window: this attestation's hardware becomes the registered one.
-        if !state.store.accept_fingerprint(&host.host_id, &evidence.report, "rotated", now).await? {
+        if !state
+            .store
+            .accept_fingerprint(&host.host_id, &evidence.report, "rotated", now)
+            .await?
+        {
             return Err(status_changed());
         }
         tracing::info!(host = %host.host_id, changed = ?drift.changed, "fingerprint rotated");
         (PatStatus::Affirming, vec![])
     } else if drift.immutable {
         // A different board, CPU or TPM answering with this host's key: tamper.
-        if let Transition::Done(_) =
-            state.store.transition(&host.host_id, &[HostStatus::Active], HostStatus::Quarantined, now).await?
+        if let Transition::Done(_) = state
+            .store
+            .transition(
+                &host.host_id,
+                &[HostStatus::Active],
+                HostStatus::Quarantined,
+                now,
+            )
+            .await?
         {
             tracing::warn!(host = %host.host_id, changed = ?drift.changed, "host quarantined: immutable component changed");
         }
-        return Err(ApiError::forbidden("immutable-component-changed", "An immutable hardware component changed")
-            .detail(format!("changed: {}; the host is quarantined", drift.changed.join(", "))));
+        return Err(ApiError::forbidden(
+            "immutable-component-changed",
+            "An immutable hardware component changed",
+        )
+        .detail(format!(
+            "changed: {}; the host is quarantined",
+            drift.changed.join(", ")
+        )));
     } else if state.config.strict_drift {
-        return Err(ApiError::forbidden("component-drift", "Hardware components changed")
-            .detail(format!("changed: {}", drift.changed.join(", "))));
+        return Err(
+            ApiError::forbidden("component-drift", "Hardware components changed")
+                .detail(format!("changed: {}", drift.changed.join(", "))),
+        );
     } else {
         (PatStatus::Warning, drift.changed)
     };
@@ -104,27 +137,44 @@ async fn issue_pat(state: &AppState, signed: &Signed<Evidence>) -> Result<(Strin
         exp: (now as u64) + state.config.pat_ttl.as_secs(),
         jti: b64::encode(random_bytes::<16>()),
         hwfp: evidence.report.fingerprint(),
-        cnf: Confirmation { jwk: Jwk::okp("X25519", &evidence.instance_key) },
+        cnf: Confirmation {
+            jwk: Jwk::okp("X25519", &evidence.instance_key),
+        },
         tkd: evidence.security_token_digest,
         status,
         drift: drifted,
     };
-    let pat = cairn_token::jws::encode(state.pat_signer.as_ref(), PAT_TYP, &claims).map_err(|e| {
-        tracing::error!(error = %e, "PAT signing failed");
-        ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "signing-unavailable", "The signing key is unavailable")
-    })?;
+    let pat =
+        cairn_token::jws::encode(state.pat_signer.as_ref(), PAT_TYP, &claims).map_err(|e| {
+            tracing::error!(error = %e, "PAT signing failed");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "signing-unavailable",
+                "The signing key is unavailable",
+            )
+        })?;
     Ok((pat, status))
 }
 
 fn status_changed() -> ApiError {
-    ApiError::new(axum::http::StatusCode::CONFLICT, "host-status-changed", "The host's status changed during attestation")
+    ApiError::new(
+        axum::http::StatusCode::CONFLICT,
+        "host-status-changed",
+        "The host's status changed during attestation",
+    )
 }
 
 pub fn refuse_unless_may_attest(status: HostStatus) -> Result<(), ApiError> {
     match status {
         s if s.may_attest() => Ok(()),
-        HostStatus::Pending => Err(ApiError::forbidden("host-pending", "The host awaits operator approval")),
-        HostStatus::Quarantined => Err(ApiError::forbidden("host-quarantined", "The host is quarantined")),
+        HostStatus::Pending => Err(ApiError::forbidden(
+            "host-pending",
+            "The host awaits operator approval",
+        )),
+        HostStatus::Quarantined => Err(ApiError::forbidden(
+            "host-quarantined",
+            "The host is quarantined",
+        )),
         _ => Err(ApiError::forbidden("host-revoked", "The host is revoked")),
     }
 }

@@ -27,35 +27,70 @@ pub async fn enroll(
     outcome
 }
 
-async fn register(state: &AppState, signed: Signed<Enrollment>) -> Result<(StatusCode, Json<EnrollResponse>), ApiError> {
+async fn register(
+    state: &AppState,
+    signed: Signed<Enrollment>,
+) -> Result<(StatusCode, Json<EnrollResponse>), ApiError> {
     let enrollment = &signed.payload;
-    enrollment
-        .report
-        .validate()
-        .map_err(|e| ApiError::bad_request("invalid-report", "The hardware report is not canonical").detail(e.to_string()))?;
+    enrollment.report.validate().map_err(|e| {
+        ApiError::bad_request("invalid-report", "The hardware report is not canonical")
+            .detail(e.to_string())
+    })?;
     if enrollment.name.trim().is_empty() || enrollment.name.len() > 253 {
-        return Err(ApiError::bad_request("invalid-name", "A host name is 1 to 253 characters"));
+        return Err(ApiError::bad_request(
+            "invalid-name",
+            "A host name is 1 to 253 characters",
+        ));
     }
-    enrollment
-        .hk
-        .validate()
-        .map_err(|e| ApiError::bad_request("unsupported-hardware-key", "The hardware key cannot be used").detail(e.to_string()))?;
+    enrollment.hk.validate().map_err(|e| {
+        ApiError::bad_request(
+            "unsupported-hardware-key",
+            "The hardware key cannot be used",
+        )
+        .detail(e.to_string())
+    })?;
     // Proof of possession: the enrollment is signed by the key it registers.
     signed.verify(&enrollment.hk).map_err(|e| {
-        ApiError::forbidden("enrollment-signature-invalid", "The enrollment is not signed by its hardware key")
-            .detail(e.to_string())
+        ApiError::forbidden(
+            "enrollment-signature-invalid",
+            "The enrollment is not signed by its hardware key",
+        )
+        .detail(e.to_string())
     })?;
     consume_nonce(state, &enrollment.nonce).await?;
 
     let join_hash = enrollment.join_token.as_deref().map(admin_token_hash);
-    let new = NewHost { name: enrollment.name.clone(), hk: enrollment.hk.clone(), report: enrollment.report.clone() };
-    match state.store.enroll_host(new, join_hash.as_deref(), clock::now()).await? {
+    let new = NewHost {
+        name: enrollment.name.clone(),
+        hk: enrollment.hk.clone(),
+        report: enrollment.report.clone(),
+    };
+    match state
+        .store
+        .enroll_host(new, join_hash.as_deref(), clock::now())
+        .await?
+    {
         Enrolled::Created(host) => {
             tracing::info!(host = %host.host_id, status = %host.status, "host enrolled");
-            Ok((StatusCode::CREATED, Json(EnrollResponse { host_id: host.host_id, status: host.status })))
+            Ok((
+                StatusCode::CREATED,
+                Json(EnrollResponse {
+                    host_id: host.host_id,
+                    status: host.status,
+                }),
+            ))
         }
-        Enrolled::Existing(host) => Ok((StatusCode::OK, Json(EnrollResponse { host_id: host.host_id, status: host.status }))),
-        Enrolled::JoinTokenRejected => Err(ApiError::forbidden("join-token-invalid", "The join token is unknown, used or expired")),
+        Enrolled::Existing(host) => Ok((
+            StatusCode::OK,
+            Json(EnrollResponse {
+                host_id: host.host_id,
+                status: host.status,
+            }),
+        )),
+        Enrolled::JoinTokenRejected => Err(ApiError::forbidden(
+            "join-token-invalid",
+            "The join token is unknown, used or expired",
+        )),
     }
 }
 
@@ -74,18 +109,36 @@ fn view(host: HostRecord) -> HostView {
 }
 
 fn parse_id(raw: &str) -> Result<HostId, ApiError> {
-    raw.parse().map_err(|e: String| ApiError::bad_request("invalid-host-id", "Malformed host id").detail(e))
+    raw.parse().map_err(|e: String| {
+        ApiError::bad_request("invalid-host-id", "Malformed host id").detail(e)
+    })
 }
 
-pub async fn list(State(state): State<AppState>, _: Admin) -> Result<Json<Vec<HostView>>, ApiError> {
-    Ok(Json(state.store.hosts().await?.into_iter().map(view).collect()))
+pub async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<Vec<HostView>>, ApiError> {
+    Ok(Json(
+        state.store.hosts().await?.into_iter().map(view).collect(),
+    ))
 }
 
-pub async fn show(State(state): State<AppState>, _: Admin, Path(id): Path<String>) -> Result<Json<HostView>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<HostView>, ApiError> {
     let id = parse_id(&id)?;
-    let host = state.store.host(&id).await?.ok_or_else(|| ApiError::not_found("No such host"))?;
+    let host = state
+        .store
+        .host(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No such host"))?;
     let history = state.store.history(&id).await?;
-    Ok(Json(HostView { history, ..view(host) }))
+    Ok(Json(HostView {
+        history,
+        ..view(host)
+    }))
 }
 
 /// `approve`, `revoke`, `quarantine` and `rotate`, each a transition between host states.
@@ -110,7 +163,11 @@ pub async fn act(
             Ok(Json(view(host)))
         }
         Transition::NotFound => Err(ApiError::not_found("No such host")),
-        Transition::Conflict(current) => Err(ApiError::new(StatusCode::CONFLICT, "invalid-transition", "The host's status does not allow this")
-            .detail(format!("cannot {action} a {current} host"))),
+        Transition::Conflict(current) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid-transition",
+            "The host's status does not allow this",
+        )
+        .detail(format!("cannot {action} a {current} host"))),
     }
 }

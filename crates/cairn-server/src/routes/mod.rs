@@ -31,7 +31,11 @@ pub fn router(state: AppState) -> Router {
     }
     app.fallback(|| async { ApiError::not_found("No such resource") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed here")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed here",
+            )
         })
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)

@@ -24,9 +24,21 @@ pub async fn create(
     };
     let expires_at = ttl
         .map(|t| i64::try_from(t).ok().and_then(|t| now.checked_add(t)))
-        .map(|at| at.ok_or_else(|| ApiError::bad_request("invalid-ttl", "ttl_seconds is too large")))
+        .map(|at| {
+            at.ok_or_else(|| ApiError::bad_request("invalid-ttl", "ttl_seconds is too large"))
+        })
         .transpose()?;
     let token = new_token();
-    state.store.insert_token(&admin_token_hash(&token), req.role, expires_at, now).await?;
-    Ok((StatusCode::CREATED, Json(TokenResponse { token, role: req.role, expires_at: expires_at.map(clock::datetime) })))
+    state
+        .store
+        .insert_token(&admin_token_hash(&token), req.role, expires_at, now)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenResponse {
+            token,
+            role: req.role,
+            expires_at: expires_at.map(clock::datetime),
+        }),
+    ))
 }

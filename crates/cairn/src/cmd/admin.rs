@@ -8,19 +8,31 @@ use crate::cli::{AdminCmd, AdminRemote, HostsAction, TokensAction};
 use crate::exit::{Failure, Result};
 
 fn client(remote: &AdminRemote) -> Result<ApiClient> {
-    Ok(ApiClient::new(&remote.remote.server, remote.remote.insecure)?.with_admin_token(Some(remote.admin_token.clone())))
+    Ok(
+        ApiClient::new(&remote.remote.server, remote.remote.insecure)?
+            .with_admin_token(Some(remote.admin_token.clone())),
+    )
 }
 
 fn host_id(raw: &str) -> Result<HostId> {
-    raw.parse().map_err(|e: String| Failure::usage(format!("{raw:?}: {e}")))
+    raw.parse()
+        .map_err(|e: String| Failure::usage(format!("{raw:?}: {e}")))
 }
 
 pub async fn run(cmd: AdminCmd) -> Result {
     match cmd {
         AdminCmd::Hosts { remote, action } => hosts(&client(&remote)?, action).await,
-        AdminCmd::Tokens { remote, action: TokensAction::Create { role, ttl, json } } => {
+        AdminCmd::Tokens {
+            remote,
+            action: TokensAction::Create { role, ttl, json },
+        } => {
             let role: TokenRole = role.parse().map_err(Failure::usage)?;
-            let created = client(&remote)?.create_token(&TokenRequest { role, ttl_seconds: ttl }).await?;
+            let created = client(&remote)?
+                .create_token(&TokenRequest {
+                    role,
+                    ttl_seconds: ttl,
+                })
+                .await?;
             if json {
                 super::print_json(&created);
             } else {
@@ -40,7 +52,13 @@ async fn hosts(client: &ApiClient, action: HostsAction) -> Result {
             } else {
                 println!("{:<34} {:<12} {:<18} NAME", "HOST", "STATUS", "FINGERPRINT");
                 for h in hosts {
-                    println!("{:<34} {:<12} {:<18} {}", h.host_id, h.status.as_str(), &h.fingerprint.hex()[..16], h.name);
+                    println!(
+                        "{:<34} {:<12} {:<18} {}",
+                        h.host_id,
+                        h.status.as_str(),
+                        &h.fingerprint.hex()[..16],
+                        h.name
+                    );
                 }
             }
             return Ok(());
@@ -68,12 +86,19 @@ fn print_host(h: &HostView) {
     println!("host        {}", h.host_id);
     println!("name        {}", h.name);
     println!("status      {}", h.status);
-    println!("key         {} {}", h.hk.alg.as_str(), cairn_proto::b64::encode(&h.hk.public_key));
+    println!(
+        "key         {} {}",
+        h.hk.alg.as_str(),
+        cairn_proto::b64::encode(&h.hk.public_key)
+    );
     println!("fingerprint {}", h.fingerprint);
     for c in &h.report.components {
         println!("  {:<8} {:<24} {}", c.class.as_str(), c.id, c.digest());
     }
     for r in &h.history {
-        println!("history     {} {} {}", r.recorded_at, r.reason, r.fingerprint);
+        println!(
+            "history     {} {} {}",
+            r.recorded_at, r.reason, r.fingerprint
+        );
     }
 }

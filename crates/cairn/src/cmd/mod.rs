@@ -19,5 +19,8 @@ pub async fn run(command: Command) -> Result {
 
 /// Prints `value` as pretty JSON on stdout.
 fn print_json<T: serde::Serialize>(value: &T) {
-    println!("{}", serde_json::to_string_pretty(value).expect("JSON output"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON output")
+    );
 }

@@ -11,7 +11,11 @@ use crate::exit::{FAILURE, Failure, Result};
 
 pub async fn run(cmd: ServerCmd) -> Result {
     match cmd {
-        ServerCmd::Init { data_dir, database_url, json } => {
+        ServerCmd::Init {
+            data_dir,
+            database_url,
+            json,
+        } => {
             let token = init(&data_dir, database_url.as_deref()).await?;
             if json {
                 super::print_json(&serde_json::json!({ "admin_token": token }));
@@ -27,7 +31,10 @@ pub async fn run(cmd: ServerCmd) -> Result {
             serve_until_signal(server).await
         }
         ServerCmd::Dev { serve } => {
-            let dir = tempfile::Builder::new().prefix("cairn-dev-").tempdir().map_err(|e| Failure::new(FAILURE, e.to_string()))?;
+            let dir = tempfile::Builder::new()
+                .prefix("cairn-dev-")
+                .tempdir()
+                .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
             let token = init(dir.path(), serve.database_url.as_deref()).await?;
             let server = bind(dir.path(), serve).await?;
             announce(&server, Some(&token));
@@ -39,9 +46,14 @@ pub async fn run(cmd: ServerCmd) -> Result {
 }
 
 async fn init(data_dir: &Path, database_url: Option<&str>) -> Result<String> {
-    let url = database_url.map(String::from).unwrap_or_else(|| cairn_store_url(data_dir));
-    std::fs::create_dir_all(data_dir).map_err(|e| Failure::new(FAILURE, format!("{}: {e}", data_dir.display())))?;
-    cairn_server::init(data_dir, &url).await.map_err(|e| Failure::new(FAILURE, e.to_string()))
+    let url = database_url
+        .map(String::from)
+        .unwrap_or_else(|| cairn_store_url(data_dir));
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", data_dir.display())))?;
+    cairn_server::init(data_dir, &url)
+        .await
+        .map_err(|e| Failure::new(FAILURE, e.to_string()))
 }
 
 fn cairn_store_url(data_dir: &Path) -> String {
@@ -51,12 +63,19 @@ fn cairn_store_url(data_dir: &Path) -> String {
 async fn bind(data_dir: &Path, args: ServeArgs) -> Result<Server> {
     let mut config = ServerConfig::new(data_dir.to_path_buf(), args.listen);
     config.database_url = args.database_url;
-    config.roles = args.roles.iter().map(|r| r.parse::<Role>()).collect::<std::result::Result<_, _>>().map_err(Failure::usage)?;
+    config.roles = args
+        .roles
+        .iter()
+        .map(|r| r.parse::<Role>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Failure::usage)?;
     config.issuer = args.issuer;
     config.strict_drift = args.strict_drift;
     config.nonce_ttl = Duration::from_secs(args.nonce_ttl);
     config.pat_ttl = Duration::from_secs(args.pat_ttl);
-    Server::bind(config).await.map_err(|e| Failure::new(FAILURE, e.to_string()))
+    Server::bind(config)
+        .await
+        .map_err(|e| Failure::new(FAILURE, e.to_string()))
 }
 
 /// The first stdout line names the address, so scripts and tests can use port 0.
@@ -72,12 +91,16 @@ fn announce(server: &Server, admin_token: Option<&str>) {
 
 async fn serve_until_signal(server: Server) -> Result {
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutting down");
     };
-    server.serve(shutdown).await.map_err(|e| Failure::new(FAILURE, format!("server failed: {e}")))
+    server
+        .serve(shutdown)
+        .await
+        .map_err(|e| Failure::new(FAILURE, format!("server failed: {e}")))
 }

@@ -11,7 +11,9 @@ use cairn_proto::{Evidence, Report, Signed};
 pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../cairn-hfm/tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../cairn-hfm/tests/fixtures")
+        .join(name)
 }
 
 pub struct TestServer {
@@ -29,34 +31,62 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("srv");
         let mut init = Command::new(CAIRN);
-        init.args(["server", "init", "--json", "--data-dir"]).arg(&data_dir);
+        init.args(["server", "init", "--json", "--data-dir"])
+            .arg(&data_dir);
         if let Some(url) = database_url {
             init.args(["--database-url", url]);
         }
         let out = init.output().unwrap();
-        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
-        let admin_token = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["admin_token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let admin_token =
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["admin_token"]
+                .as_str()
+                .unwrap()
+                .to_string();
         let mut server = Self::run(&data_dir, database_url, extra, admin_token);
         server._dir = Some(dir);
         server
     }
 
     /// Another process serving an existing data directory (a replica).
-    pub fn run(data_dir: &Path, database_url: Option<&str>, extra: &[&str], admin_token: String) -> TestServer {
+    pub fn run(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        extra: &[&str],
+        admin_token: String,
+    ) -> TestServer {
         let mut cmd = Command::new(CAIRN);
-        cmd.args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"]).arg(data_dir).args(extra);
+        cmd.args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra);
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
-        let log = std::fs::File::create(data_dir.join(format!("server-{}.log", std::process::id() ^ rand_u32()))).unwrap();
+        let log = std::fs::File::create(
+            data_dir.join(format!("server-{}.log", std::process::id() ^ rand_u32())),
+        )
+        .unwrap();
         let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("cairn server listening on ").unwrap_or_else(|| panic!("unexpected: {line:?}")).to_string();
-        TestServer { child, url, admin_token, data_dir: data_dir.to_path_buf(), _dir: None }
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("cairn server listening on ")
+            .unwrap_or_else(|| panic!("unexpected: {line:?}"))
+            .to_string();
+        TestServer {
+            child,
+            url,
+            admin_token,
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
+        }
     }
 
     pub fn client(&self) -> ApiClient {
@@ -64,7 +94,8 @@ impl TestServer {
     }
 
     pub fn admin(&self) -> ApiClient {
-        self.client().with_admin_token(Some(self.admin_token.clone()))
+        self.client()
+            .with_admin_token(Some(self.admin_token.clone()))
     }
 
     /// Runs the CLI against this server.
@@ -104,11 +135,22 @@ pub async fn active_host(server: &TestServer, report: &Report) -> SoftKey {
     let key = SoftKey::ephemeral();
     let join = server
         .admin()
-        .create_token(&cairn_proto::api::TokenRequest { role: cairn_proto::api::TokenRole::Join, ttl_seconds: None })
+        .create_token(&cairn_proto::api::TokenRequest {
+            role: cairn_proto::api::TokenRole::Join,
+            ttl_seconds: None,
+        })
         .await
         .unwrap()
         .token;
-    cairn_agent::flows::enroll(&server.client(), &key, "test-host", report.clone(), Some(join)).await.unwrap();
+    cairn_agent::flows::enroll(
+        &server.client(),
+        &key,
+        "test-host",
+        report.clone(),
+        Some(join),
+    )
+    .await
+    .unwrap();
     key
 }
 
@@ -117,28 +159,51 @@ pub fn baremetal() -> Report {
 }
 
 /// Signed evidence for `key` over a fresh nonce from `server`.
-pub async fn evidence(server: &TestServer, key: &dyn HardwareKeySigner, report: &Report) -> Signed<Evidence> {
+pub async fn evidence(
+    server: &TestServer,
+    key: &dyn HardwareKeySigner,
+    report: &Report,
+) -> Signed<Evidence> {
     let nonce = server.client().challenge().await.unwrap().nonce;
     sign_evidence(key, key.public().host_id(), nonce, report)
 }
 
-pub fn sign_evidence(key: &dyn HardwareKeySigner, host_id: cairn_proto::HostId, nonce: cairn_proto::Nonce, report: &Report) -> Signed<Evidence> {
+pub fn sign_evidence(
+    key: &dyn HardwareKeySigner,
+    host_id: cairn_proto::HostId,
+    nonce: cairn_proto::Nonce,
+    report: &Report,
+) -> Signed<Evidence> {
     let evidence = Evidence {
         host_id,
         nonce,
         instance_key: [42; 32],
         security_token_digest: None,
-        time: time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
+        time: time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap(),
         report: report.clone(),
     };
     Signed::sign(evidence, |m| key.sign(m)).unwrap()
 }
 
 /// POSTs raw JSON and returns (status, body).
-pub async fn post_raw(server: &TestServer, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new().post(format!("{}{path}", server.url)).json(body).send().await.unwrap();
+pub async fn post_raw(
+    server: &TestServer,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", server.url))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// The refusal's problem slug, or panics if the call succeeded.

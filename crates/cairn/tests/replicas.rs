@@ -1,0 +1,55 @@
+//! Several server processes on one PostgreSQL database behave as one service: a nonce is
+//! consumed exactly once, and a revocation on one replica binds every other at once.
+
+mod common;
+
+use cairn_agent::HardwareKeySigner;
+use common::*;
+
+#[tokio::test]
+async fn one_nonce_raced_by_two_server_processes_wins_exactly_once() {
+    let Some(url) = cairn_store::testing::fresh_postgres("replica-race").await else {
+        return;
+    };
+    let a = TestServer::start(Some(&url), &[]);
+    let b = TestServer::run(&a.data_dir, Some(&url), &[], a.admin_token.clone());
+    let key = active_host(&a, &baremetal()).await;
+    for round in 0..25 {
+        let signed = evidence(&a, &key, &baremetal()).await;
+        let attempts: Vec<_> = (0..8)
+            .map(|i| {
+                let client = if i % 2 == 0 { a.client() } else { b.client() };
+                let signed = signed.clone();
+                tokio::spawn(async move { client.attest(&signed).await })
+            })
+            .collect();
+        let mut wins = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(_) => wins += 1,
+                Err(e) => assert_eq!(refusal::<()>(Err(e)), "nonce-unknown"),
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn revocation_on_one_replica_binds_the_other_immediately() {
+    let Some(url) = cairn_store::testing::fresh_postgres("replica-revoke").await else {
+        return;
+    };
+    let a = TestServer::start(Some(&url), &[]);
+    let b = TestServer::run(&a.data_dir, Some(&url), &[], a.admin_token.clone());
+    let key = active_host(&a, &baremetal()).await;
+    b.client()
+        .attest(&evidence(&b, &key, &baremetal()).await)
+        .await
+        .unwrap();
+    a.admin()
+        .host_action(&key.public().host_id(), "revoke")
+        .await
+        .unwrap();
+    let signed = evidence(&b, &key, &baremetal()).await;
+    assert_eq!(refusal(b.client().attest(&signed).await), "host-revoked");
+}
