@@ -303,15 +303,7 @@ async fn enrollment_needs_proof_of_possession_and_single_use_join_tokens() {
         "enrollment-signature-invalid"
     );
 
-    let join = server
-        .admin()
-        .create_token(&cairn_proto::api::TokenRequest {
-            role: cairn_proto::api::TokenRole::Join,
-            ttl_seconds: None,
-        })
-        .await
-        .unwrap()
-        .token;
+    let join = join_token(&server).await;
     let first =
         cairn_agent::flows::enroll(&server.client(), &key, "a", baremetal(), Some(join.clone()))
             .await
@@ -326,15 +318,7 @@ async fn enrollment_needs_proof_of_possession_and_single_use_join_tokens() {
     let wrong = server.client().with_admin_token(Some("cairn_wrong".into()));
     assert_eq!(refusal(wrong.hosts().await), "unauthorized");
     // A join token is not an admin token.
-    let join2 = server
-        .admin()
-        .create_token(&cairn_proto::api::TokenRequest {
-            role: cairn_proto::api::TokenRole::Join,
-            ttl_seconds: None,
-        })
-        .await
-        .unwrap()
-        .token;
+    let join2 = join_token(&server).await;
     assert_eq!(
         refusal(server.client().with_admin_token(Some(join2)).hosts().await),
         "unauthorized"

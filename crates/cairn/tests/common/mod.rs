@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use cairn_agent::{ApiClient, HardwareKeySigner, SoftKey};
+use cairn_proto::api::{TokenRequest, TokenRole};
 use cairn_proto::{Evidence, Report, Signed};
 
 pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
@@ -130,18 +131,19 @@ fn rand_u32() -> u32 {
     u32::from_le_bytes(cairn_proto::random_bytes::<4>())
 }
 
+/// A fresh single-use join token.
+pub async fn join_token(server: &TestServer) -> String {
+    let request = TokenRequest {
+        role: TokenRole::Join,
+        ttl_seconds: None,
+    };
+    server.admin().create_token(&request).await.unwrap().token
+}
+
 /// An enrolled, approved host with an in-memory key.
 pub async fn active_host(server: &TestServer, report: &Report) -> SoftKey {
     let key = SoftKey::ephemeral();
-    let join = server
-        .admin()
-        .create_token(&cairn_proto::api::TokenRequest {
-            role: cairn_proto::api::TokenRole::Join,
-            ttl_seconds: None,
-        })
-        .await
-        .unwrap()
-        .token;
+    let join = join_token(server).await;
     cairn_agent::flows::enroll(
         &server.client(),
         &key,
