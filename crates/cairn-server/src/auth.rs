@@ -5,7 +5,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 
 use crate::problem::ApiError;
-use crate::{AppState, admin_token_hash, clock};
+use crate::{AppState, clock, token_hash};
 
 /// Present in a handler's arguments: the request carried a valid admin token.
 pub struct Admin;
@@ -29,7 +29,7 @@ impl FromRequestParts<AppState> for Admin {
             .ok_or_else(unauthorized)?;
         if state
             .store
-            .admin_token_valid(&admin_token_hash(token.trim()), clock::now())
+            .admin_token_valid(&token_hash(token.trim()), clock::now())
             .await?
         {
             Ok(Admin)

@@ -58,7 +58,12 @@ impl ServerConfig {
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()
-            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("cairn.db")))
+            .unwrap_or_else(|| Self::default_database_url(&self.data_dir))
+    }
+
+    /// The embedded default: a SQLite file in the data directory.
+    pub fn default_database_url(data_dir: &std::path::Path) -> String {
+        Store::sqlite_url(&data_dir.join("cairn.db"))
     }
 
     pub fn serves(&self, role: Role) -> bool {

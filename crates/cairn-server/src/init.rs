@@ -23,7 +23,7 @@ pub fn new_token() -> String {
 }
 
 /// Tokens are stored as SHA-256: they carry 256 bits of entropy, so a slow hash adds nothing.
-pub fn admin_token_hash(token: &str) -> String {
+pub fn token_hash(token: &str) -> String {
     Digest::sha256(token).hex()
 }
 
@@ -41,7 +41,7 @@ pub async fn init(data_dir: &Path, database_url: &str) -> Result<String, InitErr
     let token = new_token();
     store
         .insert_token(
-            &admin_token_hash(&token),
+            &token_hash(&token),
             TokenRole::Admin,
             None,
             crate::clock::now(),

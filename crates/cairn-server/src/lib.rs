@@ -20,7 +20,7 @@ use cairn_store::Store;
 use tokio::net::TcpListener;
 
 pub use config::{Role, ServerConfig};
-pub use init::{InitError, admin_token_hash, init, new_token};
+pub use init::{InitError, init, new_token, token_hash};
 pub use state::AppState;
 
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use super::attest::consume_nonce;
 use crate::auth::Admin;
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, Body};
-use crate::{AppState, admin_token_hash, clock};
+use crate::{AppState, clock, token_hash};
 
 pub async fn enroll(
     State(state): State<AppState>,
@@ -59,7 +59,7 @@ async fn register(
     })?;
     consume_nonce(state, &enrollment.nonce).await?;
 
-    let join_hash = enrollment.join_token.as_deref().map(admin_token_hash);
+    let join_hash = enrollment.join_token.as_deref().map(token_hash);
     let new = NewHost {
         name: enrollment.name.clone(),
         hk: enrollment.hk.clone(),

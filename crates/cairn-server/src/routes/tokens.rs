@@ -7,7 +7,7 @@ use cairn_proto::api::{TokenRequest, TokenResponse, TokenRole};
 
 use crate::auth::Admin;
 use crate::problem::{ApiError, Body};
-use crate::{AppState, admin_token_hash, clock, new_token};
+use crate::{AppState, clock, new_token, token_hash};
 
 /// Join tokens expire after a day unless told otherwise; admin tokens do not.
 const JOIN_TOKEN_DEFAULT_TTL: u64 = 24 * 3600;
@@ -31,7 +31,7 @@ pub async fn create(
     let token = new_token();
     state
         .store
-        .insert_token(&admin_token_hash(&token), req.role, expires_at, now)
+        .insert_token(&token_hash(&token), req.role, expires_at, now)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -36,7 +36,7 @@ pub async fn run(cmd: BenchCmd) -> Result {
         }
         (None, _) => {
             let dir = tempfile::tempdir().map_err(|e| Failure::new(FAILURE, e.to_string()))?;
-            let url = cairn_store_url(dir.path());
+            let url = ServerConfig::default_database_url(dir.path());
             let token = cairn_server::init(dir.path(), &url)
                 .await
                 .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
@@ -143,10 +143,6 @@ pub async fn run(cmd: BenchCmd) -> Result {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn cairn_store_url(dir: &std::path::Path) -> String {
-    ServerConfig::new(dir.to_path_buf(), String::new()).database_url()
 }
 
 /// Operations per second of one evidence verification plus one PAT signature on one core,

@@ -48,16 +48,12 @@ pub async fn run(cmd: ServerCmd) -> Result {
 async fn init(data_dir: &Path, database_url: Option<&str>) -> Result<String> {
     let url = database_url
         .map(String::from)
-        .unwrap_or_else(|| cairn_store_url(data_dir));
+        .unwrap_or_else(|| ServerConfig::default_database_url(data_dir));
     std::fs::create_dir_all(data_dir)
         .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", data_dir.display())))?;
     cairn_server::init(data_dir, &url)
         .await
         .map_err(|e| Failure::new(FAILURE, e.to_string()))
-}
-
-fn cairn_store_url(data_dir: &Path) -> String {
-    ServerConfig::new(data_dir.to_path_buf(), String::new()).database_url()
 }
 
 async fn bind(data_dir: &Path, args: ServeArgs) -> Result<Server> {
