@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use cairn_proto::api::{
-    AttestResponse, Challenge, EnrollResponse, HostView, TokenRequest, TokenResponse,
+    AttestResponse, Challenge, EnrollResponse, HostView, InstanceRequest, InstanceResponse,
+    KeyRequest, TokenRequest, TokenResponse, VolumeRequest, VolumeView,
 };
-use cairn_proto::{Enrollment, Evidence, HostId, Problem, Signed};
+use cairn_proto::{Enrollment, Evidence, HostId, Problem, Sealed, Signed};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -185,6 +186,31 @@ impl ApiClient {
 
     pub async fn create_token(&self, req: &TokenRequest) -> Result<TokenResponse, ClientError> {
         self.post("/v1/tokens", req).await
+    }
+
+    pub async fn create_instance(
+        &self,
+        req: &InstanceRequest,
+    ) -> Result<InstanceResponse, ClientError> {
+        self.post("/v1/instances", req).await
+    }
+
+    pub async fn create_volume(&self, req: &VolumeRequest) -> Result<VolumeView, ClientError> {
+        self.post("/v1/volumes", req).await
+    }
+
+    pub async fn volumes(&self) -> Result<Vec<VolumeView>, ClientError> {
+        self.get("/v1/volumes").await
+    }
+
+    pub async fn release_key(
+        &self,
+        volume_id: &str,
+        req: &KeyRequest,
+    ) -> Result<Sealed, ClientError> {
+        cairn_proto::api::check_id("volume", volume_id).map_err(ClientError::Usage)?;
+        self.post(&format!("/v1/volumes/{volume_id}/key"), req)
+            .await
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use cairn_keystore::pem::{read_private_key, write_private_key};
+use cairn_keystore::pem::{PRIVATE_KEY, read_key, write_key};
 use cairn_proto::{HardwareKey, HkAlg, Signature};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +47,9 @@ impl SoftKey {
         if !path.exists() {
             let der = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
                 .map_err(|e| HkError::Invalid(format!("key generation failed: {e}")))?;
-            write_private_key(path, der.as_ref())?;
+            write_key(path, PRIVATE_KEY, der.as_ref())?;
         }
-        let der = read_private_key(path)?;
+        let der = read_key(path, PRIVATE_KEY)?;
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|e| {
             HkError::Invalid(format!("{}: not an Ed25519 key: {e}", path.display()))
         })?;

@@ -1,9 +1,12 @@
 //! The host agent (HFM side of DESIGN.md): the hardware key that signs evidence, the HTTP
-//! client of the Cairn API, and the enrollment and attestation flows built from them.
+//! client of the Cairn API, the enrollment and attestation flows built from them, and the
+//! boot client with its volume backends.
 
+pub mod boot;
 pub mod client;
 pub mod flows;
 pub mod hk;
+pub mod volume;
 
 pub use client::{ApiClient, ClientError};
 pub use hk::{HardwareKeySigner, HkError, SoftKey};

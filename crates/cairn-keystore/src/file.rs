@@ -8,11 +8,15 @@ use std::sync::Arc;
 
 use cairn_token::{Ed25519Signer, JwsSigner};
 
-use crate::pem::{read_private_key, write_private_key};
-use crate::{KeyPurpose, KeyStore, KeyStoreError};
+use crate::kek::AesGcmKek;
+use crate::pem::{PRIVATE_KEY, SECRET_KEY, read_key, write_key};
+use crate::{KeyPurpose, KeyStore, KeyStoreError, KeyWrapper};
+
+const VOLUME_KEK_FILE: &str = "volume-kek.aes256.pem";
 
 pub struct FileKeyStore {
     signers: HashMap<KeyPurpose, Arc<dyn JwsSigner>>,
+    volume_kek: Arc<dyn KeyWrapper>,
 }
 
 impl FileKeyStore {
@@ -29,8 +33,13 @@ impl FileKeyStore {
         for purpose in KeyPurpose::ALL {
             let path = key_path(dir, purpose);
             if !path.exists() {
-                write_private_key(&path, &Ed25519Signer::generate_pkcs8())?;
+                write_key(&path, PRIVATE_KEY, &Ed25519Signer::generate_pkcs8())?;
             }
+        }
+        let kek = dir.join(VOLUME_KEK_FILE);
+        if !kek.exists() {
+            let secret = zeroize::Zeroizing::new(cairn_proto::random_bytes::<32>());
+            write_key(&kek, SECRET_KEY, &secret[..])?;
         }
         Self::open(dir)
     }
@@ -42,14 +51,26 @@ impl FileKeyStore {
             if !path.exists() {
                 return Err(KeyStoreError::NotInitialized(dir.display().to_string()));
             }
-            let der = read_private_key(&path)?;
+            let der = read_key(&path, PRIVATE_KEY)?;
             let signer = Ed25519Signer::from_pkcs8(&der).map_err(|e| KeyStoreError::BadKey {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
             signers.insert(purpose, Arc::new(signer));
         }
-        Ok(FileKeyStore { signers })
+        let path = dir.join(VOLUME_KEK_FILE);
+        if !path.exists() {
+            return Err(KeyStoreError::NotInitialized(dir.display().to_string()));
+        }
+        let raw = read_key(&path, SECRET_KEY)?;
+        let key: &[u8; 32] = raw[..].try_into().map_err(|_| KeyStoreError::BadKey {
+            path: path.display().to_string(),
+            reason: "not a 256-bit key".into(),
+        })?;
+        Ok(FileKeyStore {
+            signers,
+            volume_kek: Arc::new(AesGcmKek::new(key)),
+        })
     }
 }
 
@@ -60,6 +81,10 @@ fn key_path(dir: &Path, purpose: KeyPurpose) -> PathBuf {
 impl KeyStore for FileKeyStore {
     fn signer(&self, purpose: KeyPurpose) -> Arc<dyn JwsSigner> {
         self.signers[&purpose].clone()
+    }
+
+    fn volume_kek(&self) -> Arc<dyn KeyWrapper> {
+        self.volume_kek.clone()
     }
 }
 
@@ -88,7 +113,13 @@ mod tests {
             again.signer(KeyPurpose::Pat).kid()
         );
         let jwks = again.jwks();
-        assert_eq!(jwks.keys.len(), 1);
+        assert_eq!(jwks.keys.len(), KeyPurpose::ALL.len());
+        assert_eq!(first.volume_kek().id(), again.volume_kek().id());
+        let wrapped = first.volume_kek().wrap(b"v", b"secret").unwrap();
+        assert_eq!(
+            &again.volume_kek().unwrap(b"v", &wrapped).unwrap()[..],
+            b"secret"
+        );
         assert_eq!(
             jwks.keys[0].kid.as_deref(),
             Some(first.signer(KeyPurpose::Pat).kid())

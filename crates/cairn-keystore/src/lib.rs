@@ -3,6 +3,7 @@
 //! backend keeps them inside an HSM behind the same trait.
 
 mod file;
+pub mod kek;
 pub mod pem;
 
 use std::sync::Arc;
@@ -10,20 +11,24 @@ use std::sync::Arc;
 use cairn_token::{Jwks, JwsSigner};
 
 pub use file::FileKeyStore;
+pub use kek::{KeyWrapper, WrapError};
 
 /// What a signing key is for; each purpose has its own key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyPurpose {
     /// Signs physical attestation tokens.
     Pat,
+    /// Signs instance security tokens (the issuer role).
+    SecurityToken,
 }
 
 impl KeyPurpose {
-    pub const ALL: [KeyPurpose; 1] = [KeyPurpose::Pat];
+    pub const ALL: [KeyPurpose; 2] = [KeyPurpose::Pat, KeyPurpose::SecurityToken];
 
     pub fn name(self) -> &'static str {
         match self {
             KeyPurpose::Pat => "pat-signing",
+            KeyPurpose::SecurityToken => "security-token-signing",
         }
     }
 }
@@ -44,6 +49,9 @@ pub enum KeyStoreError {
 pub trait KeyStore: Send + Sync {
     /// The signing key for `purpose`, shared by every request.
     fn signer(&self, purpose: KeyPurpose) -> Arc<dyn JwsSigner>;
+
+    /// The key that wraps volume keys at rest.
+    fn volume_kek(&self) -> Arc<dyn KeyWrapper>;
 
     /// Every public signing key, as served at `/.well-known/jwks.json`.
     fn jwks(&self) -> Jwks {

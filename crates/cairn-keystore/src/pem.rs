@@ -1,4 +1,5 @@
-//! PKCS#8 private keys in PEM files that only their owner can read.
+//! Secret keys (PKCS#8 private keys, raw symmetric keys) in PEM files that only their owner
+//! can read.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -9,7 +10,10 @@ use zeroize::Zeroizing;
 
 use crate::KeyStoreError;
 
-const LABEL: &str = "PRIVATE KEY";
+/// PKCS#8 private keys.
+pub const PRIVATE_KEY: &str = "PRIVATE KEY";
+/// Raw symmetric keys.
+pub const SECRET_KEY: &str = "CAIRN SECRET KEY";
 
 fn io(path: &Path, source: std::io::Error) -> KeyStoreError {
     KeyStoreError::Io {
@@ -25,10 +29,10 @@ fn bad(path: &Path, reason: impl Into<String>) -> KeyStoreError {
     }
 }
 
-/// Writes `der` as a new PEM file, mode 0600; never overwrites an existing key.
-pub fn write_private_key(path: &Path, der: &[u8]) -> Result<(), KeyStoreError> {
+/// Writes `der` as a new PEM file with `label`, mode 0600; never overwrites an existing key.
+pub fn write_key(path: &Path, label: &str, der: &[u8]) -> Result<(), KeyStoreError> {
     let pem = Zeroizing::new(
-        pem_rfc7468::encode_string(LABEL, pem_rfc7468::LineEnding::LF, der)
+        pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der)
             .map_err(|e| bad(path, e.to_string()))?,
     );
     let mut file = OpenOptions::new()
@@ -42,8 +46,8 @@ pub fn write_private_key(path: &Path, der: &[u8]) -> Result<(), KeyStoreError> {
         .map_err(|e| io(path, e))
 }
 
-/// Reads a PEM private key, refusing files that group or others can read.
-pub fn read_private_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
+/// Reads a PEM key with `label`, refusing files that group or others can read.
+pub fn read_key(path: &Path, label: &str) -> Result<Zeroizing<Vec<u8>>, KeyStoreError> {
     let mode = fs::metadata(path)
         .map_err(|e| io(path, e))?
         .permissions()
@@ -55,13 +59,13 @@ pub fn read_private_key(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyStoreError
         ));
     }
     let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| io(path, e))?);
-    let (label, der) =
+    let (found, der) =
         pem_rfc7468::decode_vec(text.as_bytes()).map_err(|e| bad(path, e.to_string()))?;
     let der = Zeroizing::new(der);
-    if label != LABEL {
+    if found != label {
         return Err(bad(
             path,
-            format!("PEM label is {label:?}, expected {LABEL:?}"),
+            format!("PEM label is {found:?}, expected {label:?}"),
         ));
     }
     Ok(der)

@@ -136,3 +136,110 @@ pub struct TokenResponse {
     )]
     pub expires_at: Option<OffsetDateTime>,
 }
+
+/// Checks an instance or volume id: 1 to 128 characters of `A-Z a-z 0-9 . _ : -`, so that
+/// it is safe in a URL path, a file name, a device-mapper name and a log line.
+pub fn check_id(kind: &str, id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} id {id:?} must be 1-128 characters of A-Z a-z 0-9 . _ : -"
+        ))
+    }
+}
+
+/// Secret bytes in a JSON body (base64url): zeroized on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(pub zeroize::Zeroizing<Vec<u8>>);
+
+impl Serialize for SecretBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&zeroize::Zeroizing::new(crate::b64::encode(&self.0[..])))
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = zeroize::Zeroizing::new(String::deserialize(d)?);
+        crate::b64::decode(&text)
+            .map(|bytes| SecretBytes(zeroize::Zeroizing::new(bytes)))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretBytes({} bytes, redacted)", self.0.len())
+    }
+}
+
+/// `POST /v1/instances`: the control plane places an instance on a host.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InstanceRequest {
+    pub instance_id: String,
+    pub host_id: HostId,
+    pub volume_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InstanceResponse {
+    pub security_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /v1/volumes`: registers a volume and its 256-bit key, which the server stores
+/// only envelope-encrypted and releases only sealed to an attested instance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VolumeRequest {
+    pub volume_id: String,
+    /// `luks`, `qcow2` or `raw` (a bare key for the `keyfile` backend).
+    pub format: String,
+    pub key: SecretBytes,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VolumeView {
+    pub volume_id: String,
+    pub format: String,
+    pub kek_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `POST /v1/volumes/{volume_id}/key`; answered with a [`crate::Sealed`] key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyRequest {
+    pub security_token: String,
+    pub pat: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_safe_in_paths_and_logs() {
+        for ok in ["vol-1", "i.0123:a_b", &"x".repeat(128)] {
+            assert!(check_id("volume", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a/b", "../x", "a b", "é", &"x".repeat(129), "a\nb"] {
+            assert!(check_id("volume", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn secret_bytes_never_print() {
+        let s = SecretBytes(zeroize::Zeroizing::new(vec![0xAB; 32]));
+        assert!(!format!("{s:?}").contains("171"));
+        assert!(!format!("{s:?}").to_lowercase().contains("ab"));
+    }
+}

@@ -13,6 +13,7 @@ pub mod jcs;
 pub mod nonce;
 pub mod problem;
 pub mod report;
+pub mod sealed;
 pub mod statement;
 
 pub use digest::Digest;
@@ -21,4 +22,5 @@ pub use hk::{HardwareKey, HkAlg, HostId};
 pub use nonce::{Nonce, random_bytes};
 pub use problem::Problem;
 pub use report::{Component, ComponentClass, Report};
+pub use sealed::Sealed;
 pub use statement::{Signature, Signed};

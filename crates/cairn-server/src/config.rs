@@ -9,7 +9,16 @@ use cairn_store::Store;
 /// The roles of DESIGN.md a process serves (`--roles`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Enrollment, challenges, PATs, and the host registry.
     Attestation,
+    /// Signs instance security tokens for the control plane.
+    Issuer,
+    /// Volume keys: registration and release.
+    KeyBroker,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Attestation, Role::Issuer, Role::KeyBroker];
 }
 
 impl FromStr for Role {
@@ -17,7 +26,11 @@ impl FromStr for Role {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "attestation" => Ok(Role::Attestation),
-            other => Err(format!("unknown role {other:?} (available: attestation)")),
+            "issuer" => Ok(Role::Issuer),
+            "kbs" => Ok(Role::KeyBroker),
+            other => Err(format!(
+                "unknown role {other:?} (available: attestation, issuer, kbs)"
+            )),
         }
     }
 }
@@ -36,6 +49,9 @@ pub struct ServerConfig {
     pub strict_drift: bool,
     pub nonce_ttl: Duration,
     pub pat_ttl: Duration,
+    pub security_token_ttl: Duration,
+    /// A JSON file naming external issuers whose security tokens the key broker accepts.
+    pub trusted_issuers: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
 }
@@ -47,10 +63,12 @@ impl ServerConfig {
             data_dir,
             database_url: None,
             listen,
-            roles: vec![Role::Attestation],
+            roles: Role::ALL.to_vec(),
             strict_drift: false,
             nonce_ttl: Duration::from_secs(60),
             pat_ttl: Duration::from_secs(300),
+            security_token_ttl: Duration::from_secs(3600),
+            trusted_issuers: None,
             body_limit: 256 * 1024,
         }
     }

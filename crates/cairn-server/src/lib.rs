@@ -1,5 +1,6 @@
-//! The Cairn server. One process can run every role; today that is the attestation service
-//! (enrollment, challenges, PATs) with its admin API. Handlers live one file per resource in
+//! The Cairn server. One process can run every role: the attestation service (enrollment,
+//! challenges, PATs), the issuer (instance security tokens) and the key broker (volume keys),
+//! with the admin API. Handlers live one file per resource in
 //! `routes/`; they speak HTTP and call the store, the key store and the pure policy in
 //! `cairn-proto`.
 
@@ -7,6 +8,7 @@ mod auth;
 mod clock;
 mod config;
 mod init;
+mod issuers;
 mod metrics;
 mod problem;
 mod routes;
@@ -29,6 +31,8 @@ pub enum ServeError {
     KeyStore(#[from] cairn_keystore::KeyStoreError),
     #[error(transparent)]
     Store(#[from] cairn_store::StoreError),
+    #[error(transparent)]
+    Issuers(#[from] issuers::IssuerError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -40,6 +44,7 @@ pub enum ServeError {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    issuers: Vec<issuers::IssuerConfig>,
 }
 
 impl Server {
@@ -47,6 +52,11 @@ impl Server {
     pub async fn bind(mut config: ServerConfig) -> Result<Self, ServeError> {
         let keys = Arc::new(FileKeyStore::open(&config.data_dir.join("keys"))?);
         let store = Store::connect(&config.database_url()).await?;
+        let issuer_configs = match &config.trusted_issuers {
+            Some(path) => issuers::read_config(path)?,
+            None => vec![],
+        };
+        let external = issuers::load(&issuer_configs).await?;
         let listener =
             TcpListener::bind(&config.listen)
                 .await
@@ -63,7 +73,8 @@ impl Server {
         }
         Ok(Server {
             listener,
-            state: AppState::new(config, keys, store),
+            state: AppState::new(config, keys, store, external),
+            issuers: issuer_configs,
         })
     }
 
@@ -78,12 +89,20 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let pruner = tokio::spawn(routes::attest::prune_nonces_forever(self.state.clone()));
+        let mut background = vec![tokio::spawn(routes::attest::prune_nonces_forever(
+            self.state.clone(),
+        ))];
+        if self.issuers.iter().any(|i| i.jwks_url.is_some()) {
+            background.push(tokio::spawn(issuers::refresh_forever(
+                self.state.clone(),
+                self.issuers,
+            )));
+        }
         let app = routes::router(self.state);
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
-        pruner.abort();
+        background.iter().for_each(|task| task.abort());
         result
     }
 }

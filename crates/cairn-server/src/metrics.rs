@@ -15,6 +15,7 @@ pub struct Metrics {
     pub challenges: Counter,
     pub attestations: Family<Outcome, Counter>,
     pub enrollments: Family<Outcome, Counter>,
+    pub key_releases: Family<Outcome, Counter>,
 }
 
 impl Default for Metrics {
@@ -29,12 +30,19 @@ impl Default for Metrics {
             "Attestations by outcome (PAT status or refusal type)",
             attestations.clone(),
         );
+        let key_releases = Family::<Outcome, Counter>::default();
         registry.register("enrollments", "Enrollments by outcome", enrollments.clone());
+        registry.register(
+            "key_releases",
+            "Volume key releases by outcome (released or refusal type)",
+            key_releases.clone(),
+        );
         Metrics {
             registry,
             challenges,
             attestations,
             enrollments,
+            key_releases,
         }
     }
 }

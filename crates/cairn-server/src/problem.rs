@@ -43,6 +43,16 @@ impl ApiError {
     pub fn not_found(what: &'static str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", what)
     }
+
+    /// A signing key failed (an HSM gone away): logged here, never echoed to the client.
+    pub fn signing_unavailable(e: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "token signing failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "signing-unavailable",
+            "The signing key is unavailable",
+        )
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use cairn_keystore::{KeyPurpose, KeyStore};
 use cairn_store::Store;
-use cairn_token::JwsSigner;
+use cairn_token::{Jwks, JwsSigner, TrustedIssuers, Verifier};
 
 use crate::ServerConfig;
 use crate::metrics::Metrics;
@@ -15,20 +15,61 @@ pub struct AppState {
     pub store: Store,
     pub keys: Arc<dyn KeyStore>,
     pub pat_signer: Arc<dyn JwsSigner>,
+    pub security_token_signer: Arc<dyn JwsSigner>,
+    /// Checks PATs this deployment issued (the key broker's side of flow 3).
+    pub pat_verifier: Arc<Verifier>,
+    /// Cairn's own issuer and the configured external ones; URL-backed issuers' keys are
+    /// refreshed in the background, hence the lock.
+    pub issuers: Arc<std::sync::RwLock<Arc<TrustedIssuers>>>,
     pub metrics: Arc<Metrics>,
     /// The resolved `iss` of issued tokens.
     pub issuer: Arc<str>,
 }
 
 impl AppState {
-    pub fn new(config: ServerConfig, keys: Arc<dyn KeyStore>, store: Store) -> Self {
-        AppState {
-            issuer: config.issuer.clone().unwrap_or_default().into(),
-            pat_signer: keys.signer(KeyPurpose::Pat),
+    /// `external` are the trusted external issuers, already loaded.
+    pub fn new(
+        config: ServerConfig,
+        keys: Arc<dyn KeyStore>,
+        store: Store,
+        external: TrustedIssuers,
+    ) -> Self {
+        let issuer = config.issuer.clone().unwrap_or_default();
+        let pat_signer = keys.signer(KeyPurpose::Pat);
+        let security_token_signer = keys.signer(KeyPurpose::SecurityToken);
+        let only = |signer: &Arc<dyn JwsSigner>| Jwks {
+            keys: vec![signer.public_jwk()],
+        };
+        let pat_verifier = Verifier::for_pats(&only(&pat_signer), Some(issuer.clone()))
+            .expect("our own PAT key is a valid JWK");
+        let state = AppState {
+            issuer: issuer.into(),
+            pat_signer,
+            security_token_signer,
+            pat_verifier: Arc::new(pat_verifier),
+            issuers: Arc::default(),
             config: Arc::new(config),
             store,
             keys,
             metrics: Arc::new(Metrics::default()),
-        }
+        };
+        state.install_issuers(external);
+        state
+    }
+
+    /// Makes `external` (plus Cairn's own issuer, always trusted) the trusted issuers.
+    pub fn install_issuers(&self, mut external: TrustedIssuers) {
+        let own = Jwks {
+            keys: vec![self.security_token_signer.public_jwk()],
+        };
+        external
+            .trust_cairn(&self.issuer, &own)
+            .expect("our own issuer key is a valid JWK");
+        *self.issuers.write().expect("issuer lock") = Arc::new(external);
+    }
+
+    /// The trusted issuers as of now (a cheap clone of an `Arc`).
+    pub fn trusted_issuers(&self) -> Arc<TrustedIssuers> {
+        self.issuers.read().expect("issuer lock").clone()
     }
 }

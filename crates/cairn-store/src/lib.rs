@@ -8,6 +8,7 @@ mod hosts;
 mod nonces;
 pub mod testing;
 mod tokens;
+mod volumes;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -19,6 +20,7 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 
 pub use hosts::{Enrolled, HostRecord, NewHost, Transition};
 pub use nonces::NonceState;
+pub use volumes::{InstanceRecord, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,8 +48,10 @@ pub struct Store {
     backend: Backend,
 }
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "boot", include_str!("../migrations/0002_boot.sql")),
+];
 
 impl Store {
     /// The URL of a SQLite database file, created if missing.

@@ -246,3 +246,48 @@ async fn admin_tokens_are_found_by_hash_until_they_expire() {
 async fn bad_urls_are_refused() {
     assert!(Store::connect("mysql://x").await.is_err());
 }
+
+#[tokio::test]
+async fn volumes_are_never_overwritten_and_instances_are_replaced() {
+    use cairn_store::{InstanceRecord, VolumeRecord};
+    each_backend("volumes", |store| async move {
+        let volume = |id: &str, wrapped: u8| VolumeRecord {
+            volume_id: id.into(),
+            format: "luks".into(),
+            wrapped_key: vec![wrapped; 60],
+            kek_id: "file:abc".into(),
+            created_at: 100,
+        };
+        assert!(store.insert_volume(&volume("vol-1", 1)).await.unwrap());
+        assert!(!store.insert_volume(&volume("vol-1", 2)).await.unwrap());
+        let stored = store.volume("vol-1").await.unwrap().unwrap();
+        assert_eq!(stored.wrapped_key, vec![1; 60]);
+        assert_eq!(stored.kek_id, "file:abc");
+        assert!(store.volume("vol-2").await.unwrap().is_none());
+        assert_eq!(store.volumes().await.unwrap().len(), 1);
+
+        let host = match store
+            .enroll_host(new_host(7, "S7"), None, 100)
+            .await
+            .unwrap()
+        {
+            Enrolled::Created(h) => h.host_id,
+            other => panic!("{other:?}"),
+        };
+        let mut instance = InstanceRecord {
+            instance_id: "i-1".into(),
+            host_id: host.clone(),
+            volume_ids: vec!["vol-1".into()],
+            image_digest: None,
+        };
+        store.upsert_instance(&instance, 100).await.unwrap();
+        instance.volume_ids.push("vol-2".into());
+        instance.image_digest = Some("sha256:00".into());
+        store.upsert_instance(&instance, 200).await.unwrap();
+        let got = store.instance("i-1").await.unwrap().unwrap();
+        assert_eq!(got.volume_ids, ["vol-1", "vol-2"]);
+        assert_eq!(got.host_id, host);
+        assert_eq!(got.image_digest.as_deref(), Some("sha256:00"));
+    })
+    .await;
+}

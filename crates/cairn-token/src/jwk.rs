@@ -1,4 +1,5 @@
-//! JSON Web Keys for the key types Cairn uses: OKP (Ed25519, X25519) and EC P-256.
+//! JSON Web Keys for the key types Cairn signs with or seals to (OKP Ed25519 and X25519, EC
+//! P-256), and RSA, which external issuers (clouds, Kubernetes) commonly sign with.
 
 use cairn_proto::{b64, jcs};
 use serde::{Deserialize, Serialize};
@@ -6,10 +7,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub crv: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub x: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// RSA modulus and exponent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,6 +33,8 @@ impl Jwk {
             crv: crv.into(),
             x: b64::encode(public),
             y: None,
+            n: None,
+            e: None,
             kid: None,
             alg: None,
             use_: None,
@@ -33,9 +43,12 @@ impl Jwk {
 
     /// RFC 7638 thumbprint: SHA-256 over the required members in lexicographic order.
     pub fn thumbprint(&self) -> String {
-        let required = match &self.y {
-            Some(y) => serde_json::json!({ "crv": self.crv, "kty": self.kty, "x": self.x, "y": y }),
-            None => serde_json::json!({ "crv": self.crv, "kty": self.kty, "x": self.x }),
+        let required = match (&self.y, &self.n, &self.e) {
+            (Some(y), _, _) => {
+                serde_json::json!({ "crv": self.crv, "kty": self.kty, "x": self.x, "y": y })
+            }
+            (None, Some(n), Some(e)) => serde_json::json!({ "e": e, "kty": self.kty, "n": n }),
+            _ => serde_json::json!({ "crv": self.crv, "kty": self.kty, "x": self.x }),
         };
         b64::encode(cairn_proto::Digest::sha256(jcs::canonical(&required)).0)
     }
@@ -64,10 +77,7 @@ mod tests {
             kty: "OKP".into(),
             crv: "Ed25519".into(),
             x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into(),
-            y: None,
-            kid: None,
-            alg: None,
-            use_: None,
+            ..Jwk::okp("", &[])
         };
         assert_eq!(
             jwk.thumbprint(),

@@ -1,15 +1,18 @@
 //! Tokens Cairn issues and checks: JSON Web Keys (RFC 7517, thumbprints per RFC 7638), compact
-//! JWS signing (RFC 7515) with keys parsed once, the physical attestation token (PAT) claims,
-//! and a verifier any relying party can embed.
+//! JWS signing (RFC 7515) with keys parsed once, the physical attestation token (PAT) and
+//! instance security token claims, and a verifier any relying party can embed.
 
+pub mod binding;
 pub mod jwk;
 pub mod jws;
 pub mod pat;
+pub mod security;
 pub mod verify;
 
 pub use jwk::{Jwk, Jwks};
 pub use jws::{Ed25519Signer, JwsSigner, SignError};
 pub use pat::{PatClaims, PatStatus};
+pub use security::{SECURITY_TOKEN_TYP, SecurityTokenClaims, TrustedIssuers};
 pub use verify::{TokenError, Verifier};
 
 /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat` (DESIGN.md flow 3).

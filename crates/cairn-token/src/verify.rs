@@ -16,9 +16,9 @@ pub enum TokenError {
     Malformed(String),
     #[error("token algorithm is not accepted: {0}")]
     Algorithm(String),
-    #[error("token type is {found:?}, expected {expected:?}")]
+    #[error("token type {found:?} is not accepted here (expected {expected:?})")]
     Type {
-        expected: &'static str,
+        expected: Option<String>,
         found: Option<String>,
     },
     #[error("token is signed by an unknown key (kid {0:?})")]
@@ -30,44 +30,63 @@ pub enum TokenError {
     #[error("token is not valid yet")]
     NotYetValid,
     #[error("token audience is not {0:?}")]
-    Audience(&'static str),
+    Audience(String),
     #[error("token issuer is not the expected one")]
     Issuer,
+    #[error("token issuer {0:?} is not trusted")]
+    UntrustedIssuer(String),
     #[error("token lacks required claim {0}")]
     MissingClaim(String),
 }
 
-/// Verifies one kind of token (one `typ`, one audience) against a set of published keys.
+/// Verifies one kind of token (one `typ`, one audience, one issuer) against a set of keys.
 pub struct Verifier {
     keys: HashMap<String, (Algorithm, DecodingKey)>,
-    typ: &'static str,
-    audience: &'static str,
+    /// `None`: whatever the issuer puts there (external issuers), except a Cairn PAT's type.
+    typ: Option<String>,
+    audience: String,
     issuer: Option<String>,
+    required: Vec<&'static str>,
 }
 
 impl Verifier {
     /// A PAT verifier for the keys in `jwks`; `issuer`, when given, is pinned too.
     pub fn for_pats(jwks: &Jwks, issuer: Option<String>) -> Result<Self, TokenError> {
-        Self::new(jwks, PAT_TYP, PAT_AUDIENCE, issuer)
+        Ok(Self::new(jwks, PAT_AUDIENCE, issuer)?
+            .typ(PAT_TYP)
+            .require("nbf"))
     }
 
+    /// A verifier of tokens for `audience` signed by a key in `jwks` (keys without a `kid`, or
+    /// of types no issuer signs with, are skipped). `exp`, `iat`, `aud`, `iss` and `sub` are
+    /// required; `nbf` is checked when present.
     pub fn new(
         jwks: &Jwks,
-        typ: &'static str,
-        audience: &'static str,
+        audience: impl Into<String>,
         issuer: Option<String>,
     ) -> Result<Self, TokenError> {
         let mut keys = HashMap::new();
         for jwk in &jwks.keys {
             let Some(kid) = jwk.kid.clone() else { continue };
-            let entry = match (jwk.kty.as_str(), jwk.crv.as_str(), &jwk.y) {
-                ("OKP", "Ed25519", None) => {
-                    (Algorithm::EdDSA, DecodingKey::from_ed_components(&jwk.x))
-                }
-                ("EC", "P-256", Some(y)) => {
-                    (Algorithm::ES256, DecodingKey::from_ec_components(&jwk.x, y))
-                }
-                _ => continue, // not a signing key type Cairn issues with
+            let entry = match (jwk.kty.as_str(), jwk.crv.as_str()) {
+                ("OKP", "Ed25519") => (Algorithm::EdDSA, DecodingKey::from_ed_components(&jwk.x)),
+                ("EC", "P-256") => match &jwk.y {
+                    Some(y) => (Algorithm::ES256, DecodingKey::from_ec_components(&jwk.x, y)),
+                    None => continue,
+                },
+                ("RSA", _) => match (&jwk.n, &jwk.e) {
+                    (Some(n), Some(e)) => {
+                        let alg = match jwk.alg.as_deref() {
+                            Some("PS256") => Algorithm::PS256,
+                            Some("RS384") => Algorithm::RS384,
+                            Some("RS512") => Algorithm::RS512,
+                            _ => Algorithm::RS256,
+                        };
+                        (alg, DecodingKey::from_rsa_components(n, e))
+                    }
+                    _ => continue,
+                },
+                _ => continue,
             };
             let key = entry
                 .1
@@ -76,10 +95,23 @@ impl Verifier {
         }
         Ok(Verifier {
             keys,
-            typ,
-            audience,
+            typ: None,
+            audience: audience.into(),
             issuer,
+            required: vec!["exp", "iat", "aud", "iss", "sub"],
         })
+    }
+
+    /// Requires the header's `typ` to be exactly `typ` (RFC 8725 explicit typing).
+    pub fn typ(mut self, typ: impl Into<String>) -> Self {
+        self.typ = Some(typ.into());
+        self
+    }
+
+    /// Requires one more registered claim.
+    pub fn require(mut self, claim: &'static str) -> Self {
+        self.required.push(claim);
+        self
     }
 
     pub fn verify_pat(&self, token: &str) -> Result<PatClaims, TokenError> {
@@ -89,9 +121,13 @@ impl Verifier {
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
         // decode_header refuses `alg: none` and unknown algorithms outright.
         let header = jsonwebtoken::decode_header(token).map_err(map_error)?;
-        if header.typ.as_deref() != Some(self.typ) {
+        let typ_ok = match &self.typ {
+            Some(typ) => header.typ.as_deref() == Some(typ.as_str()),
+            None => header.typ.as_deref() != Some(PAT_TYP),
+        };
+        if !typ_ok {
             return Err(TokenError::Type {
-                expected: self.typ,
+                expected: self.typ.clone(),
                 found: header.typ,
             });
         }
@@ -111,14 +147,14 @@ impl Verifier {
         let mut validation = Validation::new(*alg);
         validation.leeway = MAX_SKEW_SECS;
         validation.validate_nbf = true;
-        validation.set_audience(&[self.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "aud", "iss", "sub"]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&self.required);
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
         }
         let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).map_err(
             |e| match e.kind() {
-                ErrorKind::InvalidAudience => TokenError::Audience(self.audience),
+                ErrorKind::InvalidAudience => TokenError::Audience(self.audience.clone()),
                 other => map_kind(other),
             },
         )?;

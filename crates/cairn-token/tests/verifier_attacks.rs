@@ -118,7 +118,7 @@ fn wrong_audience_is_rejected() {
     let token = encode(&signer, PAT_TYP, &c).unwrap();
     assert_eq!(
         verifier.verify_pat(&token),
-        Err(TokenError::Audience(PAT_AUDIENCE))
+        Err(TokenError::Audience(PAT_AUDIENCE.into()))
     );
 }
 

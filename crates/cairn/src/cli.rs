@@ -59,8 +59,8 @@ pub struct ServeArgs {
     /// Database URL: sqlite://PATH or postgres://… (default: DATA_DIR/cairn.db)
     #[arg(long, env = "CAIRN_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Roles to serve, comma separated
-    #[arg(long, value_delimiter = ',', default_value = "attestation")]
+    /// Roles to serve, comma separated: attestation, issuer, kbs
+    #[arg(long, value_delimiter = ',', default_value = "attestation,issuer,kbs")]
     pub roles: Vec<String>,
     /// The `iss` of issued tokens (default: http://LISTEN)
     #[arg(long)]
@@ -74,6 +74,12 @@ pub struct ServeArgs {
     /// Seconds a PAT stays valid
     #[arg(long, default_value_t = 300)]
     pub pat_ttl: u64,
+    /// Seconds an instance security token stays valid
+    #[arg(long, default_value_t = 3600)]
+    pub security_token_ttl: u64,
+    /// JSON file of external issuers whose security tokens the key broker accepts
+    #[arg(long)]
+    pub trusted_issuers: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -135,6 +141,10 @@ pub enum AgentCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Boot: attest, obtain the volume key with the security token, unlock the volume.
+    /// Exit codes: 0 unlocked, 10 attestation refused, 11 key release refused, 12 unlock
+    /// failed, 2 usage, 3 server unreachable
+    Boot(BootArgs),
     /// Attest and print a PAT (diagnostics)
     Attest {
         #[command(flatten)]
@@ -148,6 +158,51 @@ pub enum AgentCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args, Clone)]
+#[command(group(clap::ArgGroup::new("token").required(true).args(["token_file", "token_env", "token_url"])))]
+pub struct BootArgs {
+    #[command(flatten)]
+    pub remote: Remote,
+    #[command(flatten)]
+    pub hk: HkArg,
+    /// The volume to unlock
+    #[arg(long)]
+    pub volume: String,
+    /// Read the instance's security token from this file
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// Read the security token from this environment variable
+    #[arg(long)]
+    pub token_env: Option<String>,
+    /// Fetch the security token from this instance-metadata URL
+    #[arg(long)]
+    pub token_url: Option<String>,
+    /// How to unlock: keyfile, luks or qemu
+    #[arg(long, value_parser = ["keyfile", "luks", "qemu"])]
+    pub backend: String,
+    /// luks: the LUKS2 device or file
+    #[arg(long, required_if_eq("backend", "luks"))]
+    pub device: Option<PathBuf>,
+    /// luks: the device-mapper name (default: cairn-VOLUME)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// luks: only check that the key opens a key slot (no device-mapper needed)
+    #[arg(long)]
+    pub verify_only: bool,
+    /// qemu: the encrypted image (LUKS qcow2 or raw LUKS)
+    #[arg(long, required_if_eq("backend", "qemu"))]
+    pub image: Option<PathBuf>,
+    /// keyfile/qemu: write the key to this file (mode 0600)
+    #[arg(long, conflicts_with = "key_fd")]
+    pub key_out: Option<PathBuf>,
+    /// keyfile/qemu: write the key to this inherited file descriptor
+    #[arg(long)]
+    pub key_fd: Option<i32>,
+    /// Attempts per request while the server is unreachable (backoff 0.2 s doubling to 5 s)
+    #[arg(long, default_value_t = 6)]
+    pub attempts: u32,
 }
 
 #[derive(Subcommand)]
@@ -165,6 +220,64 @@ pub enum AdminCmd {
         remote: AdminRemote,
         #[command(subcommand)]
         action: TokensAction,
+    },
+    /// Instances: place one on a host and get its security token
+    Instances {
+        #[command(flatten)]
+        remote: AdminRemote,
+        #[command(subcommand)]
+        action: InstancesAction,
+    },
+    /// Encrypted volumes and their keys
+    Volumes {
+        #[command(flatten)]
+        remote: AdminRemote,
+        #[command(subcommand)]
+        action: VolumesAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum InstancesAction {
+    /// Print the security token of an instance placed on HOST_ID with access to VOLUMEs
+    Create {
+        #[arg(long)]
+        instance_id: String,
+        #[arg(long)]
+        host_id: String,
+        /// A volume the instance may open (repeat for several)
+        #[arg(long = "volume", required = true)]
+        volumes: Vec<String>,
+        #[arg(long)]
+        image_digest: Option<String>,
+        /// Write the token to this file (mode 0600) instead of stdout
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum VolumesAction {
+    /// Generate a volume key, register it, and with --format create the encrypted image
+    Create {
+        /// Volume id (default: vol-RANDOM)
+        #[arg(long)]
+        id: Option<String>,
+        /// Create an encrypted image: luks (LUKS2 via cryptsetup) or qcow2 (LUKS qcow2 via qemu-img)
+        #[arg(long, value_parser = ["luks", "qcow2"], requires = "out")]
+        format: Option<String>,
+        /// Where to create the image
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Image size, e.g. 64M or 1G
+        #[arg(long, default_value = "64M")]
+        size: String,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 

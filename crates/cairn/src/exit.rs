@@ -6,6 +6,8 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const UNREACHABLE: u8 = 3;
 pub const ATTESTATION_REFUSED: u8 = 10;
+pub const KEY_RELEASE_REFUSED: u8 = 11;
+pub const UNLOCK_FAILED: u8 = 12;
 
 #[derive(Debug)]
 pub struct Failure {
@@ -27,17 +29,22 @@ impl Failure {
 
     /// A client error, where a server refusal exits with `refused_code`.
     pub fn client(e: ClientError, refused_code: u8) -> Self {
-        let code = match &e {
-            ClientError::Refused(_) => refused_code,
-            ClientError::Unreachable(_) => UNREACHABLE,
-            ClientError::Usage(_) => USAGE,
-            ClientError::Protocol(_) => FAILURE,
-        };
+        let code = client_code(&e, refused_code);
         let message = match e {
             ClientError::Refused(problem) => format!("refused: {problem}"),
             other => other.to_string(),
         };
         Failure::new(code, message)
+    }
+}
+
+/// The exit code of a client error, where a server refusal exits with `refused_code`.
+pub fn client_code(e: &ClientError, refused_code: u8) -> u8 {
+    match e {
+        ClientError::Refused(_) => refused_code,
+        ClientError::Unreachable(_) => UNREACHABLE,
+        ClientError::Usage(_) => USAGE,
+        ClientError::Protocol(_) => FAILURE,
     }
 }
 

@@ -144,15 +144,8 @@ async fn issue_pat(
         status,
         drift: drifted,
     };
-    let pat =
-        cairn_token::jws::encode(state.pat_signer.as_ref(), PAT_TYP, &claims).map_err(|e| {
-            tracing::error!(error = %e, "PAT signing failed");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "signing-unavailable",
-                "The signing key is unavailable",
-            )
-        })?;
+    let pat = cairn_token::jws::encode(state.pat_signer.as_ref(), PAT_TYP, &claims)
+        .map_err(|e| ApiError::signing_unavailable(&e))?;
     Ok((pat, status))
 }
 

@@ -2,8 +2,10 @@
 
 pub mod attest;
 mod hosts;
+mod instances;
 mod ops;
 mod tokens;
+mod volumes;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -28,6 +30,14 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/hosts", post(hosts::enroll).get(hosts::list))
             .route("/v1/hosts/{host_id}", get(hosts::show))
             .route("/v1/hosts/{host_id}/{action}", post(hosts::act));
+    }
+    if state.config.serves(Role::Issuer) {
+        app = app.route("/v1/instances", post(instances::create));
+    }
+    if state.config.serves(Role::KeyBroker) {
+        app = app
+            .route("/v1/volumes", post(volumes::create).get(volumes::list))
+            .route("/v1/volumes/{volume_id}/key", post(volumes::release));
     }
     app.fallback(|| async { ApiError::not_found("No such resource") })
         .method_not_allowed_fallback(|| async {

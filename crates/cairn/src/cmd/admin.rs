@@ -1,11 +1,19 @@
-//! `cairn admin hosts | tokens`.
+//! `cairn admin hosts | tokens | instances | volumes`.
+
+use std::path::Path;
 
 use cairn_agent::ApiClient;
-use cairn_proto::HostId;
-use cairn_proto::api::{HostView, TokenRequest, TokenRole};
+use cairn_agent::volume::{self, KeyOut};
+use cairn_proto::api::{
+    HostView, InstanceRequest, SecretBytes, TokenRequest, TokenRole, VolumeRequest, check_id,
+};
+use cairn_proto::{HostId, random_bytes};
+use zeroize::Zeroizing;
 
-use crate::cli::{AdminCmd, AdminRemote, HostsAction, TokensAction};
-use crate::exit::{Failure, Result};
+use crate::cli::{
+    AdminCmd, AdminRemote, HostsAction, InstancesAction, TokensAction, VolumesAction,
+};
+use crate::exit::{FAILURE, Failure, Result};
 
 fn client(remote: &AdminRemote) -> Result<ApiClient> {
     Ok(
@@ -22,6 +30,8 @@ fn host_id(raw: &str) -> Result<HostId> {
 pub async fn run(cmd: AdminCmd) -> Result {
     match cmd {
         AdminCmd::Hosts { remote, action } => hosts(&client(&remote)?, action).await,
+        AdminCmd::Instances { remote, action } => instances(&client(&remote)?, action).await,
+        AdminCmd::Volumes { remote, action } => volumes(&client(&remote)?, action).await,
         AdminCmd::Tokens {
             remote,
             action: TokensAction::Create { role, ttl, json },
@@ -41,6 +51,157 @@ pub async fn run(cmd: AdminCmd) -> Result {
             Ok(())
         }
     }
+}
+
+async fn instances(client: &ApiClient, action: InstancesAction) -> Result {
+    let InstancesAction::Create {
+        instance_id,
+        host_id: host,
+        volumes,
+        image_digest,
+        out,
+    } = action;
+    let created = client
+        .create_instance(&InstanceRequest {
+            instance_id,
+            host_id: host_id(&host)?,
+            volume_ids: volumes,
+            image_digest,
+        })
+        .await?;
+    match out {
+        Some(path) => {
+            volume::write_key(
+                &KeyOut::File(path.clone()),
+                created.security_token.as_bytes(),
+            )
+            .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
+            println!(
+                "security token written to {} (expires {})",
+                path.display(),
+                created.expires_at
+            );
+        }
+        None => println!("{}", created.security_token),
+    }
+    Ok(())
+}
+
+async fn volumes(client: &ApiClient, action: VolumesAction) -> Result {
+    match action {
+        VolumesAction::List { json } => {
+            let volumes = client.volumes().await?;
+            if json {
+                super::print_json(&volumes);
+            } else {
+                println!("{:<40} {:<6} {:<22} CREATED", "VOLUME", "FORMAT", "KEK");
+                for v in volumes {
+                    println!(
+                        "{:<40} {:<6} {:<22} {}",
+                        v.volume_id, v.format, v.kek_id, v.created_at
+                    );
+                }
+            }
+            Ok(())
+        }
+        VolumesAction::Create {
+            id,
+            format,
+            out,
+            size,
+            json,
+        } => {
+            let volume_id = id.unwrap_or_else(|| format!("vol-{}", hex_id()));
+            check_id("volume", &volume_id).map_err(Failure::usage)?;
+            let size = parse_size(&size)?;
+            let key = Zeroizing::new(random_bytes::<32>().to_vec());
+            // The image first, then the registration: a key is registered only for an image
+            // that exists, and an image whose registration fails is removed.
+            if let (Some(format), Some(out)) = (&format, &out) {
+                if out.exists() {
+                    return Err(Failure::usage(format!(
+                        "{} exists; refusing to overwrite it",
+                        out.display()
+                    )));
+                }
+                create_image(format, out, size, &key)?;
+            }
+            let registered = client
+                .create_volume(&VolumeRequest {
+                    volume_id: volume_id.clone(),
+                    format: format.clone().unwrap_or_else(|| "raw".into()),
+                    key: SecretBytes(key),
+                })
+                .await;
+            let view = match registered {
+                Ok(view) => view,
+                Err(e) => {
+                    if let Some(out) = &out {
+                        let _ = std::fs::remove_file(out);
+                    }
+                    return Err(e.into());
+                }
+            };
+            if json {
+                super::print_json(&serde_json::json!({ "volume": view, "image": out }));
+            } else {
+                match &out {
+                    Some(out) => println!(
+                        "volume {} created: {} image at {}",
+                        view.volume_id,
+                        view.format,
+                        out.display()
+                    ),
+                    None => println!("volume {} created", view.volume_id),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn create_image(format: &str, out: &Path, size: u64, key: &[u8]) -> Result {
+    let made = match format {
+        "luks" => volume::format_luks(out, size, key),
+        "qcow2" => volume::create_qcow2(out, size, key),
+        other => return Err(Failure::usage(format!("unknown format {other:?}"))),
+    };
+    made.map_err(|e| {
+        let _ = std::fs::remove_file(out);
+        Failure::new(FAILURE, format!("creating the {format} image: {e}"))
+    })
+}
+
+fn hex_id() -> String {
+    random_bytes::<8>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `64M`, `1G`, `512K` or plain bytes.
+fn parse_size(text: &str) -> Result<u64> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" => 0,
+        "K" | "KIB" => 10,
+        "M" | "MIB" => 20,
+        "G" | "GIB" => 30,
+        _ => {
+            return Err(Failure::usage(format!(
+                "size {text:?}: use bytes or K, M, G"
+            )));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Failure::usage(format!("size {text:?} is not a positive size")))
 }
 
 async fn hosts(client: &ApiClient, action: HostsAction) -> Result {

@@ -1,11 +1,15 @@
 //! `cairn agent scan | enroll | attest`.
 
-use cairn_agent::{ApiClient, HardwareKeySigner, flows, hk};
+use cairn_agent::boot::{self, BootError};
+use cairn_agent::volume::{Backend, KeyOut, Luks, Qemu};
+use cairn_agent::{ApiClient, ClientError, HardwareKeySigner, flows, hk};
 use cairn_hfm::Scan;
 use cairn_proto::Report;
 
-use crate::cli::{AgentCmd, HkArg, Remote};
-use crate::exit::{ATTESTATION_REFUSED, Failure, Result};
+use crate::cli::{AgentCmd, BootArgs, HkArg, Remote};
+use crate::exit::{
+    self, ATTESTATION_REFUSED, Failure, KEY_RELEASE_REFUSED, Result, UNLOCK_FAILED, UNREACHABLE,
+};
 
 pub async fn run(cmd: AgentCmd) -> Result {
     match cmd {
@@ -33,6 +37,7 @@ pub async fn run(cmd: AgentCmd) -> Result {
             }
             Ok(())
         }
+        AgentCmd::Boot(args) => boot(args).await,
         AgentCmd::Attest {
             remote,
             hk,
@@ -70,6 +75,128 @@ pub async fn run(cmd: AgentCmd) -> Result {
             Ok(())
         }
     }
+}
+
+async fn boot(args: BootArgs) -> Result {
+    let backend = backend(&args)?;
+    let token = security_token(&args).await?;
+    let (client, key, report) = prepare(&args.remote, &args.hk)?;
+    let client = client.with_attempts(args.attempts);
+    let mut step = |line: &str| eprintln!("cairn boot: {line}");
+    step(&format!(
+        "scanned hardware, fingerprint {}",
+        report.fingerprint()
+    ));
+    boot::boot(
+        &client,
+        key.as_ref(),
+        report,
+        &token,
+        &args.volume,
+        &backend,
+        &mut step,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        let (stage, code) = match &e {
+            BootError::Attestation(c) => (c, ATTESTATION_REFUSED),
+            BootError::Release(c) => (c, KEY_RELEASE_REFUSED),
+            BootError::Sealed(_) => return Failure::new(KEY_RELEASE_REFUSED, e.to_string()),
+            BootError::Unlock(_) => return Failure::new(UNLOCK_FAILED, e.to_string()),
+        };
+        // A garbled answer halts boot as surely as a refusal.
+        let code = match stage {
+            ClientError::Protocol(_) => code,
+            other => exit::client_code(other, code),
+        };
+        Failure::new(code, format!("boot halted: {e}"))
+    })
+}
+
+fn backend(args: &BootArgs) -> Result<Backend> {
+    let key_out = match (&args.key_out, args.key_fd) {
+        (Some(path), _) => Some(KeyOut::File(path.clone())),
+        (None, Some(fd)) => Some(KeyOut::Fd(fd)),
+        (None, None) => None,
+    };
+    Ok(match args.backend.as_str() {
+        "keyfile" => Backend::Keyfile(
+            key_out
+                .ok_or_else(|| Failure::usage("--backend keyfile needs --key-out or --key-fd"))?,
+        ),
+        "luks" => Backend::Luks(Luks {
+            device: args
+                .device
+                .clone()
+                .ok_or_else(|| Failure::usage("--backend luks needs --device"))?,
+            name: args
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("cairn-{}", args.volume)),
+            verify_only: args.verify_only,
+        }),
+        "qemu" => Backend::Qemu(Qemu {
+            image: args
+                .image
+                .clone()
+                .ok_or_else(|| Failure::usage("--backend qemu needs --image"))?,
+            key_out,
+        }),
+        other => return Err(Failure::usage(format!("unknown backend {other:?}"))),
+    })
+}
+
+/// The instance's security token, from a file, the environment or a metadata URL.
+async fn security_token(args: &BootArgs) -> Result<String> {
+    let token = if let Some(path) = &args.token_file {
+        std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("security token {}: {e}", path.display())))?
+    } else if let Some(var) = &args.token_env {
+        std::env::var(var)
+            .map_err(|_| Failure::usage(format!("security token: ${var} is not set")))?
+    } else if let Some(url) = &args.token_url {
+        fetch_token(url, args.attempts).await?
+    } else {
+        return Err(Failure::usage(
+            "give --token-file, --token-env or --token-url",
+        ));
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Failure::usage("the security token is empty"));
+    }
+    Ok(token.to_string())
+}
+
+/// Instance metadata services are link-local plain HTTP by design; the token is a signed
+/// JWT, so the transport adds nothing to its integrity.
+async fn fetch_token(url: &str, attempts: u32) -> Result<String> {
+    let mut delay = std::time::Duration::from_millis(200);
+    for attempt in 1..=attempts.max(1) {
+        match reqwest::get(url).await.and_then(|r| r.error_for_status()) {
+            Ok(response) => {
+                return response
+                    .text()
+                    .await
+                    .map_err(|e| Failure::new(UNREACHABLE, format!("{url}: {e}")));
+            }
+            Err(e) if e.is_status() => {
+                return Err(Failure::usage(format!("security token from {url}: {e}")));
+            }
+            Err(e) if attempt == attempts.max(1) => {
+                return Err(Failure::new(
+                    UNREACHABLE,
+                    format!("security token from {url}: {e}"),
+                ));
+            }
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
 }
 
 fn prepare(remote: &Remote, hk: &HkArg) -> Result<(ApiClient, Box<dyn HardwareKeySigner>, Report)> {

@@ -69,9 +69,12 @@ async fn bind(data_dir: &Path, args: ServeArgs) -> Result<Server> {
     config.strict_drift = args.strict_drift;
     config.nonce_ttl = Duration::from_secs(args.nonce_ttl);
     config.pat_ttl = Duration::from_secs(args.pat_ttl);
-    Server::bind(config)
-        .await
-        .map_err(|e| Failure::new(FAILURE, e.to_string()))
+    config.security_token_ttl = Duration::from_secs(args.security_token_ttl);
+    config.trusted_issuers = args.trusted_issuers;
+    Server::bind(config).await.map_err(|e| match e {
+        cairn_server::ServeError::Issuers(_) => Failure::usage(e.to_string()),
+        e => Failure::new(FAILURE, e.to_string()),
+    })
 }
 
 /// The first stdout line names the address, so scripts and tests can use port 0.

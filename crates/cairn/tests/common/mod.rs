@@ -215,3 +215,92 @@ pub fn refusal<T: std::fmt::Debug>(result: Result<T, cairn_agent::ClientError>) 
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// Registers volume `id` with a known key (tests need it to look for leaks).
+pub async fn volume(server: &TestServer, id: &str) -> [u8; 32] {
+    let key = cairn_proto::random_bytes::<32>();
+    server
+        .admin()
+        .create_volume(&cairn_proto::api::VolumeRequest {
+            volume_id: id.into(),
+            format: "raw".into(),
+            key: cairn_proto::api::SecretBytes(zeroize::Zeroizing::new(key.to_vec())),
+        })
+        .await
+        .unwrap();
+    key
+}
+
+/// The security token of instance `instance` placed on `host` with `volumes`.
+pub async fn security_token(
+    server: &TestServer,
+    instance: &str,
+    host: &cairn_proto::HostId,
+    volumes: &[&str],
+) -> String {
+    server
+        .admin()
+        .create_instance(&cairn_proto::api::InstanceRequest {
+            instance_id: instance.into(),
+            host_id: host.clone(),
+            volume_ids: volumes.iter().map(|v| v.to_string()).collect(),
+            image_digest: None,
+        })
+        .await
+        .unwrap()
+        .security_token
+}
+
+/// A PAT for `key`'s host, bound to `token` (when given) and to `recipient`.
+pub async fn pat(
+    server: &TestServer,
+    key: &dyn HardwareKeySigner,
+    token: Option<&str>,
+    recipient: &cairn_proto::sealed::RecipientKey,
+) -> String {
+    cairn_agent::flows::attest(
+        &server.client(),
+        key,
+        baremetal(),
+        recipient.public(),
+        token,
+    )
+    .await
+    .unwrap()
+}
+
+/// Asks for `volume`'s key with the two tokens.
+pub async fn release(
+    server: &TestServer,
+    volume: &str,
+    security_token: &str,
+    pat: &str,
+) -> Result<cairn_proto::Sealed, cairn_agent::ClientError> {
+    server
+        .client()
+        .release_key(
+            volume,
+            &cairn_proto::api::KeyRequest {
+                security_token: security_token.into(),
+                pat: pat.into(),
+            },
+        )
+        .await
+}
+
+/// Whether a tool is on PATH; prints why a test part is skipped when it is not.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
+            panic!("{tool} is required here (CAIRN_REQUIRE_TOOLS is set) but not installed");
+        }
+        eprintln!("SKIPPED: {tool} is not installed (apt-get install cryptsetup-bin / qemu-utils)");
+    }
+    found
+}

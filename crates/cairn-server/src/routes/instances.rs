@@ -1,0 +1,80 @@
+//! The issuer role (flow 3, step 1): the control plane places an instance on a host and gets
+//! the instance's security token.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use cairn_proto::api::{InstanceRequest, InstanceResponse, check_id};
+use cairn_proto::{b64, random_bytes};
+use cairn_store::InstanceRecord;
+use cairn_token::security::{Audience, SECURITY_TOKEN_TYP, SecurityTokenClaims};
+
+use crate::auth::Admin;
+use crate::problem::{ApiError, Body};
+use crate::{AppState, clock};
+
+pub async fn create(
+    State(state): State<AppState>,
+    _: Admin,
+    Body(req): Body<InstanceRequest>,
+) -> Result<(StatusCode, Json<InstanceResponse>), ApiError> {
+    let invalid = |e: String| {
+        ApiError::bad_request("invalid-instance", "The instance is not valid").detail(e)
+    };
+    check_id("instance", &req.instance_id).map_err(invalid)?;
+    if req.volume_ids.is_empty() {
+        return Err(invalid("volume_ids is empty".into()));
+    }
+    for id in &req.volume_ids {
+        check_id("volume", id).map_err(invalid)?;
+    }
+    // A placement on a host or with a volume Cairn does not know is a control-plane bug;
+    // saying so now beats a refusal at boot.
+    if state.store.host(&req.host_id).await?.is_none() {
+        return Err(ApiError::not_found("No host with this id is enrolled"));
+    }
+    for id in &req.volume_ids {
+        if state.store.volume(id).await?.is_none() {
+            return Err(ApiError::not_found("No volume with this id").detail(id.clone()));
+        }
+    }
+    let now = clock::now();
+    state
+        .store
+        .upsert_instance(
+            &InstanceRecord {
+                instance_id: req.instance_id.clone(),
+                host_id: req.host_id.clone(),
+                volume_ids: req.volume_ids.clone(),
+                image_digest: req.image_digest.clone(),
+            },
+            now,
+        )
+        .await?;
+    let exp = now + state.config.security_token_ttl.as_secs() as i64;
+    let claims = SecurityTokenClaims {
+        iss: state.issuer.to_string(),
+        sub: req.instance_id,
+        aud: Audience::One(cairn_token::pat::PAT_AUDIENCE.into()),
+        iat: now as u64,
+        nbf: Some(now as u64),
+        exp: exp as u64,
+        jti: Some(b64::encode(random_bytes::<16>())),
+        host_id: req.host_id,
+        volume_ids: req.volume_ids,
+        image_digest: req.image_digest,
+    };
+    let security_token = cairn_token::jws::encode(
+        state.security_token_signer.as_ref(),
+        SECURITY_TOKEN_TYP,
+        &claims,
+    )
+    .map_err(|e| ApiError::signing_unavailable(&e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InstanceResponse {
+            security_token,
+            expires_at: clock::datetime(exp),
+        }),
+    ))
+}

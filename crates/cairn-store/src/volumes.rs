@@ -1,0 +1,117 @@
+//! Volumes (their wrapped keys) and the instances placed on hosts.
+
+use cairn_proto::{HostId, b64};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Result, Store, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct VolumeRecord {
+    pub volume_id: String,
+    pub format: String,
+    /// The key wrapped by the key store's KEK `kek_id`; never the key itself.
+    pub wrapped_key: Vec<u8>,
+    pub kek_id: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct InstanceRecord {
+    pub instance_id: String,
+    pub host_id: HostId,
+    pub volume_ids: Vec<String>,
+    pub image_digest: Option<String>,
+}
+
+fn volume_from_row(row: &AnyRow) -> Result<VolumeRecord> {
+    Ok(VolumeRecord {
+        volume_id: row.try_get("volume_id")?,
+        format: row.try_get("format")?,
+        wrapped_key: b64::decode(&row.try_get::<String, _>("wrapped_key")?)
+            .map_err(|e| StoreError::Corrupt(format!("wrapped_key: {e}")))?,
+        kek_id: row.try_get("kek_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Registers a volume; `false` when the id is taken (nothing is overwritten: a volume's
+    /// key never changes under it).
+    pub async fn insert_volume(&self, volume: &VolumeRecord) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO volumes (volume_id, format, wrapped_key, kek_id, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (volume_id) DO NOTHING",
+        )
+        .bind(&volume.volume_id)
+        .bind(&volume.format)
+        .bind(b64::encode(&volume.wrapped_key))
+        .bind(&volume.kek_id)
+        .bind(volume.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn volume(&self, volume_id: &str) -> Result<Option<VolumeRecord>> {
+        sqlx::query(
+            "SELECT volume_id, format, wrapped_key, kek_id, created_at FROM volumes WHERE volume_id = $1",
+        )
+        .bind(volume_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(volume_from_row)
+        .transpose()
+    }
+
+    pub async fn volumes(&self) -> Result<Vec<VolumeRecord>> {
+        sqlx::query(
+            "SELECT volume_id, format, wrapped_key, kek_id, created_at FROM volumes ORDER BY created_at, volume_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(volume_from_row)
+        .collect()
+    }
+
+    /// Records where the control plane placed an instance; placing it again (a migration, a
+    /// reboot) replaces the record.
+    pub async fn upsert_instance(&self, instance: &InstanceRecord, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO instances (instance_id, host_id, volume_ids, image_digest, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (instance_id) DO UPDATE SET host_id = excluded.host_id, volume_ids = excluded.volume_ids, image_digest = excluded.image_digest, updated_at = excluded.updated_at",
+        )
+        .bind(&instance.instance_id)
+        .bind(instance.host_id.as_str())
+        .bind(serde_json::to_string(&instance.volume_ids).expect("JSON"))
+        .bind(instance.image_digest.as_deref())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>> {
+        let Some(row) = sqlx::query(
+            "SELECT instance_id, host_id, volume_ids, image_digest FROM instances WHERE instance_id = $1",
+        )
+        .bind(instance_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("{what}: {e}"));
+        Ok(Some(InstanceRecord {
+            instance_id: row.try_get("instance_id")?,
+            host_id: row
+                .try_get::<String, _>("host_id")?
+                .parse()
+                .map_err(|e| corrupt("host_id", e))?,
+            volume_ids: serde_json::from_str(&row.try_get::<String, _>("volume_ids")?)
+                .map_err(|e| corrupt("volume_ids", e.to_string()))?,
+            image_digest: row.try_get("image_digest")?,
+        }))
+    }
+}
