@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cairn's main job on one machine, on the embedded defaults (SQLite, file key store, software
-# hardware key): a dev server, this machine scanned and enrolled, approved by an operator,
-# attested, and the physical attestation token printed with its claims.
+# hardware key): a dev server; this machine scanned, enrolled, approved by an operator and
+# attested; then the boot story of DESIGN.md flow 3: an encrypted volume image and an instance
+# created, and `cairn agent boot` unlocking the image with a key released only to this host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,3 +40,35 @@ step "attest: a physical attestation token, claims decoded"
 
 step "registry"
 "$cairn" admin hosts list
+
+# The image format this machine can make: LUKS2 (cryptsetup), else a LUKS qcow2 (qemu-img),
+# else a bare key for the keyfile backend.
+if command -v cryptsetup >/dev/null; then format=luks; image="$work/disk.luks"
+elif command -v qemu-img >/dev/null; then format=qcow2; image="$work/disk.qcow2"
+else format=""; fi
+
+step "create an encrypted volume${format:+ ($format image)}: key generated, registered wrapped by the KEK"
+if [ -n "$format" ]; then
+  "$cairn" admin volumes create --id vol-root --format "$format" --size 32M --out "$image"
+else
+  "$cairn" admin volumes create --id vol-root
+fi
+"$cairn" admin volumes list
+
+step "the control plane places instance i-demo on $host_id: its security token"
+"$cairn" admin instances create --instance-id i-demo --host-id "$host_id" --volume vol-root --out "$work/token.jwt"
+
+step "boot: scan → challenge → attest (PAT bound to the token and a per-boot key) → key release → unlock"
+case "$format" in
+  luks)  "$cairn" agent boot --hk "$hk" --volume vol-root --token-file "$work/token.jwt" --backend luks --device "$image" --verify-only ;;
+  qcow2) "$cairn" agent boot --hk "$hk" --volume vol-root --token-file "$work/token.jwt" --backend qemu --image "$image" ;;
+  *)     "$cairn" agent boot --hk "$hk" --volume vol-root --token-file "$work/token.jwt" --backend keyfile --key-out "$work/vol-root.key" ;;
+esac
+echo "exit code $? (unlocked)"
+
+step "a token for another volume: the key broker refuses, boot halts (exit 11)"
+"$cairn" admin volumes create --id vol-other
+set +e
+"$cairn" agent boot --hk "$hk" --volume vol-other --token-file "$work/token.jwt" --backend keyfile --key-out "$work/other.key"
+echo "exit code $?"
+set -e

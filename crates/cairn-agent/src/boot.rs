@@ -52,13 +52,10 @@ pub async fn release(
     progress: Progress<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, BootError> {
     let boot_key = RecipientKey::generate();
-    let fingerprint = report.fingerprint();
     let pat = flows::attest(client, hk, report, boot_key.public(), Some(security_token))
         .await
         .map_err(BootError::Attestation)?;
-    progress(&format!(
-        "attested: fingerprint {fingerprint}, PAT received"
-    ));
+    progress("attested: PAT received, bound to this boot's key and the security token");
     let sealed = client
         .release_key(
             volume_id,

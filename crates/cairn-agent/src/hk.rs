@@ -26,11 +26,28 @@ pub trait HardwareKeySigner: Send + Sync {
     fn sign(&self, message: &[u8]) -> Result<Signature, HkError>;
 }
 
-/// Opens the hardware key named by `--hk`.
+/// Opens the hardware key named by `--hk`, creating a soft key on first use (enrollment).
+pub fn open_or_create(spec: &str) -> Result<Box<dyn HardwareKeySigner>, HkError> {
+    open_with(spec, true)
+}
+
+/// Opens the existing hardware key named by `--hk` (attestation and boot: a key made now
+/// would belong to no enrolled host, so its absence is a configuration error).
 pub fn open(spec: &str) -> Result<Box<dyn HardwareKeySigner>, HkError> {
+    open_with(spec, false)
+}
+
+fn open_with(spec: &str, create: bool) -> Result<Box<dyn HardwareKeySigner>, HkError> {
     match spec.split_once(':') {
         Some(("soft", path)) if !path.is_empty() => {
-            Ok(Box::new(SoftKey::load_or_create(Path::new(path))?))
+            let path = Path::new(path);
+            if !create && !path.exists() {
+                return Err(HkError::Invalid(format!(
+                    "{}: no such hardware key (enroll this host first)",
+                    path.display()
+                )));
+            }
+            Ok(Box::new(SoftKey::load_or_create(path)?))
         }
         Some(("tpm", _)) => Err(HkError::TpmUnavailable),
         _ => Err(HkError::BadSpec(spec.into())),
@@ -89,7 +106,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hk.pem");
         let spec = format!("soft:{}", path.display());
-        let first = open(&spec).unwrap().public();
+        assert!(
+            matches!(open(&spec), Err(HkError::Invalid(_))),
+            "attest never mints a key"
+        );
+        let first = open_or_create(&spec).unwrap().public();
         let again = open(&spec).unwrap().public();
         assert_eq!(first, again);
         assert!(matches!(

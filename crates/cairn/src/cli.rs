@@ -332,4 +332,16 @@ pub enum BenchCmd {
         #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
     },
+    /// Volume key release over HTTP on loopback beside the crypto alone, then whole boots
+    Release {
+        /// Concurrent clients
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds to run
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Sequential whole boots (scan → unlocked keyfile) to time
+        #[arg(long, default_value_t = 200)]
+        boots: usize,
+    },
 }

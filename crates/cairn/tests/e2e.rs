@@ -238,7 +238,7 @@ fn unreachable_server_exits_3() {
     let out = std::process::Command::new(CAIRN)
         .args([
             "agent",
-            "attest",
+            "enroll",
             "--hk",
             &hk,
             "--server",

@@ -376,3 +376,65 @@ async fn the_volume_key_never_leaks() {
     }
     assert!(!seen.as_bytes().windows(16).any(|w| w == &volume_key[..16]));
 }
+
+/// Federation: deployment A trusts deployment B's issuer through B's published JWKS URL, so
+/// B's control plane can place instances on A's hosts; an untrusting A refuses the same token.
+#[tokio::test]
+async fn a_trusted_issuer_is_read_from_its_jwks_url() {
+    let b = TestServer::start(None, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let issuers = dir.path().join("issuers.json");
+    std::fs::write(
+        &issuers,
+        json!({ "issuers": [{ "issuer": b.url, "jwks_url": format!("{}/.well-known/jwks.json", b.url), "typ": "st+jwt" }] }).to_string(),
+    )
+    .unwrap();
+    let a = TestServer::start(None, &["--trusted-issuers", issuers.to_str().unwrap()]);
+    let untrusting = TestServer::start(None, &[]);
+    let key = SoftKey::ephemeral();
+    for server in [&a, &b, &untrusting] {
+        let join = join_token(server).await;
+        cairn_agent::flows::enroll(&server.client(), &key, "h", baremetal(), Some(join))
+            .await
+            .unwrap();
+        volume(server, "vol-a").await;
+    }
+    let token = security_token(&b, "i-fed", &key.public().host_id(), &["vol-a"]).await;
+    let recipient = RecipientKey::generate();
+    let pat_a = pat(&a, &key, Some(&token), &recipient).await;
+    let sealed = release(&a, "vol-a", &token, &pat_a).await.unwrap();
+    assert!(recipient.open(&sealed, VOLUME_KEY_INFO, b"vol-a").is_ok());
+    let pat_u = pat(&untrusting, &key, Some(&token), &recipient).await;
+    assert_eq!(
+        refusal(release(&untrusting, "vol-a", &token, &pat_u).await),
+        "security-token-untrusted-issuer"
+    );
+}
+
+/// A server told to trust issuers it cannot read refuses to start, saying why (exit 2).
+#[test]
+fn an_unreadable_issuers_file_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("srv");
+    let init = std::process::Command::new(CAIRN)
+        .args(["server", "init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let issuers = dir.path().join("issuers.json");
+    std::fs::write(
+        &issuers,
+        json!({ "issuers": [{ "issuer": "https://x", "jwks_file": "/nonexistent.json" }] })
+            .to_string(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(CAIRN)
+        .args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(["--trusted-issuers", issuers.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.json"));
+}

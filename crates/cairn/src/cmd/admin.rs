@@ -79,7 +79,7 @@ async fn instances(client: &ApiClient, action: InstancesAction) -> Result {
             println!(
                 "security token written to {} (expires {})",
                 path.display(),
-                created.expires_at
+                super::rfc3339(created.expires_at)
             );
         }
         None => println!("{}", created.security_token),
@@ -98,7 +98,10 @@ async fn volumes(client: &ApiClient, action: VolumesAction) -> Result {
                 for v in volumes {
                     println!(
                         "{:<40} {:<6} {:<22} {}",
-                        v.volume_id, v.format, v.kek_id, v.created_at
+                        v.volume_id,
+                        v.format,
+                        v.kek_id,
+                        super::rfc3339(v.created_at)
                     );
                 }
             }
@@ -259,7 +262,9 @@ fn print_host(h: &HostView) {
     for r in &h.history {
         println!(
             "history     {} {} {}",
-            r.recorded_at, r.reason, r.fingerprint
+            super::rfc3339(r.recorded_at),
+            r.reason,
+            r.fingerprint
         );
     }
 }

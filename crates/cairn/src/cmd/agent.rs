@@ -24,7 +24,7 @@ pub async fn run(cmd: AgentCmd) -> Result {
             name,
             json,
         } => {
-            let (client, key, report) = prepare(&remote, &hk)?;
+            let (client, key, report) = prepare(&remote, &hk, true)?;
             let name = name.unwrap_or_else(hostname);
             let enrolled = flows::enroll(&client, key.as_ref(), &name, report, join_token).await?;
             if json {
@@ -44,7 +44,7 @@ pub async fn run(cmd: AgentCmd) -> Result {
             token_file,
             json,
         } => {
-            let (client, key, report) = prepare(&remote, &hk)?;
+            let (client, key, report) = prepare(&remote, &hk, false)?;
             let token = token_file
                 .map(|path| {
                     std::fs::read_to_string(&path)
@@ -80,7 +80,7 @@ pub async fn run(cmd: AgentCmd) -> Result {
 async fn boot(args: BootArgs) -> Result {
     let backend = backend(&args)?;
     let token = security_token(&args).await?;
-    let (client, key, report) = prepare(&args.remote, &args.hk)?;
+    let (client, key, report) = prepare(&args.remote, &args.hk, false)?;
     let client = client.with_attempts(args.attempts);
     let mut step = |line: &str| eprintln!("cairn boot: {line}");
     step(&format!(
@@ -199,9 +199,19 @@ async fn fetch_token(url: &str, attempts: u32) -> Result<String> {
     unreachable!("the loop returns on its last attempt")
 }
 
-fn prepare(remote: &Remote, hk: &HkArg) -> Result<(ApiClient, Box<dyn HardwareKeySigner>, Report)> {
+/// The client, the hardware key (created on first use only when `enrolling`) and the scan.
+fn prepare(
+    remote: &Remote,
+    hk: &HkArg,
+    enrolling: bool,
+) -> Result<(ApiClient, Box<dyn HardwareKeySigner>, Report)> {
     let client = ApiClient::new(&remote.server, remote.insecure)?;
-    let key = hk::open(&hk.hk).map_err(|e| Failure::usage(e.to_string()))?;
+    let open = if enrolling {
+        hk::open_or_create
+    } else {
+        hk::open
+    };
+    let key = open(&hk.hk).map_err(|e| Failure::usage(e.to_string()))?;
     Ok((client, key, cairn_hfm::scan(&hk.root).report))
 }
 

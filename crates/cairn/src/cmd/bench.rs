@@ -1,167 +1,427 @@
-//! `cairn bench attest`: full attestations (challenge + attest) over HTTP on loopback with N
-//! concurrent clients, beside the single-core cost of the crypto alone measured in the same
-//! run, so the figure reads as a fraction of what the machine allows.
+//! `cairn bench attest | release`: the hot paths over HTTP on loopback with N concurrent
+//! clients, beside the single-core cost of their crypto alone measured in the same run, so
+//! each figure reads as a fraction of what the machine allows.
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cairn_agent::boot;
+use cairn_agent::volume::{Backend, KeyOut};
 use cairn_agent::{ApiClient, HardwareKeySigner, SoftKey, flows};
-use cairn_proto::api::{TokenRequest, TokenRole};
+use cairn_proto::api::{
+    InstanceRequest, KeyRequest, SecretBytes, TokenRequest, TokenRole, VolumeRequest,
+};
+use cairn_proto::sealed::{self, RecipientKey, VOLUME_KEY_INFO};
+use cairn_proto::{Digest, Report, random_bytes};
 use cairn_server::{Server, ServerConfig};
-use cairn_token::{Ed25519Signer, JwsSigner};
+use cairn_token::security::{Audience, SECURITY_TOKEN_TYP, SecurityTokenClaims};
+use cairn_token::{
+    Ed25519Signer, Jwk, Jwks, JwsSigner, PatClaims, PatStatus, TrustedIssuers, Verifier,
+};
 
 use crate::cli::BenchCmd;
 use crate::exit::{FAILURE, Failure, Result};
 
 pub async fn run(cmd: BenchCmd) -> Result {
-    let BenchCmd::Attest {
-        clients,
-        seconds,
-        server,
-        admin_token,
-    } = cmd;
-    if clients == 0 || seconds == 0 {
-        return Err(Failure::usage("--clients and --seconds must be at least 1"));
+    match cmd {
+        BenchCmd::Attest {
+            clients,
+            seconds,
+            server,
+            admin_token,
+        } => attest(clients, seconds, server, admin_token).await,
+        BenchCmd::Release {
+            clients,
+            seconds,
+            boots,
+        } => release(clients, seconds, boots).await,
     }
-    let crypto = crypto_alone_per_core(Duration::from_secs(2));
-    println!("crypto alone (1 core): {crypto:.0} /s  (Ed25519 evidence verify + EdDSA PAT sign)");
+}
 
-    // An in-process server unless told otherwise; the tempdir lives as long as the run.
-    let mut _dir = None;
-    let (url, token) = match (server, admin_token) {
-        (Some(url), Some(token)) => (url, token),
-        (Some(_), None) => {
-            return Err(Failure::usage(
-                "--server needs --admin-token (or CAIRN_ADMIN_TOKEN)",
-            ));
-        }
-        (None, _) => {
-            let dir = tempfile::tempdir().map_err(|e| Failure::new(FAILURE, e.to_string()))?;
-            let url = ServerConfig::default_database_url(dir.path());
-            let token = cairn_server::init(dir.path(), &url)
-                .await
-                .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
-            let server = Server::bind(ServerConfig::new(
-                dir.path().to_path_buf(),
-                "127.0.0.1:0".into(),
-            ))
-            .await
-            .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
-            let url = format!("http://{}", server.local_addr());
-            tokio::spawn(server.serve(std::future::pending()));
-            _dir = Some(dir);
-            (url, token)
-        }
-    };
-    let admin = ApiClient::new(&url, false)?.with_admin_token(Some(token));
-    let client = ApiClient::new(&url, false)?;
-    let report = cairn_hfm::scan(std::path::Path::new("/")).report;
+fn failure(e: impl std::fmt::Display) -> Failure {
+    Failure::new(FAILURE, e.to_string())
+}
 
-    let mut hosts = Vec::with_capacity(clients);
-    for i in 0..clients {
-        let key = SoftKey::ephemeral();
-        let join = admin
-            .create_token(&TokenRequest {
-                role: TokenRole::Join,
-                ttl_seconds: None,
-            })
-            .await?
-            .token;
-        flows::enroll(
-            &client,
-            &key,
-            &format!("bench-{i}"),
-            report.clone(),
-            Some(join),
-        )
-        .await?;
-        hosts.push(key);
-    }
-    // Warm the connection pool and caches.
-    for key in &hosts {
-        flows::attest(&client, key, report.clone(), [7; 32], None).await?;
-    }
+/// A server to measure: `url` and `admin_token`, or a fresh in-process one on loopback.
+struct Target {
+    admin: ApiClient,
+    client: ApiClient,
+    _dir: Option<tempfile::TempDir>,
+}
 
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let tasks: Vec<_> = hosts
-        .into_iter()
-        .map(|key| {
-            let (client, report) = (client.clone(), report.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut failures = 0u64;
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    match flows::attest(&client, &key, report.clone(), [7; 32], None).await {
-                        Ok(_) => latencies.push(t.elapsed()),
-                        Err(_) => failures += 1,
-                    }
-                }
-                (latencies, failures)
-            })
+impl Target {
+    async fn new(url: Option<String>, admin_token: Option<String>) -> Result<Target> {
+        let (url, token, dir) = match (url, admin_token) {
+            (Some(url), Some(token)) => (url, token, None),
+            (Some(_), None) => {
+                return Err(Failure::usage(
+                    "--server needs --admin-token (or CAIRN_ADMIN_TOKEN)",
+                ));
+            }
+            (None, _) => {
+                let dir = tempfile::tempdir().map_err(failure)?;
+                let db = ServerConfig::default_database_url(dir.path());
+                let token = cairn_server::init(dir.path(), &db).await.map_err(failure)?;
+                let config = ServerConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".into());
+                let server = Server::bind(config).await.map_err(failure)?;
+                let url = format!("http://{}", server.local_addr());
+                tokio::spawn(server.serve(std::future::pending()));
+                (url, token, Some(dir))
+            }
+        };
+        Ok(Target {
+            admin: ApiClient::new(&url, false)?.with_admin_token(Some(token)),
+            client: ApiClient::new(&url, false)?,
+            _dir: dir,
         })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for task in tasks {
-        let (l, f) = task
-            .await
-            .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
-        latencies.extend(l);
-        failures += f;
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    let rate = latencies.len() as f64 / elapsed;
-    println!(
-        "attest over HTTP: {} clients, {:.1} s, {} ok, {} failed, {} cores",
-        clients,
-        elapsed,
-        latencies.len(),
-        failures,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
-    println!(
-        "  {rate:.0} attestations/s  p50 {:.2} ms  p99 {:.2} ms",
-        ms(pct(0.50)),
-        ms(pct(0.99))
-    );
-    println!(
-        "  = {:.0}% of the single-core crypto bound",
-        100.0 * rate / crypto
-    );
-    Ok(())
+
+    /// `n` active hosts with this machine's hardware report.
+    async fn hosts(&self, n: usize, report: &Report) -> Result<Vec<SoftKey>> {
+        let mut hosts = Vec::with_capacity(n);
+        for i in 0..n {
+            let key = SoftKey::ephemeral();
+            let join = self
+                .admin
+                .create_token(&TokenRequest {
+                    role: TokenRole::Join,
+                    ttl_seconds: None,
+                })
+                .await?
+                .token;
+            flows::enroll(
+                &self.client,
+                &key,
+                &format!("bench-{i}"),
+                report.clone(),
+                Some(join),
+            )
+            .await?;
+            hosts.push(key);
+        }
+        Ok(hosts)
+    }
+}
+
+/// Latencies of the operations that succeeded, and how many failed, over a wall-clock span.
+struct Run {
+    latencies: Vec<Duration>,
+    failures: u64,
+    elapsed: Duration,
+}
+
+impl Run {
+    /// Runs `op` in a loop on every item concurrently until `seconds` have passed.
+    async fn drive<T, F, Fut>(items: Vec<T>, seconds: u64, op: F) -> Result<Run>
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = bool> + Send,
+    {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let tasks: Vec<_> = items
+            .into_iter()
+            .map(|item| {
+                let (item, op) = (Arc::new(item), op.clone());
+                tokio::spawn(async move {
+                    let (mut latencies, mut failures) = (Vec::new(), 0u64);
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        if op(item.clone()).await {
+                            latencies.push(t.elapsed());
+                        } else {
+                            failures += 1;
+                        }
+                    }
+                    (latencies, failures)
+                })
+            })
+            .collect();
+        let mut run = Run {
+            latencies: Vec::new(),
+            failures: 0,
+            elapsed: Duration::ZERO,
+        };
+        for task in tasks {
+            let (l, f) = task.await.map_err(failure)?;
+            run.latencies.extend(l);
+            run.failures += f;
+        }
+        run.elapsed = started.elapsed();
+        run.latencies.sort();
+        Ok(run)
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let i = ((self.latencies.len() as f64 * p) as usize)
+            .min(self.latencies.len().saturating_sub(1));
+        self.latencies.get(i).copied().unwrap_or_default()
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn print(&self, what: &str, clients: usize, bound: f64) {
+        println!(
+            "{what} over HTTP: {clients} clients, {:.1} s, {} ok, {} failed, {} cores",
+            self.elapsed.as_secs_f64(),
+            self.latencies.len(),
+            self.failures,
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        );
+        println!(
+            "  {:.0} /s  p50 {:.2} ms  p99 {:.2} ms  = {:.0}% of the single-core crypto bound",
+            self.rate(),
+            ms(self.percentile(0.50)),
+            ms(self.percentile(0.99)),
+            100.0 * self.rate() / bound
+        );
+    }
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Operations per second of one evidence verification plus one PAT signature on one core,
-/// with the same keys and primitives the server uses.
-fn crypto_alone_per_core(budget: Duration) -> f64 {
+/// Operations per second of `op` on this thread over `budget`.
+fn per_second(budget: Duration, mut op: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < budget {
+        for _ in 0..16 {
+            op();
+        }
+        n += 16;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn check_counts(clients: usize, seconds: u64) -> Result {
+    if clients == 0 || seconds == 0 {
+        return Err(Failure::usage("--clients and --seconds must be at least 1"));
+    }
+    Ok(())
+}
+
+async fn attest(
+    clients: usize,
+    seconds: u64,
+    server: Option<String>,
+    admin_token: Option<String>,
+) -> Result {
+    check_counts(clients, seconds)?;
+    let crypto = attest_crypto_per_core(Duration::from_secs(2));
+    println!("crypto alone (1 core): {crypto:.0} /s  (Ed25519 evidence verify + EdDSA PAT sign)");
+    let target = Target::new(server, admin_token).await?;
+    let report = cairn_hfm::scan(std::path::Path::new("/")).report;
+    let hosts = target.hosts(clients, &report).await?;
+    // Warm the connection pool and caches.
+    for key in &hosts {
+        flows::attest(&target.client, key, report.clone(), [7; 32], None).await?;
+    }
+    let client = target.client.clone();
+    let run = Run::drive(hosts, seconds, move |key: Arc<SoftKey>| {
+        let (client, report) = (client.clone(), report.clone());
+        async move {
+            flows::attest(&client, key.as_ref(), report, [7; 32], None)
+                .await
+                .is_ok()
+        }
+    })
+    .await?;
+    run.print("attest", clients, crypto);
+    Ok(())
+}
+
+/// One evidence verification plus one PAT signature, with the server's keys and primitives.
+fn attest_crypto_per_core(budget: Duration) -> f64 {
     let hk = SoftKey::ephemeral();
     let public = hk.public();
     let evidence = vec![b'e'; 900]; // the size of a typical canonical evidence
     let signature = hk.sign(&evidence).expect("soft key signs");
     let pat_key = Ed25519Signer::from_pkcs8(&Ed25519Signer::generate_pkcs8()).expect("fresh key");
     let pat_input = vec![b'p'; 620]; // header.claims of a typical PAT
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < budget {
-        for _ in 0..64 {
-            public.verify(&evidence, &signature).expect("verifies");
-            std::hint::black_box(pat_key.sign(&pat_input).expect("signs"));
-        }
-        n += 64;
+    per_second(budget, || {
+        public.verify(&evidence, &signature).expect("verifies");
+        std::hint::black_box(pat_key.sign(&pat_input).expect("signs"));
+    })
+}
+
+/// One key release's crypto, as the key broker does it: verify a PAT and a security token
+/// (EdDSA JWTs, every claim checked) and HPKE-seal a 32-byte key.
+fn release_crypto_per_core(budget: Duration) -> f64 {
+    let signer = || Ed25519Signer::from_pkcs8(&Ed25519Signer::generate_pkcs8()).expect("fresh key");
+    let (pat_key, token_key) = (signer(), signer());
+    let jti = cairn_proto::b64::encode(random_bytes::<4>());
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    let host = SoftKey::ephemeral().public().host_id();
+    let token = cairn_token::jws::encode(
+        &token_key,
+        SECURITY_TOKEN_TYP,
+        &SecurityTokenClaims {
+            iss: "https://bench".into(),
+            sub: "i-bench".into(),
+            aud: Audience::One("cairn-kbs".into()),
+            iat: t,
+            exp: t + 3600,
+            nbf: Some(t),
+            jti: Some(jti.clone()),
+            host_id: host.clone(),
+            volume_ids: vec!["vol-bench".into()],
+            image_digest: None,
+        },
+    )
+    .expect("signs");
+    let recipient = RecipientKey::generate();
+    let pat = cairn_token::jws::encode(
+        &pat_key,
+        cairn_token::pat::PAT_TYP,
+        &PatClaims {
+            iss: "https://bench".into(),
+            sub: host,
+            aud: "cairn-kbs".into(),
+            iat: t,
+            nbf: t,
+            exp: t + 3600,
+            jti,
+            hwfp: Digest::sha256("hw"),
+            cnf: cairn_token::pat::Confirmation {
+                jwk: Jwk::okp("X25519", &recipient.public()),
+            },
+            tkd: Some(Digest::sha256(&token)),
+            status: PatStatus::Affirming,
+            drift: vec![],
+        },
+    )
+    .expect("signs");
+    let jwks = |k: &Ed25519Signer| Jwks {
+        keys: vec![k.public_jwk()],
+    };
+    let pats = Verifier::for_pats(&jwks(&pat_key), Some("https://bench".into())).expect("verifier");
+    let mut issuers = TrustedIssuers::default();
+    issuers
+        .trust_cairn("https://bench", &jwks(&token_key))
+        .expect("issuer");
+    let volume_key = [9u8; 32];
+    per_second(budget, || {
+        let pat = pats.verify_pat(&pat).expect("PAT verifies");
+        std::hint::black_box(issuers.verify(&token).expect("token verifies"));
+        let to = pat.cnf.jwk.x25519_public().expect("X25519 cnf");
+        std::hint::black_box(
+            sealed::seal(&to, VOLUME_KEY_INFO, b"vol-bench", &volume_key).expect("seals"),
+        );
+    })
+}
+
+/// An instance ready to ask for its volume key, as each benchmark client holds it.
+struct Booted {
+    volume_id: String,
+    request: KeyRequest,
+}
+
+async fn release(clients: usize, seconds: u64, boots: usize) -> Result {
+    check_counts(clients, seconds)?;
+    let crypto = release_crypto_per_core(Duration::from_secs(2));
+    println!(
+        "crypto alone (1 core): {crypto:.0} /s  (PAT verify + security token verify + HPKE seal)"
+    );
+    let target = Target::new(None, None).await?;
+    let report = cairn_hfm::scan(std::path::Path::new("/")).report;
+    let hosts = target.hosts(clients.max(1), &report).await?;
+    let mut booted = Vec::with_capacity(clients);
+    for (i, key) in hosts.iter().enumerate() {
+        let volume_id = format!("vol-bench-{i}");
+        target
+            .admin
+            .create_volume(&VolumeRequest {
+                volume_id: volume_id.clone(),
+                format: "raw".into(),
+                key: SecretBytes(zeroize::Zeroizing::new(random_bytes::<32>().to_vec())),
+            })
+            .await?;
+        let security_token = target
+            .admin
+            .create_instance(&InstanceRequest {
+                instance_id: format!("i-bench-{i}"),
+                host_id: key.public().host_id(),
+                volume_ids: vec![volume_id.clone()],
+                image_digest: None,
+            })
+            .await?
+            .security_token;
+        let recipient = RecipientKey::generate();
+        let pat = flows::attest(
+            &target.client,
+            key,
+            report.clone(),
+            recipient.public(),
+            Some(&security_token),
+        )
+        .await?;
+        let request = KeyRequest {
+            security_token,
+            pat,
+        };
+        // Warm up, and check that what comes back opens.
+        let sealed = target.client.release_key(&volume_id, &request).await?;
+        recipient
+            .open(&sealed, VOLUME_KEY_INFO, volume_id.as_bytes())
+            .map_err(failure)?;
+        booted.push(Booted { volume_id, request });
     }
-    n as f64 / start.elapsed().as_secs_f64()
+    let client = target.client.clone();
+    let run = Run::drive(booted, seconds, move |b: Arc<Booted>| {
+        let client = client.clone();
+        async move { client.release_key(&b.volume_id, &b.request).await.is_ok() }
+    })
+    .await?;
+    run.print("key release", clients, crypto);
+
+    // Whole boots, one after another: scan → challenge → attest → release → open → keyfile.
+    let key = &hosts[0];
+    let token = target
+        .admin
+        .create_instance(&InstanceRequest {
+            instance_id: "i-bench-boot".into(),
+            host_id: key.public().host_id(),
+            volume_ids: vec!["vol-bench-0".into()],
+            image_digest: None,
+        })
+        .await?
+        .security_token;
+    let dir = tempfile::tempdir().map_err(failure)?;
+    let backend = Backend::Keyfile(KeyOut::File(dir.path().join("key")));
+    let mut times = Vec::with_capacity(boots);
+    for _ in 0..boots.max(1) {
+        let t = Instant::now();
+        let report = cairn_hfm::scan(std::path::Path::new("/")).report;
+        boot::boot(
+            &target.client,
+            key,
+            report,
+            &token,
+            "vol-bench-0",
+            &backend,
+            &mut |_| {},
+        )
+        .await
+        .map_err(failure)?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "whole boot (scan → unlocked keyfile), {} in a row: p50 {:.2} ms  p99 {:.2} ms",
+        times.len(),
+        ms(times[times.len() / 2]),
+        ms(times[(times.len() * 99 / 100).min(times.len() - 1)])
+    );
+    Ok(())
 }

@@ -24,3 +24,9 @@ fn print_json<T: serde::Serialize>(value: &T) {
         serde_json::to_string_pretty(value).expect("JSON output")
     );
 }
+
+/// A time as people and scripts read it: RFC 3339, UTC.
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
