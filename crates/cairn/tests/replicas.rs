@@ -53,3 +53,31 @@ async fn revocation_on_one_replica_binds_the_other_immediately() {
     let signed = evidence(&b, &key, &baremetal()).await;
     assert_eq!(refusal(b.client().attest(&signed).await), "host-revoked");
 }
+
+/// Flow 3 across replicas sharing one issuer name: a PAT and token from one replica open a
+/// volume on the other, until the host is revoked on either.
+#[tokio::test]
+async fn a_key_released_by_one_replica_is_refused_by_both_after_revocation() {
+    let Some(url) = cairn_store::testing::fresh_postgres("replica-release").await else {
+        return;
+    };
+    let issuer = ["--issuer", "https://cairn.test"];
+    let a = TestServer::start(Some(&url), &issuer);
+    let b = TestServer::run(&a.data_dir, Some(&url), &issuer, a.admin_token.clone());
+    volume(&a, "vol-a").await;
+    let key = active_host(&a, &baremetal()).await;
+    let token = security_token(&a, "i-1", &key.public().host_id(), &["vol-a"]).await;
+    let recipient = cairn_proto::sealed::RecipientKey::generate();
+    let pat = pat(&a, &key, Some(&token), &recipient).await;
+    release(&b, "vol-a", &token, &pat).await.unwrap();
+    b.admin()
+        .host_action(&key.public().host_id(), "revoke")
+        .await
+        .unwrap();
+    for server in [&a, &b] {
+        assert_eq!(
+            refusal(release(server, "vol-a", &token, &pat).await),
+            "host-revoked"
+        );
+    }
+}
