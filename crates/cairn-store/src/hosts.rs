@@ -130,6 +130,7 @@ impl Store {
         }
         insert_history(&mut tx, &host_id, &fingerprint, &report, "enrolled", now).await?;
         tx.commit().await?;
+        self.evict(&host_id);
         let created = self
             .host(&host_id)
             .await?
@@ -137,14 +138,30 @@ impl Store {
         Ok(Enrolled::Created(created))
     }
 
+    /// A host as committed now (served from memory when this process owns the database).
     pub async fn host(&self, host_id: &HostId) -> Result<Option<HostRecord>> {
+        let generation = match self.local.as_ref().map(|local| local.cached(host_id)) {
+            Some(Ok(record)) => return Ok(Some(record)),
+            Some(Err(generation)) => Some(generation),
+            None => None,
+        };
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {HOST_COLUMNS} FROM hosts WHERE host_id = $1"
         )))
         .bind(host_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(host_from_row).transpose()
+        let record = row.as_ref().map(host_from_row).transpose()?;
+        if let (Some(local), Some(record), Some(generation)) = (&self.local, &record, generation) {
+            local.remember(record, generation);
+        }
+        Ok(record)
+    }
+
+    fn evict(&self, host_id: &HostId) {
+        if let Some(local) = &self.local {
+            local.evict(host_id);
+        }
     }
 
     pub async fn hosts(&self) -> Result<Vec<HostRecord>> {
@@ -182,6 +199,7 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        self.evict(host_id);
         match self.host(host_id).await? {
             Some(host) if changed == 1 => Ok(Transition::Done(host)),
             Some(host) => Ok(Transition::Conflict(host.status)),
@@ -217,6 +235,7 @@ impl Store {
             insert_history(&mut tx, host_id, &fingerprint, &json, reason, now).await?;
         }
         tx.commit().await?;
+        self.evict(host_id);
         Ok(changed == 1)
     }
 

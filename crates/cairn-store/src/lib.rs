@@ -5,13 +5,15 @@
 //! from in-process locks.
 
 mod hosts;
+mod local;
 mod nonces;
 pub mod testing;
 mod tokens;
 mod volumes;
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -32,6 +34,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("database {0}")]
+    Locked(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -46,12 +50,23 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// In-memory state of a database this process owns (SQLite); `None` when it is shared.
+    local: Option<Arc<local::Local>>,
 }
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "boot", include_str!("../migrations/0002_boot.sql")),
 ];
+
+/// The file of a `sqlite:` URL; `None` for an in-memory database.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+}
 
 impl Store {
     /// The URL of a SQLite database file, created if missing.
@@ -69,6 +84,11 @@ impl Store {
             Backend::Postgres
         } else {
             return Err(StoreError::UnsupportedUrl(url.into()));
+        };
+        // Owning a SQLite file is checked before touching it.
+        let local = match backend {
+            Backend::Sqlite => Some(Arc::new(local::Local::open(sqlite_path(url).as_deref())?)),
+            Backend::Postgres => None,
         };
         let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         if backend == Backend::Sqlite {
@@ -100,7 +120,11 @@ impl Store {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            local,
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -291,3 +291,52 @@ async fn volumes_are_never_overwritten_and_instances_are_replaced() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_sqlite_database_belongs_to_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = Store::sqlite_url(&dir.path().join("cairn.db"));
+    let first = Store::connect(&url).await.unwrap();
+    let err = Store::connect(&url)
+        .await
+        .err()
+        .expect("a second owner is refused");
+    assert!(
+        err.to_string().contains("in use by another process"),
+        "{err}"
+    );
+    first.close().await;
+    drop(first);
+    Store::connect(&url)
+        .await
+        .expect("free again once the owner is gone");
+}
+
+/// The in-process host cache never serves a status older than the last committed change.
+#[tokio::test]
+async fn host_lookups_see_every_committed_change() {
+    each_backend("host-cache", |store| async move {
+        let host = match store
+            .enroll_host(new_host(9, "S9"), None, 100)
+            .await
+            .unwrap()
+        {
+            Enrolled::Created(h) => h.host_id,
+            other => panic!("{other:?}"),
+        };
+        for (from, to) in [
+            (HostStatus::Pending, HostStatus::Active),
+            (HostStatus::Active, HostStatus::Quarantined),
+            (HostStatus::Quarantined, HostStatus::Active),
+            (HostStatus::Active, HostStatus::Revoked),
+        ] {
+            assert_eq!(store.host(&host).await.unwrap().unwrap().status, from);
+            assert!(matches!(
+                store.transition(&host, &[from], to, 200).await.unwrap(),
+                Transition::Done(_)
+            ));
+            assert_eq!(store.host(&host).await.unwrap().unwrap().status, to);
+        }
+    })
+    .await;
+}
