@@ -100,7 +100,7 @@ impl<T: Payload> Signed<T> {
 
     /// Replaces the payload JSON while keeping the signature: for tests that tamper.
     pub fn with_raw_payload(mut self, raw: Value) -> Result<Self, serde_json::Error> {
-        self.payload = serde_json::from_value(raw.clone())?;
+        self.payload = T::deserialize(&raw)?;
         self.raw = raw;
         Ok(self)
     }
@@ -108,13 +108,11 @@ impl<T: Payload> Signed<T> {
 
 impl<T: Payload> Serialize for Signed<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = Map::new();
-        map.insert(T::NAME.to_string(), self.raw.clone());
-        map.insert(
-            "signature".to_string(),
-            serde_json::to_value(&self.signature).map_err(serde::ser::Error::custom)?,
-        );
-        map.serialize(s)
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry(T::NAME, &self.raw)?;
+        map.serialize_entry("signature", &self.signature)?;
+        map.end()
     }
 }
 
@@ -130,8 +128,8 @@ impl<'de, T: Payload> Deserialize<'de> for Signed<T> {
         if let Some(extra) = map.keys().next() {
             return Err(D::Error::custom(format!("unknown field `{extra}`")));
         }
-        let payload = serde_json::from_value(raw.clone())
-            .map_err(|e| D::Error::custom(format!("{}: {e}", T::NAME)))?;
+        let payload =
+            T::deserialize(&raw).map_err(|e| D::Error::custom(format!("{}: {e}", T::NAME)))?;
         let signature = serde_json::from_value(signature)
             .map_err(|e| D::Error::custom(format!("signature: {e}")))?;
         Ok(Signed {

@@ -83,7 +83,13 @@ async fn issue_pat(
     consume_nonce(state, &evidence.nonce).await?;
 
     let now = clock::now();
-    let drift = drift::compare(&host.report, &evidence.report);
+    let fingerprint = evidence.report.fingerprint();
+    // Equal fingerprints mean equal canonical component lists: no per-component work.
+    let drift = if fingerprint == host.fingerprint {
+        drift::Drift::default()
+    } else {
+        drift::compare(&host.report, &evidence.report)
+    };
     let (status, drifted) = if drift.is_empty() {
         (PatStatus::Affirming, vec![])
     } else if host.status == HostStatus::Maintenance {
@@ -136,7 +142,7 @@ async fn issue_pat(
         nbf: now as u64,
         exp: (now as u64) + state.config.pat_ttl.as_secs(),
         jti: b64::encode(random_bytes::<16>()),
-        hwfp: evidence.report.fingerprint(),
+        hwfp: fingerprint,
         cnf: Confirmation {
             jwk: Jwk::okp("X25519", &evidence.instance_key),
         },

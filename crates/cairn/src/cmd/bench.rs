@@ -109,6 +109,27 @@ struct Run {
     latencies: Vec<Duration>,
     failures: u64,
     elapsed: Duration,
+    /// CPU time this process (server and clients) used meanwhile: steadier than rates on a
+    /// shared machine.
+    cpu: Duration,
+}
+
+/// User + system CPU time of this process so far, from `/proc/self/stat` (in clock ticks of
+/// 10 ms; fine over seconds).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesized command name; utime and stime are the 14th and 15th.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 impl Run {
@@ -121,6 +142,7 @@ impl Run {
     {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
+        let cpu_before = process_cpu();
         let tasks: Vec<_> = items
             .into_iter()
             .map(|item| {
@@ -143,6 +165,7 @@ impl Run {
             latencies: Vec::new(),
             failures: 0,
             elapsed: Duration::ZERO,
+            cpu: Duration::ZERO,
         };
         for task in tasks {
             let (l, f) = task.await.map_err(failure)?;
@@ -150,6 +173,7 @@ impl Run {
             run.failures += f;
         }
         run.elapsed = started.elapsed();
+        run.cpu = process_cpu().saturating_sub(cpu_before);
         run.latencies.sort();
         Ok(run)
     }
@@ -180,6 +204,11 @@ impl Run {
             ms(self.percentile(0.50)),
             ms(self.percentile(0.99)),
             100.0 * self.rate() / bound
+        );
+        println!(
+            "  {:.0} µs of CPU per operation (server and clients together; the crypto alone is {:.0} µs)",
+            self.cpu.as_secs_f64() * 1e6 / self.latencies.len().max(1) as f64,
+            1e6 / bound
         );
     }
 }
