@@ -332,6 +332,15 @@ pub enum BenchCmd {
         #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
     },
+    /// EWC seal and open of a large input, beside single-core AES-256-GCM and SHA-256
+    Ewc {
+        /// Input size, e.g. 1G
+        #[arg(long, default_value = "1G")]
+        size: String,
+        /// Where the sealed file goes while it is opened again (default: a temporary dir)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Volume key release over HTTP on loopback beside the crypto alone, then whole boots
     Release {
         /// Concurrent clients

@@ -119,6 +119,49 @@ fn qemu_io_roundtrip(image: &Path, passphrase_file: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Exports the decrypted disk through `qemu-storage-daemon` over FUSE, as a host would hand
+/// it to a loop mount, and reads its first 64 KiB; `None` where FUSE is unavailable.
+fn fuse_export_first_64k(image: &Path, passphrase_file: &Path) -> Option<Vec<u8>> {
+    if !Path::new("/dev/fuse").exists() || !have("qemu-storage-daemon") {
+        eprintln!("SKIPPED: FUSE export (no /dev/fuse or qemu-storage-daemon)");
+        return None;
+    }
+    let export = image.with_extension("export");
+    std::fs::write(&export, b"").unwrap();
+    let mut daemon = Command::new("qemu-storage-daemon")
+        .args([
+            "--object",
+            &format!("secret,id=k,file={},format=raw", passphrase_file.display()),
+            "--blockdev",
+            &format!("driver=file,node-name=f,filename={}", image.display()),
+            "--blockdev",
+            "driver=qcow2,node-name=d,file=f,encrypt.format=luks,encrypt.key-secret=k",
+            "--export",
+            &format!(
+                "type=fuse,id=e,node-name=d,mountpoint={},writable=off",
+                export.display()
+            ),
+        ])
+        .spawn()
+        .unwrap();
+    // The export replaces the empty file once the daemon is up.
+    let mut data = Vec::new();
+    for _ in 0..50 {
+        if std::fs::metadata(&export)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
+        {
+            data = std::fs::read(&export).unwrap_or_default();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    data.truncate(64 * 1024);
+    Some(data)
+}
+
 #[test]
 fn boot_unlocks_luks_qcow2_and_keyfile_volumes() {
     let server = TestServer::start(None, &[]);
@@ -178,6 +221,12 @@ fn boot_unlocks_luks_qcow2_and_keyfile_volumes() {
             qemu_io_roundtrip(&image, &pass),
             "the released key must open the qcow2 image"
         );
+        if let Some(plain) = fuse_export_first_64k(&image, &pass) {
+            assert!(
+                plain == vec![0x5a; 64 * 1024],
+                "the decrypted disk must read back what was written"
+            );
+        }
         let wrong = dir.path().join("wrong.pass");
         std::fs::write(
             &wrong,

@@ -116,7 +116,7 @@ async fn volumes(client: &ApiClient, action: VolumesAction) -> Result {
         } => {
             let volume_id = id.unwrap_or_else(|| format!("vol-{}", hex_id()));
             check_id("volume", &volume_id).map_err(Failure::usage)?;
-            let size = parse_size(&size)?;
+            let size = super::parse_size(&size)?;
             let key = Zeroizing::new(random_bytes::<32>().to_vec());
             // The image first, then the registration: a key is registered only for an image
             // that exists, and an image whose registration fails is removed.
@@ -180,31 +180,6 @@ fn hex_id() -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// `64M`, `1G`, `512K` or plain bytes.
-fn parse_size(text: &str) -> Result<u64> {
-    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => text.split_at(i),
-        None => (text, ""),
-    };
-    let shift = match unit.to_ascii_uppercase().as_str() {
-        "" => 0,
-        "K" | "KIB" => 10,
-        "M" | "MIB" => 20,
-        "G" | "GIB" => 30,
-        _ => {
-            return Err(Failure::usage(format!(
-                "size {text:?}: use bytes or K, M, G"
-            )));
-        }
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Failure::usage(format!("size {text:?} is not a positive size")))
 }
 
 async fn hosts(client: &ApiClient, action: HostsAction) -> Result {

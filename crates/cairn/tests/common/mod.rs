@@ -300,7 +300,7 @@ pub fn have(tool: &str) -> bool {
         if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
             panic!("{tool} is required here (CAIRN_REQUIRE_TOOLS is set) but not installed");
         }
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install cryptsetup-bin / qemu-utils)");
+        eprintln!("SKIPPED: {tool} is not installed (apt-get install cryptsetup-bin qemu-utils)");
     }
     found
 }

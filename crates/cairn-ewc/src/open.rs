@@ -1,0 +1,110 @@
+//! Opening: every chunk is authenticated before its plaintext is written, and the caller
+//! learns of success only when the whole stream, last chunk included, has verified. Whoever
+//! executes the plaintext must therefore write it somewhere private and run it only after
+//! `open` returned `Ok` (the RHEM does).
+
+use std::io::{Read, Write};
+
+use aws_lc_rs::digest::{Context, SHA256};
+use cairn_proto::sealed::{RecipientKey, Sealed as SealedKey};
+use zeroize::Zeroizing;
+
+use crate::chunk::ChunkKey;
+use crate::header::read_exact;
+use crate::{DATA_KEY_INFO, EwcError, Header, TAG_LEN, batch_len, in_parallel, read_full};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opened {
+    pub header: Header,
+    /// SHA-256 of the whole EWC file, to compare with a receipt's `ewc_digest`.
+    pub ewc_digest: [u8; 32],
+    pub plaintext_len: u64,
+}
+
+/// Opens an EWC with the ERoT private key, writing the plaintext to `output`.
+pub fn open(
+    mut input: impl Read,
+    mut output: impl Write,
+    erot: &RecipientKey,
+    threads: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Opened, EwcError> {
+    let input = &mut input;
+    let mut digest = Context::new(&SHA256);
+    let (header, header_bytes) = Header::read(input)?;
+    if header.erot_pub != erot.public() {
+        return Err(EwcError::OtherErot);
+    }
+    let mut wrapped = [0u8; crate::SEALED_KEY_LEN];
+    read_exact(input, &mut wrapped, "sealed data key")?;
+    let sealed_key = SealedKey {
+        enc: wrapped[..32].to_vec(),
+        ct: wrapped[32..].to_vec(),
+    };
+    let data_key = erot
+        .open(&sealed_key, DATA_KEY_INFO, &header_bytes)
+        .map_err(|_| EwcError::DataKey)?;
+    let data_key: Zeroizing<[u8; 32]> = Zeroizing::new(
+        data_key[..]
+            .try_into()
+            .map_err(|_| EwcError::Format("the data key is not 32 bytes".into()))?,
+    );
+    let mut prelude = header_bytes;
+    prelude.extend_from_slice(&wrapped);
+    digest.update(&prelude);
+    let key = ChunkKey::new(
+        &data_key,
+        aws_lc_rs::digest::digest(&SHA256, &prelude)
+            .as_ref()
+            .try_into()
+            .expect("32 bytes"),
+    );
+
+    let sealed_size = header.chunk_size as usize + TAG_LEN;
+    let batch = batch_len(header.chunk_size, threads);
+    let read_chunk = |input: &mut dyn Read| -> Result<Vec<u8>, EwcError> {
+        let mut buf = vec![0u8; sealed_size];
+        let n = read_full(input, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    };
+    let mut next = read_chunk(input)?;
+    if next.is_empty() {
+        return Err(EwcError::Truncated("chunks (there are none)".into()));
+    }
+    let (mut index, mut plaintext_len, mut done) = (0u64, 0u64, false);
+    while !done {
+        let mut jobs: Vec<(u64, bool, Vec<u8>, bool)> = Vec::with_capacity(batch);
+        while jobs.len() < batch && !done {
+            let current = std::mem::replace(&mut next, read_chunk(input)?);
+            done = next.is_empty();
+            // Only the last chunk may be short, and only a lone last chunk may be empty.
+            let well_formed = current.len() >= TAG_LEN
+                && (done || current.len() == sealed_size)
+                && !(done && index > 0 && current.len() == TAG_LEN);
+            if !well_formed {
+                return Err(EwcError::Chunk(index));
+            }
+            digest.update(&current);
+            jobs.push((index, done, current, false));
+            index += 1;
+        }
+        in_parallel(&mut jobs, threads, |(i, last, buf, ok)| {
+            *ok = key.open(*i, *last, buf);
+        });
+        for (i, _, plain, ok) in &jobs {
+            if !ok {
+                return Err(EwcError::Chunk(*i));
+            }
+            output.write_all(plain)?;
+            plaintext_len += plain.len() as u64;
+        }
+        progress(plaintext_len);
+    }
+    output.flush()?;
+    Ok(Opened {
+        header,
+        ewc_digest: digest.finish().as_ref().try_into().expect("32 bytes"),
+        plaintext_len,
+    })
+}

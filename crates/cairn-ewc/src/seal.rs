@@ -1,0 +1,93 @@
+//! Sealing: header ‖ sealed data key ‖ chunks, streamed from `input` to `output`.
+
+use std::io::{Read, Write};
+
+use aws_lc_rs::digest::{Context, SHA256};
+use cairn_proto::sealed;
+use zeroize::Zeroizing;
+
+use crate::chunk::ChunkKey;
+use crate::{DATA_KEY_INFO, EwcError, Header, batch_len, in_parallel, read_full};
+
+/// What sealing produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sealed {
+    /// SHA-256 of the whole EWC file (the receipt's `ewc_digest`).
+    pub ewc_digest: [u8; 32],
+    pub plaintext_len: u64,
+    pub ewc_len: u64,
+}
+
+/// Seals everything `input` yields for the ERoT named in `header`, using up to `threads`
+/// threads; `progress` is told the plaintext bytes done so far.
+pub fn seal(
+    mut input: impl Read,
+    mut output: impl Write,
+    header: &Header,
+    threads: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Sealed, EwcError> {
+    let (input, output) = (&mut input, &mut output);
+    let data_key = Zeroizing::new(cairn_proto::random_bytes::<32>());
+    let header_bytes = header.encode()?;
+    let wrapped = sealed::seal(
+        &header.erot_pub,
+        DATA_KEY_INFO,
+        &header_bytes,
+        &data_key[..],
+    )
+    .map_err(|e| EwcError::Format(e.to_string()))?;
+    let mut prelude = header_bytes;
+    prelude.extend_from_slice(&wrapped.enc);
+    prelude.extend_from_slice(&wrapped.ct);
+    let key = ChunkKey::new(
+        &data_key,
+        aws_lc_rs::digest::digest(&SHA256, &prelude)
+            .as_ref()
+            .try_into()
+            .expect("32 bytes"),
+    );
+
+    let mut digest = Context::new(&SHA256);
+    let mut ewc_len = prelude.len() as u64;
+    digest.update(&prelude);
+    output.write_all(&prelude)?;
+
+    let chunk_size = header.chunk_size as usize;
+    let batch = batch_len(header.chunk_size, threads);
+    let read_chunk = |input: &mut dyn Read| -> Result<Vec<u8>, EwcError> {
+        let mut buf = Vec::with_capacity(chunk_size + crate::TAG_LEN);
+        buf.resize(chunk_size, 0);
+        let n = read_full(input, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    };
+    // One chunk of lookahead: a chunk is the last exactly when nothing follows it.
+    let mut next = read_chunk(input)?;
+    let (mut index, mut plaintext_len, mut done) = (0u64, 0u64, false);
+    while !done {
+        let mut jobs: Vec<(u64, bool, Vec<u8>)> = Vec::with_capacity(batch);
+        while jobs.len() < batch && !done {
+            let current = std::mem::replace(&mut next, read_chunk(input)?);
+            done = next.is_empty();
+            plaintext_len += current.len() as u64;
+            jobs.push((index, done, current));
+            index += 1;
+        }
+        in_parallel(&mut jobs, threads, |(i, last, buf)| {
+            key.seal(*i, *last, buf)
+        });
+        for (_, _, sealed_chunk) in &jobs {
+            digest.update(sealed_chunk);
+            output.write_all(sealed_chunk)?;
+            ewc_len += sealed_chunk.len() as u64;
+        }
+        progress(plaintext_len);
+    }
+    output.flush()?;
+    Ok(Sealed {
+        ewc_digest: digest.finish().as_ref().try_into().expect("32 bytes"),
+        plaintext_len,
+        ewc_len,
+    })
+}
