@@ -37,6 +37,19 @@ pub enum EwcError {
     Chunk(u64),
 }
 
+/// One chunk on its way through sealing or opening.
+struct Job {
+    index: u64,
+    last: bool,
+    /// Plaintext or ciphertext, transformed in place.
+    buf: Vec<u8>,
+    /// Whether it authenticated (opening only).
+    ok: bool,
+}
+
+/// Where a producer hands its batches.
+type Hand<'a> = dyn FnMut(Vec<Job>) -> Result<(), EwcError> + 'a;
+
 /// How many chunks a batch holds: enough to keep `threads` busy, never more than about
 /// 4 MiB per thread, so memory stays constant whatever the input size.
 fn batch_len(chunk_size: u32, threads: usize) -> usize {
@@ -57,6 +70,39 @@ fn in_parallel<T: Send>(items: &mut [T], threads: usize, f: impl Fn(&mut T) + Sy
             scope.spawn(move || part.iter_mut().for_each(f));
         }
     });
+}
+
+/// Runs `produce`, which hands batches to its callback, and `consume`, which takes them in
+/// order. With `pipelined`, they run on two threads with two batches in flight between them,
+/// so that the sequential part of sealing or opening (SHA-256 over the file) overlaps the
+/// parallel part (AES-GCM over the chunks); otherwise on this thread, one after the other.
+fn pipeline(
+    pipelined: bool,
+    produce: impl FnOnce(&mut Hand<'_>) -> Result<(), EwcError>,
+    mut consume: impl FnMut(Vec<Job>) -> Result<(), EwcError> + Send,
+) -> Result<(), EwcError> {
+    if !pipelined {
+        return produce(&mut consume);
+    }
+    std::thread::scope(|scope| {
+        let (queue, batches) = std::sync::mpsc::sync_channel::<Vec<Job>>(2);
+        let consumer = scope.spawn(move || {
+            for batch in batches {
+                consume(batch)?;
+            }
+            Ok(())
+        });
+        let produced = produce(&mut |batch| {
+            // A closed queue means the consumer stopped on an error, reported below.
+            queue
+                .send(batch)
+                .map_err(|_| EwcError::Format("consumer stopped".into()))
+        });
+        drop(queue);
+        let consumed = consumer.join().expect("EWC consumer thread panicked");
+        // The consumer's error is the cause when both failed.
+        consumed.and(produced)
+    })
 }
 
 /// Reads until `buf` is full or the input ends; returns how many bytes were read.

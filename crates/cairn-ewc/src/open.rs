@@ -11,7 +11,10 @@ use zeroize::Zeroizing;
 
 use crate::chunk::ChunkKey;
 use crate::header::read_exact;
-use crate::{DATA_KEY_INFO, EwcError, Header, TAG_LEN, batch_len, in_parallel, read_full};
+use crate::{
+    DATA_KEY_INFO, EwcError, Hand, Header, Job, TAG_LEN, batch_len, in_parallel, pipeline,
+    read_full,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Opened {
@@ -24,10 +27,10 @@ pub struct Opened {
 /// Opens an EWC with the ERoT private key, writing the plaintext to `output`.
 pub fn open(
     mut input: impl Read,
-    mut output: impl Write,
+    mut output: impl Write + Send,
     erot: &RecipientKey,
     threads: usize,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Opened, EwcError> {
     let input = &mut input;
     let mut digest = Context::new(&SHA256);
@@ -61,46 +64,66 @@ pub fn open(
     );
 
     let sealed_size = header.chunk_size as usize + TAG_LEN;
-    let batch = batch_len(header.chunk_size, threads);
+    // Pipelined, one thread reads while the others hash, decrypt and write.
+    let pipelined = threads > 1;
+    let workers = if pipelined { threads - 1 } else { 1 };
+    let batch = batch_len(header.chunk_size, workers);
     let read_chunk = |input: &mut dyn Read| -> Result<Vec<u8>, EwcError> {
         let mut buf = vec![0u8; sealed_size];
         let n = read_full(input, &mut buf)?;
         buf.truncate(n);
         Ok(buf)
     };
-    let mut next = read_chunk(input)?;
-    if next.is_empty() {
-        return Err(EwcError::Truncated("chunks (there are none)".into()));
-    }
-    let (mut index, mut plaintext_len, mut done) = (0u64, 0u64, false);
-    while !done {
-        let mut jobs: Vec<(u64, bool, Vec<u8>, bool)> = Vec::with_capacity(batch);
-        while jobs.len() < batch && !done {
-            let current = std::mem::replace(&mut next, read_chunk(input)?);
-            done = next.is_empty();
-            // Only the last chunk may be short, and only a lone last chunk may be empty.
-            let well_formed = current.len() >= TAG_LEN
-                && (done || current.len() == sealed_size)
-                && !(done && index > 0 && current.len() == TAG_LEN);
-            if !well_formed {
-                return Err(EwcError::Chunk(index));
-            }
-            digest.update(&current);
-            jobs.push((index, done, current, false));
-            index += 1;
+    let produce = |send: &mut Hand<'_>| {
+        let mut next = read_chunk(input)?;
+        if next.is_empty() {
+            return Err(EwcError::Truncated("chunks (there are none)".into()));
         }
-        in_parallel(&mut jobs, threads, |(i, last, buf, ok)| {
-            *ok = key.open(*i, *last, buf);
-        });
-        for (i, _, plain, ok) in &jobs {
-            if !ok {
-                return Err(EwcError::Chunk(*i));
+        let (mut index, mut done) = (0u64, false);
+        while !done {
+            let mut jobs = Vec::with_capacity(batch);
+            while jobs.len() < batch && !done {
+                let current = std::mem::replace(&mut next, read_chunk(input)?);
+                done = next.is_empty();
+                // Only the last chunk may be short, and only a lone last chunk may be empty.
+                let well_formed = current.len() >= TAG_LEN
+                    && (done || current.len() == sealed_size)
+                    && !(done && index > 0 && current.len() == TAG_LEN);
+                if !well_formed {
+                    return Err(EwcError::Chunk(index));
+                }
+                jobs.push(Job {
+                    index,
+                    last: done,
+                    buf: current,
+                    ok: false,
+                });
+                index += 1;
             }
-            output.write_all(plain)?;
-            plaintext_len += plain.len() as u64;
+            send(jobs)?;
+        }
+        Ok(())
+    };
+    let mut plaintext_len = 0u64;
+    let consume = |mut jobs: Vec<Job>| -> Result<(), EwcError> {
+        // The file digest covers the ciphertext, in order, before it is decrypted in place.
+        for job in &jobs {
+            digest.update(&job.buf);
+        }
+        in_parallel(&mut jobs, workers, |job| {
+            job.ok = key.open(job.index, job.last, &mut job.buf);
+        });
+        for job in &jobs {
+            if !job.ok {
+                return Err(EwcError::Chunk(job.index));
+            }
+            output.write_all(&job.buf)?;
+            plaintext_len += job.buf.len() as u64;
         }
         progress(plaintext_len);
-    }
+        Ok(())
+    };
+    pipeline(pipelined, produce, consume)?;
     output.flush()?;
     Ok(Opened {
         header,

@@ -7,7 +7,9 @@ use cairn_proto::sealed;
 use zeroize::Zeroizing;
 
 use crate::chunk::ChunkKey;
-use crate::{DATA_KEY_INFO, EwcError, Header, batch_len, in_parallel, read_full};
+use crate::{
+    DATA_KEY_INFO, EwcError, Hand, Header, Job, batch_len, in_parallel, pipeline, read_full,
+};
 
 /// What sealing produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,7 +24,7 @@ pub struct Sealed {
 /// threads; `progress` is told the plaintext bytes done so far.
 pub fn seal(
     mut input: impl Read,
-    mut output: impl Write,
+    mut output: impl Write + Send,
     header: &Header,
     threads: usize,
     progress: &mut dyn FnMut(u64),
@@ -54,7 +56,10 @@ pub fn seal(
     output.write_all(&prelude)?;
 
     let chunk_size = header.chunk_size as usize;
-    let batch = batch_len(header.chunk_size, threads);
+    // Pipelined, one thread hashes and writes while the others encrypt.
+    let pipelined = threads > 1;
+    let workers = if pipelined { threads - 1 } else { 1 };
+    let batch = batch_len(header.chunk_size, workers);
     let read_chunk = |input: &mut dyn Read| -> Result<Vec<u8>, EwcError> {
         let mut buf = Vec::with_capacity(chunk_size + crate::TAG_LEN);
         buf.resize(chunk_size, 0);
@@ -62,28 +67,42 @@ pub fn seal(
         buf.truncate(n);
         Ok(buf)
     };
-    // One chunk of lookahead: a chunk is the last exactly when nothing follows it.
-    let mut next = read_chunk(input)?;
-    let (mut index, mut plaintext_len, mut done) = (0u64, 0u64, false);
-    while !done {
-        let mut jobs: Vec<(u64, bool, Vec<u8>)> = Vec::with_capacity(batch);
-        while jobs.len() < batch && !done {
-            let current = std::mem::replace(&mut next, read_chunk(input)?);
-            done = next.is_empty();
-            plaintext_len += current.len() as u64;
-            jobs.push((index, done, current));
-            index += 1;
+    let mut plaintext_len = 0u64;
+    let produce = |send: &mut Hand<'_>| {
+        // One chunk of lookahead: a chunk is the last exactly when nothing follows it.
+        let mut next = read_chunk(input)?;
+        let (mut index, mut done) = (0u64, false);
+        while !done {
+            let mut jobs = Vec::with_capacity(batch);
+            while jobs.len() < batch && !done {
+                let current = std::mem::replace(&mut next, read_chunk(input)?);
+                done = next.is_empty();
+                plaintext_len += current.len() as u64;
+                jobs.push(Job {
+                    index,
+                    last: done,
+                    buf: current,
+                    ok: true,
+                });
+                index += 1;
+            }
+            in_parallel(&mut jobs, workers, |job| {
+                key.seal(job.index, job.last, &mut job.buf)
+            });
+            send(jobs)?;
+            progress(plaintext_len);
         }
-        in_parallel(&mut jobs, threads, |(i, last, buf)| {
-            key.seal(*i, *last, buf)
-        });
-        for (_, _, sealed_chunk) in &jobs {
-            digest.update(sealed_chunk);
-            output.write_all(sealed_chunk)?;
-            ewc_len += sealed_chunk.len() as u64;
+        Ok(())
+    };
+    let consume = |jobs: Vec<Job>| -> Result<(), EwcError> {
+        for job in &jobs {
+            digest.update(&job.buf);
+            output.write_all(&job.buf)?;
+            ewc_len += job.buf.len() as u64;
         }
-        progress(plaintext_len);
-    }
+        Ok(())
+    };
+    pipeline(pipelined, produce, consume)?;
     output.flush()?;
     Ok(Sealed {
         ewc_digest: digest.finish().as_ref().try_into().expect("32 bytes"),

@@ -67,7 +67,7 @@ fn the_digest_is_of_the_whole_file_and_seals_are_fresh() {
     let sealed = seal(&plain[..], &mut ewc, &header(&erot), 2, &mut |_| {}).unwrap();
     let want: [u8; 32] = cairn_proto::Digest::sha256(&ewc).0;
     assert_eq!(sealed.ewc_digest, want);
-    let opened = open(&ewc[..], &mut Vec::new(), &erot, 1, &mut |_| {}).unwrap();
+    let opened = open(&ewc[..], Vec::new(), &erot, 1, &mut |_| {}).unwrap();
     assert_eq!(opened.ewc_digest, want);
     assert_eq!(opened.header, header(&erot));
     // A fresh data key each time: the same input never seals to the same bytes.
