@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use cairn_proto::api::{
-    AttestResponse, Challenge, EnrollResponse, HostView, InstanceRequest, InstanceResponse,
-    KeyRequest, TokenRequest, TokenResponse, VolumeRequest, VolumeView,
+    AttestResponse, Challenge, EnrollResponse, ErotRequest, ErotResponse, HostView,
+    InstanceRequest, InstanceResponse, KeyRequest, ReceiptRequest, ReceiptResponse, ReleaseRequest,
+    TokenRequest, TokenResponse, VolumeRequest, VolumeView,
 };
-use cairn_proto::{Enrollment, Evidence, HostId, Problem, Sealed, Signed};
+use cairn_proto::{Completion, Enrollment, Evidence, HostId, Problem, Sealed, Signed};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -127,7 +128,9 @@ impl ApiClient {
             .await
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
+            // 204 No Content reads as JSON null.
+            let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(body)
                 .map_err(|e| ClientError::Protocol(format!("{url}: {e}")));
         }
         Err(match serde_json::from_slice::<Problem>(&bytes) {
@@ -203,6 +206,48 @@ impl ApiClient {
         self.get("/v1/volumes").await
     }
 
+    pub async fn create_erot(&self, req: &ErotRequest) -> Result<ErotResponse, ClientError> {
+        self.post("/v1/erots", req).await
+    }
+
+    pub async fn receipt(
+        &self,
+        erot_id: &str,
+        req: &ReceiptRequest,
+    ) -> Result<String, ClientError> {
+        self.post::<_, ReceiptResponse>(
+            &format!("/v1/erots/{}/receipt", path_segment(erot_id)?),
+            req,
+        )
+        .await
+        .map(|r| r.receipt)
+    }
+
+    pub async fn release_erot(
+        &self,
+        erot_id: &str,
+        req: &ReleaseRequest,
+    ) -> Result<Sealed, ClientError> {
+        self.post(
+            &format!("/v1/erots/{}/release", path_segment(erot_id)?),
+            req,
+        )
+        .await
+    }
+
+    pub async fn complete_erot(
+        &self,
+        erot_id: &str,
+        signed: &Signed<Completion>,
+    ) -> Result<(), ClientError> {
+        self.post::<_, serde::de::IgnoredAny>(
+            &format!("/v1/erots/{}/complete", path_segment(erot_id)?),
+            signed,
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn release_key(
         &self,
         volume_id: &str,
@@ -212,6 +257,12 @@ impl ApiClient {
         self.post(&format!("/v1/volumes/{volume_id}/key"), req)
             .await
     }
+}
+
+/// An id that is safe to put in a URL path.
+fn path_segment(id: &str) -> Result<&str, ClientError> {
+    cairn_proto::api::check_id("resource", id).map_err(ClientError::Usage)?;
+    Ok(id)
 }
 
 impl ClientError {

@@ -66,3 +66,25 @@ pub fn throwaway_instance_key() -> [u8; 32] {
         .try_into()
         .expect("X25519 public keys are 32 bytes")
 }
+
+/// Reports a finished workload, signed with the hardware key; the server destroys the ERoT.
+pub async fn complete(
+    client: &ApiClient,
+    hk: &dyn HardwareKeySigner,
+    erot_id: &str,
+    exit_status: i32,
+    output_digest: Digest,
+) -> Result<(), ClientError> {
+    let completion = cairn_proto::Completion {
+        erot_id: erot_id.into(),
+        host_id: hk.public().host_id(),
+        exit_status,
+        output_digest,
+        time: OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("zero is a valid nanosecond"),
+    };
+    client
+        .complete_erot(erot_id, &sign_with(hk, completion)?)
+        .await
+}

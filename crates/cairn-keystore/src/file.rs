@@ -13,10 +13,12 @@ use crate::pem::{PRIVATE_KEY, SECRET_KEY, read_key, write_key};
 use crate::{KeyPurpose, KeyStore, KeyStoreError, KeyWrapper};
 
 const VOLUME_KEK_FILE: &str = "volume-kek.aes256.pem";
+const EROT_MASTER_FILE: &str = "erot-master.hmac-sha256.pem";
 
 pub struct FileKeyStore {
     signers: HashMap<KeyPurpose, Arc<dyn JwsSigner>>,
     volume_kek: Arc<dyn KeyWrapper>,
+    erot_master: aws_lc_rs::hmac::Key,
 }
 
 impl FileKeyStore {
@@ -36,10 +38,12 @@ impl FileKeyStore {
                 write_key(&path, PRIVATE_KEY, &Ed25519Signer::generate_pkcs8())?;
             }
         }
-        let kek = dir.join(VOLUME_KEK_FILE);
-        if !kek.exists() {
-            let secret = zeroize::Zeroizing::new(cairn_proto::random_bytes::<32>());
-            write_key(&kek, SECRET_KEY, &secret[..])?;
+        for file in [VOLUME_KEK_FILE, EROT_MASTER_FILE] {
+            let path = dir.join(file);
+            if !path.exists() {
+                let secret = zeroize::Zeroizing::new(cairn_proto::random_bytes::<32>());
+                write_key(&path, SECRET_KEY, &secret[..])?;
+            }
         }
         Self::open(dir)
     }
@@ -58,20 +62,28 @@ impl FileKeyStore {
             })?;
             signers.insert(purpose, Arc::new(signer));
         }
-        let path = dir.join(VOLUME_KEK_FILE);
-        if !path.exists() {
-            return Err(KeyStoreError::NotInitialized(dir.display().to_string()));
-        }
-        let raw = read_key(&path, SECRET_KEY)?;
-        let key: &[u8; 32] = raw[..].try_into().map_err(|_| KeyStoreError::BadKey {
-            path: path.display().to_string(),
-            reason: "not a 256-bit key".into(),
-        })?;
+        let kek = read_secret(dir, VOLUME_KEK_FILE)?;
+        let master = read_secret(dir, EROT_MASTER_FILE)?;
         Ok(FileKeyStore {
             signers,
-            volume_kek: Arc::new(AesGcmKek::new(key)),
+            volume_kek: Arc::new(AesGcmKek::new(&kek)),
+            erot_master: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &master[..]),
         })
     }
+}
+
+/// A 256-bit secret key file of the store.
+fn read_secret(dir: &Path, file: &str) -> Result<zeroize::Zeroizing<[u8; 32]>, KeyStoreError> {
+    let path = dir.join(file);
+    if !path.exists() {
+        return Err(KeyStoreError::NotInitialized(dir.display().to_string()));
+    }
+    let raw = read_key(&path, SECRET_KEY)?;
+    let key: [u8; 32] = raw[..].try_into().map_err(|_| KeyStoreError::BadKey {
+        path: path.display().to_string(),
+        reason: "not a 256-bit key".into(),
+    })?;
+    Ok(zeroize::Zeroizing::new(key))
 }
 
 fn key_path(dir: &Path, purpose: KeyPurpose) -> PathBuf {
@@ -85,6 +97,11 @@ impl KeyStore for FileKeyStore {
 
     fn volume_kek(&self) -> Arc<dyn KeyWrapper> {
         self.volume_kek.clone()
+    }
+
+    fn erot_mac(&self, seed: &[u8; 32]) -> zeroize::Zeroizing<[u8; 32]> {
+        let tag = aws_lc_rs::hmac::sign(&self.erot_master, seed);
+        zeroize::Zeroizing::new(tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes"))
     }
 }
 

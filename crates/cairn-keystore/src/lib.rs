@@ -20,15 +20,22 @@ pub enum KeyPurpose {
     Pat,
     /// Signs instance security tokens (the issuer role).
     SecurityToken,
+    /// Signs ERoT receipts (the DERG).
+    Receipt,
 }
 
 impl KeyPurpose {
-    pub const ALL: [KeyPurpose; 2] = [KeyPurpose::Pat, KeyPurpose::SecurityToken];
+    pub const ALL: [KeyPurpose; 3] = [
+        KeyPurpose::Pat,
+        KeyPurpose::SecurityToken,
+        KeyPurpose::Receipt,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             KeyPurpose::Pat => "pat-signing",
             KeyPurpose::SecurityToken => "security-token-signing",
+            KeyPurpose::Receipt => "receipt-signing",
         }
     }
 }
@@ -52,6 +59,10 @@ pub trait KeyStore: Send + Sync {
 
     /// The key that wraps volume keys at rest.
     fn volume_kek(&self) -> Arc<dyn KeyWrapper>;
+
+    /// HMAC-SHA256 of an ERoT seed under the master derivation secret, which never leaves
+    /// the key store (an HSM computes it inside with `pkcs11`).
+    fn erot_mac(&self, seed: &[u8; 32]) -> zeroize::Zeroizing<[u8; 32]>;
 
     /// Every public signing key, as served at `/.well-known/jwks.json`.
     fn jwks(&self) -> Jwks {

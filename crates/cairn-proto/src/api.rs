@@ -96,6 +96,8 @@ pub enum TokenRole {
     Admin,
     /// Enrolls one host straight to `active`; single use.
     Join,
+    /// Derives ERoTs and gets receipts for them; owns what it creates.
+    Customer,
 }
 
 impl TokenRole {
@@ -103,6 +105,7 @@ impl TokenRole {
         match self {
             Self::Admin => "admin",
             Self::Join => "join",
+            Self::Customer => "customer",
         }
     }
 }
@@ -113,7 +116,10 @@ impl std::str::FromStr for TokenRole {
         match s {
             "admin" => Ok(Self::Admin),
             "join" => Ok(Self::Join),
-            other => Err(format!("unknown token role {other:?} (admin, join)")),
+            "customer" => Ok(Self::Customer),
+            other => Err(format!(
+                "unknown token role {other:?} (admin, join, customer)"
+            )),
         }
     }
 }
@@ -242,4 +248,44 @@ mod tests {
         assert!(!format!("{s:?}").contains("171"));
         assert!(!format!("{s:?}").to_lowercase().contains("ab"));
     }
+}
+
+/// `POST /v1/erots`: a customer asks for a workload's ERoT on a host.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErotRequest {
+    pub host_id: HostId,
+    /// The workload description (`name`, `code_digest`, `memory_mb`, `args`, …): a JSON
+    /// object, digested as JCS.
+    pub workload: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErotResponse {
+    pub erot_id: String,
+    #[serde(with = "crate::b64::array")]
+    pub erot_pub: [u8; 32],
+    #[serde(with = "crate::b64::bytes")]
+    pub nonce: Vec<u8>,
+    pub workload_digest: Digest,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceiptRequest {
+    pub ewc_digest: Digest,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceiptResponse {
+    pub receipt: String,
+}
+
+/// `POST /v1/erots/{id}/release`; answered with the ERoT private key, [`crate::Sealed`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub pat: String,
+    pub receipt: String,
 }

@@ -91,3 +91,21 @@ mod tests {
         assert!(serde_json::from_str::<Signed<Evidence>>(text).is_err());
     }
 }
+
+/// `POST /v1/erots/{id}/complete`: the host reports a workload finished, signed with its
+/// hardware key; the ERoT is then destroyed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Completion {
+    pub erot_id: String,
+    pub host_id: HostId,
+    pub exit_status: i32,
+    /// SHA-256 of what the workload wrote to its standard output.
+    pub output_digest: Digest,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+impl Payload for Completion {
+    const NAME: &'static str = "completion";
+}

@@ -7,6 +7,7 @@ pub mod api;
 pub mod b64;
 pub mod digest;
 pub mod drift;
+pub mod erot;
 pub mod evidence;
 pub mod hk;
 pub mod jcs;
@@ -17,7 +18,7 @@ pub mod sealed;
 pub mod statement;
 
 pub use digest::Digest;
-pub use evidence::{Enrollment, Evidence};
+pub use evidence::{Completion, Enrollment, Evidence};
 pub use hk::{HardwareKey, HkAlg, HostId};
 pub use nonce::{Nonce, random_bytes};
 pub use problem::Problem;

@@ -51,6 +51,17 @@ pub struct RecipientKey {
     private: HpkePrivateKey,
 }
 
+/// Shows the public half only.
+impl std::fmt::Debug for RecipientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RecipientKey(public {}, private redacted)",
+            crate::b64::encode(self.public)
+        )
+    }
+}
+
 impl RecipientKey {
     pub fn generate() -> Self {
         let (public, private) = SUITE.generate_key_pair().expect("X25519 key generation");
@@ -63,8 +74,28 @@ impl RecipientKey {
         }
     }
 
+    /// The key pair of a known private key (an ERoT's, re-derived or released).
+    pub fn from_private(private: Zeroizing<[u8; 32]>) -> Self {
+        use aws_lc_rs::agreement::{PrivateKey, X25519};
+        let key = PrivateKey::from_private_key(&X25519, &private[..])
+            .expect("any 32 bytes are an X25519 private key");
+        let public = key.compute_public_key().expect("X25519 public key");
+        RecipientKey {
+            public: public
+                .as_ref()
+                .try_into()
+                .expect("X25519 public keys are 32 bytes"),
+            private: HpkePrivateKey::from(private.to_vec()),
+        }
+    }
+
     pub fn public(&self) -> [u8; 32] {
         self.public
+    }
+
+    /// The private key, for releasing it sealed to someone else.
+    pub fn private(&self) -> &[u8] {
+        self.private.secret_bytes()
     }
 
     pub fn open(

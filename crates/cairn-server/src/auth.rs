@@ -38,3 +38,34 @@ impl FromRequestParts<AppState> for Admin {
         }
     }
 }
+
+/// Present in a handler's arguments: the request carried an admin or customer token.
+pub struct Bearer {
+    /// The token's hash: what ERoTs record as their owner.
+    pub hash: String,
+}
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid customer or admin bearer token is required",
+            )
+        };
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(unauthorized)?;
+        let hash = token_hash(token.trim());
+        match state.store.bearer_role(&hash, clock::now()).await? {
+            Some(_) => Ok(Bearer { hash }),
+            None => Err(unauthorized()),
+        }
+    }
+}

@@ -15,10 +15,12 @@ pub enum Role {
     Issuer,
     /// Volume keys: registration and release.
     KeyBroker,
+    /// ERoTs: derivation, receipts, release and destruction.
+    Derg,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Attestation, Role::Issuer, Role::KeyBroker];
+    pub const ALL: [Role; 4] = [Role::Attestation, Role::Issuer, Role::KeyBroker, Role::Derg];
 }
 
 impl FromStr for Role {
@@ -28,8 +30,9 @@ impl FromStr for Role {
             "attestation" => Ok(Role::Attestation),
             "issuer" => Ok(Role::Issuer),
             "kbs" => Ok(Role::KeyBroker),
+            "derg" => Ok(Role::Derg),
             other => Err(format!(
-                "unknown role {other:?} (available: attestation, issuer, kbs)"
+                "unknown role {other:?} (available: attestation, issuer, kbs, derg)"
             )),
         }
     }
@@ -50,6 +53,8 @@ pub struct ServerConfig {
     pub nonce_ttl: Duration,
     pub pat_ttl: Duration,
     pub security_token_ttl: Duration,
+    /// Lifetime of an ERoT unless the request asks for less.
+    pub erot_ttl: Duration,
     /// A JSON file naming external issuers whose security tokens the key broker accepts.
     pub trusted_issuers: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
@@ -68,6 +73,7 @@ impl ServerConfig {
             nonce_ttl: Duration::from_secs(60),
             pat_ttl: Duration::from_secs(300),
             security_token_ttl: Duration::from_secs(3600),
+            erot_ttl: Duration::from_secs(3600),
             trusted_issuers: None,
             body_limit: 256 * 1024,
         }

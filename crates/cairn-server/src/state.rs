@@ -18,6 +18,8 @@ pub struct AppState {
     pub security_token_signer: Arc<dyn JwsSigner>,
     /// Checks PATs this deployment issued (the key broker's side of flow 3).
     pub pat_verifier: Arc<Verifier>,
+    pub receipt_signer: Arc<dyn JwsSigner>,
+    pub receipt_verifier: Arc<Verifier>,
     /// Cairn's own issuer and the configured external ones; URL-backed issuers' keys are
     /// refreshed in the background, hence the lock.
     pub issuers: Arc<std::sync::RwLock<Arc<TrustedIssuers>>>,
@@ -42,7 +44,12 @@ impl AppState {
         };
         let pat_verifier = Verifier::for_pats(&only(&pat_signer), Some(issuer.clone()))
             .expect("our own PAT key is a valid JWK");
+        let receipt_signer = keys.signer(KeyPurpose::Receipt);
+        let receipt_verifier = Verifier::for_receipts(&only(&receipt_signer), Some(issuer.clone()))
+            .expect("our own receipt key is a valid JWK");
         let state = AppState {
+            receipt_signer,
+            receipt_verifier: Arc::new(receipt_verifier),
             issuer: issuer.into(),
             pat_signer,
             security_token_signer,

@@ -4,6 +4,7 @@
 //! from single-statement atomic updates (`DELETE … RETURNING`, conditional `UPDATE`), never
 //! from in-process locks.
 
+mod erots;
 mod hosts;
 mod local;
 mod nonces;
@@ -20,6 +21,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
+pub use erots::{ErotRecord, ErotStatus};
 pub use hosts::{Enrolled, HostRecord, NewHost, Transition};
 pub use nonces::NonceState;
 pub use volumes::{InstanceRecord, VolumeRecord};
@@ -57,6 +59,7 @@ pub struct Store {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "boot", include_str!("../migrations/0002_boot.sql")),
+    (3, "erots", include_str!("../migrations/0003_erots.sql")),
 ];
 
 /// The file of a `sqlite:` URL; `None` for an in-memory database.

@@ -36,3 +36,17 @@ impl Store {
         Ok(found.is_some())
     }
 }
+
+impl Store {
+    /// The role of an unexpired bearer token (join tokens are not bearer credentials).
+    pub async fn bearer_role(&self, hash: &str, now: i64) -> Result<Option<TokenRole>> {
+        let role: Option<String> = sqlx::query_scalar(
+            "SELECT role FROM tokens WHERE token_hash = $1 AND role IN ('admin', 'customer') AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(role.and_then(|r| r.parse().ok()))
+    }
+}

@@ -6,12 +6,14 @@ pub mod binding;
 pub mod jwk;
 pub mod jws;
 pub mod pat;
+pub mod receipt;
 pub mod security;
 pub mod verify;
 
 pub use jwk::{Jwk, Jwks};
 pub use jws::{Ed25519Signer, JwsSigner, SignError};
 pub use pat::{PatClaims, PatStatus};
+pub use receipt::ReceiptClaims;
 pub use security::{SECURITY_TOKEN_TYP, SecurityTokenClaims, TrustedIssuers};
 pub use verify::{TokenError, Verifier};
 

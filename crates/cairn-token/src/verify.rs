@@ -50,6 +50,13 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A receipt verifier for the keys in `jwks`; `issuer`, when given, is pinned too.
+    pub fn for_receipts(jwks: &Jwks, issuer: Option<String>) -> Result<Self, TokenError> {
+        Ok(Self::new(jwks, crate::receipt::RECEIPT_AUDIENCE, issuer)?
+            .typ(crate::receipt::RECEIPT_TYP)
+            .require("nbf"))
+    }
+
     /// A PAT verifier for the keys in `jwks`; `issuer`, when given, is pinned too.
     pub fn for_pats(jwks: &Jwks, issuer: Option<String>) -> Result<Self, TokenError> {
         Ok(Self::new(jwks, PAT_AUDIENCE, issuer)?

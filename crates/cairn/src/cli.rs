@@ -26,9 +26,87 @@ pub enum Command {
     /// Operate a server: hosts and tokens
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Customer side of ERoTs: derive one, seal a workload for it, get its receipt
+    #[command(subcommand)]
+    Workload(WorkloadCmd),
+    /// Auditor side: check receipts
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Measure throughput and latency
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Args, Clone)]
+pub struct CustomerRemote {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Customer (or admin) bearer token
+    #[arg(long, env = "CAIRN_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+#[derive(Subcommand)]
+pub enum WorkloadCmd {
+    /// Ask the DERG for an ERoT: a key pair for WORKLOAD on HOST_ID (prints it as JSON)
+    Erot {
+        #[command(flatten)]
+        remote: CustomerRemote,
+        #[arg(long)]
+        host_id: String,
+        /// The workload description, a JSON file ({"name", "code_digest", "memory_mb", "args", ...})
+        #[arg(long)]
+        workload: PathBuf,
+        /// Seconds the ERoT lives (at most the server's limit)
+        #[arg(long)]
+        ttl: Option<u64>,
+        /// Write the answer here instead of stdout
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Seal a payload into an encrypted workload container for an ERoT (offline)
+    Seal {
+        /// The payload: a WASM module, an executable, any file
+        payload: PathBuf,
+        /// The ERoT, as `cairn workload erot` printed it
+        #[arg(long)]
+        erot: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Threads (default: all cores)
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Get the DERG's signed receipt for a sealed container
+    Receipt {
+        #[command(flatten)]
+        remote: CustomerRemote,
+        #[arg(long)]
+        erot_id: String,
+        #[arg(long)]
+        ewc: PathBuf,
+        /// Write the receipt here instead of stdout
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Verify a receipt's signature (against the server's JWKS or a saved one) and, with
+    /// --ewc, that it names this container
+    Verify {
+        receipt: PathBuf,
+        #[arg(long)]
+        ewc: Option<PathBuf>,
+        /// A saved JWKS instead of fetching the server's
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where the server is and how to reach it.
@@ -59,8 +137,12 @@ pub struct ServeArgs {
     /// Database URL: sqlite://PATH or postgres://… (default: DATA_DIR/cairn.db)
     #[arg(long, env = "CAIRN_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Roles to serve, comma separated: attestation, issuer, kbs
-    #[arg(long, value_delimiter = ',', default_value = "attestation,issuer,kbs")]
+    /// Roles to serve, comma separated: attestation, issuer, kbs, derg
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "attestation,issuer,kbs,derg"
+    )]
     pub roles: Vec<String>,
     /// The `iss` of issued tokens (default: http://LISTEN)
     #[arg(long)]

@@ -178,13 +178,17 @@ pub fn refuse_unless_may_attest(status: HostStatus) -> Result<(), ApiError> {
     }
 }
 
-/// Expired challenges that nobody consumed are deleted once a minute.
+/// Once a minute: expired challenges nobody consumed are deleted, and ERoTs past their
+/// expiry are marked expired (release checks expiry itself; this keeps the state true).
 pub async fn prune_nonces_forever(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
         if let Err(e) = state.store.prune_nonces(clock::now()).await {
             tracing::warn!(error = %e, "pruning expired nonces failed");
+        }
+        if let Err(e) = state.store.expire_erots(clock::now()).await {
+            tracing::warn!(error = %e, "expiring ERoTs failed");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface, one module per resource.
 
 pub mod attest;
+mod erots;
 mod hosts;
 mod instances;
 mod ops;
@@ -33,6 +34,13 @@ pub fn router(state: AppState) -> Router {
     }
     if state.config.serves(Role::Issuer) {
         app = app.route("/v1/instances", post(instances::create));
+    }
+    if state.config.serves(Role::Derg) {
+        app = app
+            .route("/v1/erots", post(erots::create))
+            .route("/v1/erots/{erot_id}/receipt", post(erots::receipt))
+            .route("/v1/erots/{erot_id}/release", post(erots::release))
+            .route("/v1/erots/{erot_id}/complete", post(erots::complete));
     }
     if state.config.serves(Role::KeyBroker) {
         app = app

@@ -20,7 +20,7 @@ pub async fn create(
     let now = clock::now();
     let ttl = match req.role {
         TokenRole::Join => Some(req.ttl_seconds.unwrap_or(JOIN_TOKEN_DEFAULT_TTL)),
-        TokenRole::Admin => req.ttl_seconds,
+        TokenRole::Admin | TokenRole::Customer => req.ttl_seconds,
     };
     let expires_at = ttl
         .map(|t| i64::try_from(t).ok().and_then(|t| now.checked_add(t)))

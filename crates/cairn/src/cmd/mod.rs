@@ -2,8 +2,10 @@
 
 mod admin;
 mod agent;
+mod audit;
 mod bench;
 mod server;
+mod workload;
 
 use crate::cli::Command;
 use crate::exit::Result;
@@ -13,6 +15,8 @@ pub async fn run(command: Command) -> Result {
         Command::Server(cmd) => server::run(cmd).await,
         Command::Agent(cmd) => agent::run(cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,
+        Command::Workload(cmd) => workload::run(cmd).await,
+        Command::Audit(cmd) => audit::run(cmd).await,
         Command::Bench(cmd) => bench::run(cmd).await,
     }
 }

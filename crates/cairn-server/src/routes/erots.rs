@@ -1,0 +1,241 @@
+//! The ERoT generator (DERG, DESIGN.md flow 4): derive a workload's key pair for a host, sign
+//! receipts for sealed containers, release the private key once to the attested host, and
+//! destroy it on completion or expiry. No private key is ever stored.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use cairn_proto::api::{
+    ErotRequest, ErotResponse, ReceiptRequest, ReceiptResponse, ReleaseRequest,
+};
+use cairn_proto::erot::{self, EROT_KEY_INFO};
+use cairn_proto::{Completion, Sealed, Signed, b64, random_bytes, sealed};
+use cairn_store::{ErotRecord, ErotStatus};
+use cairn_token::receipt::{RECEIPT_AUDIENCE, RECEIPT_TYP, ReceiptClaims};
+
+use super::attest::refuse_unless_may_attest;
+use crate::auth::Bearer;
+use crate::problem::{ApiError, Body};
+use crate::{AppState, clock};
+
+fn derive(state: &AppState, erot: &ErotRecord) -> sealed::RecipientKey {
+    let seed = erot::seed(&erot.hk_public, &erot.workload_digest, &erot.nonce);
+    erot::derive(&seed, |seed| state.keys.erot_mac(seed))
+}
+
+fn gone(slug: &'static str, title: &'static str) -> ApiError {
+    ApiError::new(StatusCode::GONE, slug, title)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    bearer: Bearer,
+    Body(req): Body<ErotRequest>,
+) -> Result<(StatusCode, Json<ErotResponse>), ApiError> {
+    if !req.workload.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid-workload",
+            "The workload description must be a JSON object",
+        ));
+    }
+    let host = state
+        .store
+        .host(&req.host_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No host with this id is enrolled"))?;
+    refuse_unless_may_attest(host.status)?;
+    let now = clock::now();
+    let ttl = req
+        .ttl_seconds
+        .unwrap_or(state.config.erot_ttl.as_secs())
+        .min(state.config.erot_ttl.as_secs()) as i64;
+    let expires_at = now + ttl;
+    let mut record = ErotRecord {
+        erot_id: format!("e_{}", hex(&random_bytes::<16>())),
+        owner: bearer.hash,
+        host_id: host.host_id,
+        hk_public: host.hk.public_key,
+        workload_digest: erot::workload_digest(&req.workload),
+        workload: req.workload,
+        nonce: erot::nonce(expires_at),
+        erot_pub: [0; 32],
+        status: ErotStatus::Active,
+        expires_at,
+        created_at: now,
+    };
+    record.erot_pub = derive(&state, &record).public();
+    state.store.insert_erot(&record).await?;
+    tracing::info!(erot = %record.erot_id, host = %record.host_id, "ERoT generated");
+    Ok((
+        StatusCode::CREATED,
+        Json(ErotResponse {
+            erot_id: record.erot_id,
+            erot_pub: record.erot_pub,
+            nonce: record.nonce,
+            workload_digest: record.workload_digest,
+            expires_at: clock::datetime(expires_at),
+        }),
+    ))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The ERoT `id`, if the caller owns it (others learn nothing, not even that it exists).
+async fn owned(state: &AppState, id: &str, bearer: &Bearer) -> Result<ErotRecord, ApiError> {
+    match state.store.erot(id).await? {
+        Some(erot) if erot.owner == bearer.hash => Ok(erot),
+        _ => Err(ApiError::not_found("No ERoT with this id")),
+    }
+}
+
+pub async fn receipt(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bearer: Bearer,
+    Body(req): Body<ReceiptRequest>,
+) -> Result<Json<ReceiptResponse>, ApiError> {
+    let erot = owned(&state, &id, &bearer).await?;
+    if erot.status != ErotStatus::Active || erot.expires_at < clock::now() {
+        return Err(gone("erot-gone", "The ERoT is no longer active"));
+    }
+    let now = clock::now() as u64;
+    let claims = ReceiptClaims {
+        iss: state.issuer.to_string(),
+        sub: erot.erot_id,
+        aud: RECEIPT_AUDIENCE.into(),
+        iat: now,
+        nbf: now,
+        exp: erot.expires_at as u64,
+        workload: erot.workload,
+        workload_digest: erot.workload_digest,
+        host_id: erot.host_id,
+        hk_pub: b64::encode(&erot.hk_public),
+        nonce: b64::encode(&erot.nonce),
+        erot_pub: b64::encode(erot.erot_pub),
+        ewc_digest: req.ewc_digest,
+    };
+    let receipt = cairn_token::jws::encode(state.receipt_signer.as_ref(), RECEIPT_TYP, &claims)
+        .map_err(|e| ApiError::signing_unavailable(&e))?;
+    Ok(Json(ReceiptResponse { receipt }))
+}
+
+/// Flow 4, step 4: the key goes once, sealed to the PAT's `cnf` key, to the host the ERoT
+/// was derived for, while the ERoT is active and unexpired.
+pub async fn release(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<ReleaseRequest>,
+) -> Result<Json<Sealed>, ApiError> {
+    let erot = state
+        .store
+        .erot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No ERoT with this id"))?;
+    let pat = state.pat_verifier.verify_pat(&req.pat).map_err(|e| {
+        ApiError::forbidden("pat-invalid", "The PAT is not valid").detail(e.to_string())
+    })?;
+    if pat.sub != erot.host_id {
+        return Err(ApiError::forbidden(
+            "erot-host-mismatch",
+            "The ERoT belongs to another host",
+        ));
+    }
+    let receipt: ReceiptClaims = state.receipt_verifier.verify(&req.receipt).map_err(|e| {
+        ApiError::forbidden("receipt-invalid", "The receipt is not valid").detail(e.to_string())
+    })?;
+    if receipt.sub != erot.erot_id || receipt.host_id != erot.host_id {
+        return Err(ApiError::forbidden(
+            "receipt-invalid",
+            "The receipt is for another ERoT",
+        ));
+    }
+    let now = clock::now();
+    if erot.status == ErotStatus::Active && erot.expires_at < now {
+        state
+            .store
+            .erot_transition(&id, ErotStatus::Active, ErotStatus::Expired, now)
+            .await?;
+        return Err(gone("erot-expired", "The ERoT has expired"));
+    }
+    let host =
+        state.store.host(&erot.host_id).await?.ok_or_else(|| {
+            ApiError::forbidden("unknown-host", "No host with this id is enrolled")
+        })?;
+    refuse_unless_may_attest(host.status)?;
+    let recipient = pat.cnf.jwk.x25519_public().ok_or_else(|| {
+        ApiError::forbidden("cnf-key-invalid", "The PAT's cnf key is not an X25519 key")
+    })?;
+    // Released at most once: of concurrent requests on any replica, one wins this update.
+    if !state
+        .store
+        .erot_transition(&id, ErotStatus::Active, ErotStatus::Released, now)
+        .await?
+    {
+        return Err(gone(
+            "erot-gone",
+            "The ERoT's key was released already, or it is destroyed or expired",
+        ));
+    }
+    let key = derive(&state, &erot);
+    if key.public() != erot.erot_pub {
+        tracing::error!(erot = %id, "re-derived ERoT key differs: the master secret changed");
+        return Err(ApiError::signing_unavailable(&"ERoT derivation mismatch"));
+    }
+    let sealed =
+        sealed::seal(&recipient, EROT_KEY_INFO, id.as_bytes(), key.private()).map_err(|_| {
+            ApiError::forbidden(
+                "cnf-key-invalid",
+                "The PAT's cnf key is not a valid X25519 key",
+            )
+        })?;
+    tracing::info!(erot = %id, host = %erot.host_id, "ERoT key released");
+    Ok(Json(sealed))
+}
+
+/// Flow 4, step 5: the host says the workload finished; the ERoT is destroyed for good.
+pub async fn complete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(signed): Body<Signed<Completion>>,
+) -> Result<StatusCode, ApiError> {
+    let erot = state
+        .store
+        .erot(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No ERoT with this id"))?;
+    let completion = &signed.payload;
+    if completion.erot_id != id || completion.host_id != erot.host_id {
+        return Err(ApiError::forbidden(
+            "completion-invalid",
+            "The completion names another ERoT or host",
+        ));
+    }
+    let host =
+        state.store.host(&erot.host_id).await?.ok_or_else(|| {
+            ApiError::forbidden("unknown-host", "No host with this id is enrolled")
+        })?;
+    signed.verify(&host.hk).map_err(|e| {
+        ApiError::forbidden(
+            "completion-signature-invalid",
+            "The completion is not signed by the host's hardware key",
+        )
+        .detail(e.to_string())
+    })?;
+    let now = clock::now();
+    for from in [ErotStatus::Released, ErotStatus::Active] {
+        if state
+            .store
+            .erot_transition(&id, from, ErotStatus::Destroyed, now)
+            .await?
+        {
+            tracing::info!(erot = %id, exit_status = completion.exit_status, output = %completion.output_digest, "ERoT destroyed on completion");
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    }
+    Err(gone(
+        "erot-gone",
+        "The ERoT is already destroyed or expired",
+    ))
+}

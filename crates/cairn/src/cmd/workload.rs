@@ -1,0 +1,160 @@
+//! `cairn workload erot | seal | receipt`: the customer side of flow 4.
+
+use std::io::{BufReader, BufWriter, IsTerminal};
+use std::path::Path;
+
+use cairn_agent::ApiClient;
+use cairn_ewc::Header;
+use cairn_proto::api::{ErotRequest, ErotResponse, ReceiptRequest};
+use cairn_proto::{Digest, HostId};
+
+use crate::cli::{CustomerRemote, WorkloadCmd};
+use crate::exit::{FAILURE, Failure, Result};
+
+fn client(remote: &CustomerRemote) -> Result<ApiClient> {
+    Ok(
+        ApiClient::new(&remote.remote.server, remote.remote.insecure)?
+            .with_admin_token(Some(remote.token.clone())),
+    )
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("{what} {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::usage(format!("{what} {}: {e}", path.display())))
+}
+
+/// Prints `text`, or writes it to `out` (mode 0600: receipts and ERoTs are not secret, but
+/// they are the customer's).
+fn emit(text: &str, out: Option<&Path>) -> Result {
+    match out {
+        Some(path) => cairn_agent::volume::write_key(
+            &cairn_agent::volume::KeyOut::File(path.into()),
+            text.as_bytes(),
+        )
+        .map_err(|e| Failure::new(FAILURE, e.to_string())),
+        None => {
+            println!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// SHA-256 of a file, streamed.
+pub fn file_digest(path: &Path) -> Result<Digest> {
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf)
+            .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        context.update(&buf[..n]);
+    }
+    Ok(Digest(
+        context.finish().as_ref().try_into().expect("32 bytes"),
+    ))
+}
+
+pub async fn run(cmd: WorkloadCmd) -> Result {
+    match cmd {
+        WorkloadCmd::Erot {
+            remote,
+            host_id,
+            workload,
+            ttl,
+            out,
+        } => {
+            let host_id: HostId = host_id.parse().map_err(|e: String| Failure::usage(e))?;
+            let workload: serde_json::Value = read_json(&workload, "workload")?;
+            let erot = client(&remote)?
+                .create_erot(&ErotRequest {
+                    host_id,
+                    workload,
+                    ttl_seconds: ttl,
+                })
+                .await?;
+            emit(
+                &serde_json::to_string_pretty(&erot).expect("JSON"),
+                out.as_deref(),
+            )
+        }
+        WorkloadCmd::Seal {
+            payload,
+            erot,
+            out,
+            threads,
+        } => {
+            let erot: ErotResponse = read_json(&erot, "ERoT")?;
+            let header = Header::new(&erot.erot_id, erot.erot_pub, erot.workload_digest.0);
+            let input = std::fs::File::open(&payload)
+                .map_err(|e| Failure::usage(format!("{}: {e}", payload.display())))?;
+            let len = input.metadata().map(|m| m.len()).unwrap_or(0);
+            if out.exists() {
+                return Err(Failure::usage(format!(
+                    "{} exists; refusing to overwrite it",
+                    out.display()
+                )));
+            }
+            let output = std::fs::File::create(&out)
+                .map_err(|e| Failure::usage(format!("{}: {e}", out.display())))?;
+            let bar = progress_bar(len);
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let sealed = cairn_ewc::seal(
+                BufReader::with_capacity(1 << 20, input),
+                BufWriter::with_capacity(1 << 20, output),
+                &header,
+                threads,
+                &mut |done| bar.set_position(done),
+            );
+            bar.finish_and_clear();
+            let sealed = sealed.map_err(|e| {
+                let _ = std::fs::remove_file(&out);
+                Failure::new(FAILURE, format!("sealing: {e}"))
+            })?;
+            println!(
+                "sealed {} bytes for {} into {} ({} bytes), ewc_digest {}",
+                sealed.plaintext_len,
+                erot.erot_id,
+                out.display(),
+                sealed.ewc_len,
+                Digest(sealed.ewc_digest)
+            );
+            Ok(())
+        }
+        WorkloadCmd::Receipt {
+            remote,
+            erot_id,
+            ewc,
+            out,
+        } => {
+            let ewc_digest = file_digest(&ewc)?;
+            let receipt = client(&remote)?
+                .receipt(&erot_id, &ReceiptRequest { ewc_digest })
+                .await?;
+            emit(&receipt, out.as_deref())
+        }
+    }
+}
+
+/// A byte progress bar on a terminal; hidden otherwise.
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
