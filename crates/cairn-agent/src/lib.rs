@@ -6,6 +6,7 @@ pub mod boot;
 pub mod client;
 pub mod flows;
 pub mod hk;
+pub mod run;
 pub mod volume;
 
 pub use client::{ApiClient, ClientError};

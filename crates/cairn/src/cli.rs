@@ -227,6 +227,21 @@ pub enum AgentCmd {
     /// Exit codes: 0 unlocked, 10 attestation refused, 11 key release refused, 12 unlock
     /// failed, 2 usage, 3 server unreachable
     Boot(BootArgs),
+    /// Run an encrypted workload: check its receipt, attest, get the ERoT key once, decrypt,
+    /// run it (process runtime), report completion. Exit codes: the workload's own status
+    /// when it ran; 10 attestation refused; 11 key release refused; 12 the container does
+    /// not open; 1 a bad receipt
+    Run {
+        /// The encrypted workload container
+        ewc: PathBuf,
+        /// Its receipt (a JWS from `cairn workload receipt`)
+        #[arg(long)]
+        receipt: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+        #[command(flatten)]
+        hk: HkArg,
+    },
     /// Attest and print a PAT (diagnostics)
     Attest {
         #[command(flatten)]

@@ -325,3 +325,104 @@ async fn an_erot_key_goes_only_to_its_host_with_its_receipt_and_never_after_expi
     let err = host_release(&server, key.as_ref(), &short.erot_id, &short_receipt).await;
     assert_eq!(refusal(err), "erot-expired");
 }
+
+/// `cairn agent run`: the host runs a sealed native program once; a tampered container never
+/// runs, even with a receipt that matches it.
+#[tokio::test]
+async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
+    let server = TestServer::start(None, &[]);
+    let hostdir = tempfile::tempdir().unwrap();
+    let (_, host) = enroll_cli(&server, hostdir.path());
+    let hk_spec = format!("soft:{}", hostdir.path().join("hk.pem").display());
+    let customer = Customer::new(&server);
+    let marker = hostdir.path().join("ran");
+    let program = format!(
+        "#!/bin/sh\necho \"hello $1\" >> {}\necho \"hello $1\"\nexit 3\n",
+        marker.display()
+    );
+    let run = |ewc: &std::path::Path, receipt: &str| {
+        let receipt_file = ewc.with_extension("jws");
+        std::fs::write(&receipt_file, receipt).unwrap();
+        let root = fixture("baremetal");
+        std::process::Command::new(CAIRN)
+            .args([
+                "agent",
+                "run",
+                ewc.to_str().unwrap(),
+                "--receipt",
+                receipt_file.to_str().unwrap(),
+            ])
+            .args([
+                "--server",
+                &server.url,
+                "--hk",
+                &hk_spec,
+                "--root",
+                root.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+
+    let (_, ewc, receipt) = customer.seal_for(&host, program.as_bytes(), None);
+    let out = run(&ewc, &receipt);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello --greet\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("destroyed"));
+    // Once: the ERoT is destroyed, the key is not released again.
+    let out = run(&ewc, &receipt);
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("erot-gone"));
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().lines().count(), 1);
+
+    // A flipped bit in the last chunk, with a receipt issued for exactly those bytes.
+    let (_, ewc, _) = customer.seal_for(&host, program.as_bytes(), None);
+    let erot_id = ewc.file_stem().unwrap().to_str().unwrap().to_string();
+    let mut bytes = std::fs::read(&ewc).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&ewc, &bytes).unwrap();
+    let receipt = ok(&customer.cli(&[
+        "workload",
+        "receipt",
+        "--erot-id",
+        &erot_id,
+        "--ewc",
+        ewc.to_str().unwrap(),
+    ]))
+    .trim()
+    .to_string();
+    let out = run(&ewc, &receipt);
+    assert_eq!(
+        out.status.code(),
+        Some(12),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().lines().count(),
+        1,
+        "the tampered program ran"
+    );
+
+    // The untampered receipt of another container does not cover this one.
+    let (_, other_ewc, other_receipt) = customer.seal_for(&host, b"#!/bin/sh\nexit 0\n", None);
+    let _ = other_ewc;
+    let out = run(&ewc, &other_receipt);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another container"));
+}

@@ -14,6 +14,7 @@ use cairn_store::{ErotRecord, ErotStatus};
 use cairn_token::receipt::{RECEIPT_AUDIENCE, RECEIPT_TYP, ReceiptClaims};
 
 use super::attest::refuse_unless_may_attest;
+use super::volumes::{Token, token_refusal};
 use crate::auth::Bearer;
 use crate::problem::{ApiError, Body};
 use crate::{AppState, clock};
@@ -128,14 +129,16 @@ pub async fn release(
     Path(id): Path<String>,
     Body(req): Body<ReleaseRequest>,
 ) -> Result<Json<Sealed>, ApiError> {
+    // The PAT first: without one, nothing is said about the ERoT, not even that it exists.
+    let pat = state
+        .pat_verifier
+        .verify_pat(&req.pat)
+        .map_err(|e| token_refusal(Token::Pat, e))?;
     let erot = state
         .store
         .erot(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("No ERoT with this id"))?;
-    let pat = state.pat_verifier.verify_pat(&req.pat).map_err(|e| {
-        ApiError::forbidden("pat-invalid", "The PAT is not valid").detail(e.to_string())
-    })?;
     if pat.sub != erot.host_id {
         return Err(ApiError::forbidden(
             "erot-host-mismatch",

@@ -157,14 +157,14 @@ async fn release_key(
 }
 
 #[derive(Clone, Copy)]
-enum Token {
+pub(crate) enum Token {
     Pat,
     Security,
 }
 
 /// A refusal type per token and failure kind, e.g. `pat-expired`,
 /// `security-token-untrusted-issuer`.
-fn token_refusal(which: Token, e: TokenError) -> ApiError {
+pub(crate) fn token_refusal(which: Token, e: TokenError) -> ApiError {
     use Token::{Pat, Security};
     let (slug, title) = match (which, &e) {
         (Pat, TokenError::Expired) => ("pat-expired", "The PAT has expired"),

@@ -38,6 +38,12 @@ pub async fn run(cmd: AgentCmd) -> Result {
             Ok(())
         }
         AgentCmd::Boot(args) => boot(args).await,
+        AgentCmd::Run {
+            ewc,
+            receipt,
+            remote,
+            hk,
+        } => run_workload(&ewc, &receipt, &remote, &hk).await,
         AgentCmd::Attest {
             remote,
             hk,
@@ -112,6 +118,46 @@ async fn boot(args: BootArgs) -> Result {
         };
         Failure::new(code, format!("boot halted: {e}"))
     })
+}
+
+async fn run_workload(
+    ewc: &std::path::Path,
+    receipt: &std::path::Path,
+    remote: &Remote,
+    hk: &HkArg,
+) -> Result {
+    use cairn_agent::run::{self, RunError};
+    let receipt = std::fs::read_to_string(receipt)
+        .map_err(|e| Failure::usage(format!("receipt {}: {e}", receipt.display())))?;
+    let (client, key, report) = prepare(remote, hk, false)?;
+    let outcome = run::run(&client, key.as_ref(), report, ewc, &receipt)
+        .await
+        .map_err(|e| {
+            let code = match &e {
+                RunError::Attestation(c) => exit::client_code(c, ATTESTATION_REFUSED),
+                RunError::Release(c) => exit::client_code(c, KEY_RELEASE_REFUSED),
+                RunError::Container(_) => UNLOCK_FAILED,
+                RunError::Receipt(_) | RunError::Workload(_) => exit::FAILURE,
+            };
+            Failure::new(code, e.to_string())
+        })?;
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(&outcome.output);
+    eprintln!(
+        "cairn run: workload exited with {}; output digest {}; ERoT {} destroyed",
+        outcome.exit_status, outcome.output_digest, outcome.erot_id
+    );
+    match u8::try_from(outcome.exit_status) {
+        Ok(0) => Ok(()),
+        Ok(code) => Err(Failure::new(
+            code,
+            format!("the workload exited with {code}"),
+        )),
+        Err(_) => Err(Failure::new(
+            exit::FAILURE,
+            format!("the workload ended with {}", outcome.exit_status),
+        )),
+    }
 }
 
 fn backend(args: &BootArgs) -> Result<Backend> {
