@@ -340,3 +340,69 @@ async fn host_lookups_see_every_committed_change() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_erot_moves_forward_once_and_expires() {
+    use cairn_store::{ErotRecord, ErotStatus};
+    each_backend("erots", |store| async move {
+        let host = match store
+            .enroll_host(new_host(11, "S11"), None, 100)
+            .await
+            .unwrap()
+        {
+            Enrolled::Created(h) => h,
+            other => panic!("{other:?}"),
+        };
+        let erot = |id: &str, expires_at: i64| ErotRecord {
+            erot_id: id.into(),
+            owner: "owner-hash".into(),
+            host_id: host.host_id.clone(),
+            hk_public: host.hk.public_key.clone(),
+            workload: serde_json::json!({ "name": "w", "args": ["a"] }),
+            workload_digest: cairn_proto::Digest::sha256("w"),
+            nonce: vec![3; 40],
+            erot_pub: [4; 32],
+            status: ErotStatus::Active,
+            expires_at,
+            created_at: 100,
+        };
+        store.insert_erot(&erot("e_1", 1_000)).await.unwrap();
+        store.insert_erot(&erot("e_2", 150)).await.unwrap();
+        let got = store.erot("e_1").await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.nonce.clone(), got.erot_pub),
+            (ErotStatus::Active, vec![3; 40], [4; 32])
+        );
+        assert_eq!(got.workload["args"][0], "a");
+        // Released once: the second attempt loses.
+        assert!(
+            store
+                .erot_transition("e_1", ErotStatus::Active, ErotStatus::Released, 200)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .erot_transition("e_1", ErotStatus::Active, ErotStatus::Released, 201)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .erot_transition("e_1", ErotStatus::Released, ErotStatus::Destroyed, 202)
+                .await
+                .unwrap()
+        );
+        // Expiry retires what is past its time, and nothing destroyed comes back.
+        assert_eq!(store.expire_erots(500).await.unwrap(), 1);
+        assert_eq!(
+            store.erot("e_2").await.unwrap().unwrap().status,
+            ErotStatus::Expired
+        );
+        assert_eq!(
+            store.erot("e_1").await.unwrap().unwrap().status,
+            ErotStatus::Destroyed
+        );
+    })
+    .await;
+}

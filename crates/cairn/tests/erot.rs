@@ -58,13 +58,22 @@ impl Customer<'_> {
         payload: &[u8],
         ttl: Option<&str>,
     ) -> (ErotResponse, std::path::PathBuf, String) {
+        let description =
+            r#"{"name":"hello","code_digest":"sha256:00","memory_mb":64,"args":["--greet"]}"#;
+        self.seal_with(host, description, payload, ttl)
+    }
+
+    /// The same with a workload description of the caller's.
+    fn seal_with(
+        &self,
+        host: &str,
+        description: &str,
+        payload: &[u8],
+        ttl: Option<&str>,
+    ) -> (ErotResponse, std::path::PathBuf, String) {
         let d = self.dir.path();
         let workload = d.join("workload.json");
-        std::fs::write(
-            &workload,
-            r#"{"name":"hello","code_digest":"sha256:00","memory_mb":64,"args":["--greet"]}"#,
-        )
-        .unwrap();
+        std::fs::write(&workload, description).unwrap();
         let erot_path = d.join(format!(
             "erot-{}.json",
             cairn_proto::b64::encode(cairn_proto::random_bytes::<6>())
@@ -414,6 +423,43 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
         "the tampered program ran"
     );
 
+    // A container sealed for this host, run on another enrolled host: refused before
+    // anything is released or run.
+    let (_, for_a, receipt_a) = customer.seal_for(&host, program.as_bytes(), None);
+    let other_dir = tempfile::tempdir().unwrap();
+    let (_, _) = enroll_cli(&server, other_dir.path());
+    let receipt_file = for_a.with_extension("jws");
+    std::fs::write(&receipt_file, &receipt_a).unwrap();
+    let root = fixture("baremetal");
+    let out = std::process::Command::new(CAIRN)
+        .args([
+            "agent",
+            "run",
+            for_a.to_str().unwrap(),
+            "--receipt",
+            receipt_file.to_str().unwrap(),
+        ])
+        .args(["--server", &server.url, "--root", root.to_str().unwrap()])
+        .arg("--hk")
+        .arg(format!(
+            "soft:{}",
+            other_dir.path().join("hk.pem").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another host"));
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().lines().count(),
+        1,
+        "it ran on host B"
+    );
+
     // The untampered receipt of another container does not cover this one.
     let (_, other_ewc, other_receipt) = customer.seal_for(&host, b"#!/bin/sh\nexit 0\n", None);
     let _ = other_ewc;
@@ -425,4 +471,78 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("another container"));
+}
+
+const WASM_HELLO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello from wasm\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 16))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (call $proc_exit (i32.const 7))))"#;
+
+/// Asks for 1 GiB more memory than it started with.
+const WASM_HOG: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "_start") (drop (memory.grow (i32.const 16384)))))"#;
+
+/// The `wasm` runtime: a sealed module runs with WASI and its output comes back; a module that
+/// grows past its `memory_mb` is stopped.
+#[tokio::test]
+async fn the_host_runs_a_sealed_wasm_module_within_its_memory_cap() {
+    let server = TestServer::start(None, &[]);
+    let hostdir = tempfile::tempdir().unwrap();
+    let (_, host) = enroll_cli(&server, hostdir.path());
+    let hk_spec = format!("soft:{}", hostdir.path().join("hk.pem").display());
+    let customer = Customer::new(&server);
+    let run = |ewc: &std::path::Path, receipt: &str| {
+        let receipt_file = ewc.with_extension("jws");
+        std::fs::write(&receipt_file, receipt).unwrap();
+        let root = fixture("baremetal");
+        std::process::Command::new(CAIRN)
+            .args([
+                "agent",
+                "run",
+                ewc.to_str().unwrap(),
+                "--receipt",
+                receipt_file.to_str().unwrap(),
+            ])
+            .args([
+                "--server",
+                &server.url,
+                "--hk",
+                &hk_spec,
+                "--root",
+                root.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let wasm = r#"{"name":"hello-wasm","runtime":"wasm","memory_mb":16,"timeout_s":10}"#;
+    let (_, ewc, receipt) = customer.seal_with(&host, wasm, WASM_HELLO.as_bytes(), None);
+    let out = run(&ewc, &receipt);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from wasm\n");
+
+    let (_, ewc, receipt) = customer.seal_with(&host, wasm, WASM_HOG.as_bytes(), None);
+    let out = run(&ewc, &receipt);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("memory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -17,6 +17,8 @@ use zeroize::Zeroizing;
 
 use crate::{ApiClient, ClientError, HardwareKeySigner, flows};
 
+mod wasm;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("receipt: {0}")]
@@ -116,12 +118,25 @@ pub async fn run(
             "its header does not match the receipt".into(),
         ));
     }
-    let (exit_status, output) = run_process(&program, dir.path(), &claims.workload).await?;
+    let limits = Limits::of(&claims.workload);
+    let ran = if is_wasm(&program, &claims.workload) {
+        let program = program.clone();
+        tokio::task::spawn_blocking(move || wasm::run(&program, &limits))
+            .await
+            .map_err(|e| RunError::Workload(e.to_string()))
+            .and_then(|ran| ran)
+    } else {
+        run_process(&program, dir.path(), &limits).await
+    };
     drop(dir);
-    let output_digest = Digest::sha256(&output);
+    // The key was used either way: completion retires the ERoT even when the workload failed
+    // (status -1), so it is never released again.
+    let (exit_status, output) = ran.as_ref().map_or((-1, &[][..]), |(s, o)| (*s, &o[..]));
+    let output_digest = Digest::sha256(output);
     flows::complete(client, hk, &claims.sub, exit_status, output_digest)
         .await
         .map_err(RunError::Release)?;
+    let (exit_status, output) = ran?;
     Ok(Outcome {
         erot_id: claims.sub,
         exit_status,
@@ -178,32 +193,64 @@ fn file_digest(path: &Path) -> Result<Digest, String> {
     ))
 }
 
+/// What the workload description grants: its arguments, memory and time.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub args: Vec<String>,
+    pub memory_mb: u64,
+    pub timeout_s: u64,
+}
+
+impl Limits {
+    /// `args` (default none), `memory_mb` (default 256), `timeout_s` (default 60).
+    pub fn of(workload: &serde_json::Value) -> Self {
+        let number = |name: &str, default: u64| {
+            workload
+                .get(name)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(default)
+        };
+        Limits {
+            args: workload
+                .get("args")
+                .and_then(|a| a.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            memory_mb: number("memory_mb", 256),
+            timeout_s: number("timeout_s", 60),
+        }
+    }
+}
+
+/// WebAssembly when the description says `"runtime": "wasm"`, or when it names no runtime
+/// and the payload is a wasm binary.
+fn is_wasm(program: &Path, workload: &serde_json::Value) -> bool {
+    match workload.get("runtime").and_then(|r| r.as_str()) {
+        Some(runtime) => runtime == "wasm",
+        None => {
+            let mut magic = [0u8; 4];
+            std::fs::File::open(program)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                .is_ok()
+                && &magic == b"\0asm"
+        }
+    }
+}
+
 /// The `process` runtime: the executable in its private directory as working directory,
 /// with an empty environment, the description's `args`, its `memory_mb` as the address-space
-/// limit and its `timeout_s` (default 60) as a wall-clock and CPU limit, enforced by
-/// `prlimit(1)` and a kill on timeout.
+/// limit and its `timeout_s` as a wall-clock and CPU limit, enforced by `prlimit(1)` and a
+/// kill on timeout.
 async fn run_process(
     program: &Path,
     dir: &Path,
-    workload: &serde_json::Value,
+    limits: &Limits,
 ) -> Result<(i32, Vec<u8>), RunError> {
-    let args: Vec<String> = workload
-        .get("args")
-        .and_then(|a| a.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let memory_mb = workload
-        .get("memory_mb")
-        .and_then(|m| m.as_u64())
-        .unwrap_or(256);
-    let timeout = workload
-        .get("timeout_s")
-        .and_then(|t| t.as_u64())
-        .unwrap_or(60);
+    let (args, memory_mb, timeout) = (&limits.args, limits.memory_mb, limits.timeout_s);
     let mut command = tokio::process::Command::new("prlimit");
     command
         .arg(format!("--as={}", memory_mb * 1024 * 1024))
@@ -211,7 +258,7 @@ async fn run_process(
         .arg("--nofile=64")
         .arg("--")
         .arg(PathBuf::from(program))
-        .args(&args)
+        .args(args)
         .current_dir(dir)
         .env_clear()
         .stdin(Stdio::null())
