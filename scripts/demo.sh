@@ -2,7 +2,9 @@
 # Cairn's main job on one machine, on the embedded defaults (SQLite, file key store, software
 # hardware key): a dev server; this machine scanned, enrolled, approved by an operator and
 # attested; then the boot story of DESIGN.md flow 3: an encrypted volume image and an instance
-# created, and `cairn agent boot` unlocking the image with a key released only to this host.
+# created, and `cairn agent boot` unlocking the image with a key released only to this host;
+# then flow 4: a customer seals a WebAssembly workload for this host's ephemeral root of trust,
+# an auditor checks the receipt, and the host runs the workload once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,5 +72,36 @@ step "a token for another volume: the key broker refuses, boot halts (exit 11)"
 "$cairn" admin volumes create --id vol-other
 set +e
 "$cairn" agent boot --hk "$hk" --volume vol-other --token-file "$work/token.jwt" --backend keyfile --key-out "$work/other.key"
+echo "exit code $?"
+set -e
+
+step "a customer derives an ERoT for $host_id and seals a WebAssembly workload for it"
+export CAIRN_TOKEN=$("$cairn" admin tokens create --role customer)
+cat >"$work/hello.wat" <<'WAT'
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello from a sealed workload\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 29))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+WAT
+echo '{"name":"hello","runtime":"wasm","memory_mb":16,"timeout_s":10}' >"$work/workload.json"
+"$cairn" workload erot --host-id "$host_id" --workload "$work/workload.json" --out "$work/erot.json"
+cat "$work/erot.json"
+"$cairn" workload seal "$work/hello.wat" --erot "$work/erot.json" --out "$work/hello.ewc"
+erot_id=$(sed -n 's/.*"erot_id": "\(e_[0-9a-f]*\)".*/\1/p' "$work/erot.json")
+"$cairn" workload receipt --erot-id "$erot_id" --ewc "$work/hello.ewc" --out "$work/receipt.jws"
+
+step "an auditor verifies the receipt against the published keys and the container"
+"$cairn" audit verify "$work/receipt.jws" --ewc "$work/hello.ewc"
+
+step "the host runs it: receipt checked, attested, ERoT key released once, decrypted, run, destroyed"
+"$cairn" agent run "$work/hello.ewc" --receipt "$work/receipt.jws" --hk "$hk"
+
+step "running it again: the ERoT is destroyed, its key is never released again (exit 11)"
+set +e
+"$cairn" agent run "$work/hello.ewc" --receipt "$work/receipt.jws" --hk "$hk"
 echo "exit code $?"
 set -e

@@ -51,10 +51,11 @@ pub async fn run(cmd: AuditCmd) -> Result {
     if json {
         super::print_json(&claims);
     } else {
+        let name = claims.workload.get("name").and_then(|n| n.as_str());
         println!(
             "receipt valid: ERoT {} for workload {:?} on host {}",
             claims.sub,
-            claims.workload.get("name"),
+            name.unwrap_or("(unnamed)"),
             claims.host_id
         );
         println!("  workload_digest {}", claims.workload_digest);

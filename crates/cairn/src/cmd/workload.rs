@@ -31,7 +31,7 @@ fn emit(text: &str, out: Option<&Path>) -> Result {
     match out {
         Some(path) => cairn_agent::volume::write_key(
             &cairn_agent::volume::KeyOut::File(path.into()),
-            text.as_bytes(),
+            format!("{text}\n").as_bytes(),
         )
         .map_err(|e| Failure::new(FAILURE, e.to_string())),
         None => {
