@@ -17,10 +17,12 @@ fn nonce(index: u64, last: bool) -> Nonce {
 }
 
 impl ChunkKey {
-    pub fn new(data_key: &[u8; 32], prelude_digest: [u8; 32]) -> Self {
+    /// The chunk key of a file whose prelude (header ‖ sealed key) is `prelude`.
+    pub fn new(data_key: &[u8; 32], prelude: &[u8]) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, prelude);
         ChunkKey {
             key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, data_key).expect("32-byte key")),
-            aad: prelude_digest,
+            aad: digest.as_ref().try_into().expect("SHA-256 is 32 bytes"),
         }
     }
 

@@ -105,6 +105,16 @@ fn pipeline(
     })
 }
 
+/// The next `len` bytes of `input`, fewer at its end (empty once it is over), in a buffer
+/// with room for a tag.
+fn read_chunk(input: &mut dyn std::io::Read, len: usize) -> Result<Vec<u8>, EwcError> {
+    let mut buf = Vec::with_capacity(len + TAG_LEN);
+    buf.resize(len, 0);
+    let n = read_full(input, &mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
 /// Reads until `buf` is full or the input ends; returns how many bytes were read.
 fn read_full(input: &mut (impl std::io::Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;

@@ -13,7 +13,7 @@ use crate::chunk::ChunkKey;
 use crate::header::read_exact;
 use crate::{
     DATA_KEY_INFO, EwcError, Hand, Header, Job, TAG_LEN, batch_len, in_parallel, pipeline,
-    read_full,
+    read_chunk,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,27 +55,15 @@ pub fn open(
     let mut prelude = header_bytes;
     prelude.extend_from_slice(&wrapped);
     digest.update(&prelude);
-    let key = ChunkKey::new(
-        &data_key,
-        aws_lc_rs::digest::digest(&SHA256, &prelude)
-            .as_ref()
-            .try_into()
-            .expect("32 bytes"),
-    );
+    let key = ChunkKey::new(&data_key, &prelude);
 
     let sealed_size = header.chunk_size as usize + TAG_LEN;
     // Pipelined, one thread reads while the others hash, decrypt and write.
     let pipelined = threads > 1;
     let workers = if pipelined { threads - 1 } else { 1 };
     let batch = batch_len(header.chunk_size, workers);
-    let read_chunk = |input: &mut dyn Read| -> Result<Vec<u8>, EwcError> {
-        let mut buf = vec![0u8; sealed_size];
-        let n = read_full(input, &mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
-    };
     let produce = |send: &mut Hand<'_>| {
-        let mut next = read_chunk(input)?;
+        let mut next = read_chunk(input, sealed_size)?;
         if next.is_empty() {
             return Err(EwcError::Truncated("chunks (there are none)".into()));
         }
@@ -83,7 +71,7 @@ pub fn open(
         while !done {
             let mut jobs = Vec::with_capacity(batch);
             while jobs.len() < batch && !done {
-                let current = std::mem::replace(&mut next, read_chunk(input)?);
+                let current = std::mem::replace(&mut next, read_chunk(input, sealed_size)?);
                 done = next.is_empty();
                 // Only the last chunk may be short, and only a lone last chunk may be empty.
                 let well_formed = current.len() >= TAG_LEN

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::chunk::ChunkKey;
 use crate::{
-    DATA_KEY_INFO, EwcError, Hand, Header, Job, batch_len, in_parallel, pipeline, read_full,
+    DATA_KEY_INFO, EwcError, Hand, Header, Job, batch_len, in_parallel, pipeline, read_chunk,
 };
 
 /// What sealing produced.
@@ -42,13 +42,7 @@ pub fn seal(
     let mut prelude = header_bytes;
     prelude.extend_from_slice(&wrapped.enc);
     prelude.extend_from_slice(&wrapped.ct);
-    let key = ChunkKey::new(
-        &data_key,
-        aws_lc_rs::digest::digest(&SHA256, &prelude)
-            .as_ref()
-            .try_into()
-            .expect("32 bytes"),
-    );
+    let key = ChunkKey::new(&data_key, &prelude);
 
     let mut digest = Context::new(&SHA256);
     let mut ewc_len = prelude.len() as u64;
@@ -60,22 +54,15 @@ pub fn seal(
     let pipelined = threads > 1;
     let workers = if pipelined { threads - 1 } else { 1 };
     let batch = batch_len(header.chunk_size, workers);
-    let read_chunk = |input: &mut dyn Read| -> Result<Vec<u8>, EwcError> {
-        let mut buf = Vec::with_capacity(chunk_size + crate::TAG_LEN);
-        buf.resize(chunk_size, 0);
-        let n = read_full(input, &mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
-    };
     let mut plaintext_len = 0u64;
     let produce = |send: &mut Hand<'_>| {
         // One chunk of lookahead: a chunk is the last exactly when nothing follows it.
-        let mut next = read_chunk(input)?;
+        let mut next = read_chunk(input, chunk_size)?;
         let (mut index, mut done) = (0u64, false);
         while !done {
             let mut jobs = Vec::with_capacity(batch);
             while jobs.len() < batch && !done {
-                let current = std::mem::replace(&mut next, read_chunk(input)?);
+                let current = std::mem::replace(&mut next, read_chunk(input, chunk_size)?);
                 done = next.is_empty();
                 plaintext_len += current.len() as u64;
                 jobs.push(Job {

@@ -1,4 +1,4 @@
-//! Admin bearer tokens.
+//! Bearer tokens: admin tokens for the admin API, customer (or admin) tokens for ERoTs.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -6,6 +6,16 @@ use axum::http::{StatusCode, header};
 
 use crate::problem::ApiError;
 use crate::{AppState, clock, token_hash};
+
+/// The stored form of the request's `Authorization: Bearer` token, if it has one.
+fn bearer_hash(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|token| token_hash(token.trim()))
+}
 
 /// Present in a handler's arguments: the request carried a valid admin token.
 pub struct Admin;
@@ -21,17 +31,8 @@ impl FromRequestParts<AppState> for Admin {
                 "A valid admin bearer token is required",
             )
         };
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(unauthorized)?;
-        if state
-            .store
-            .admin_token_valid(&token_hash(token.trim()), clock::now())
-            .await?
-        {
+        let hash = bearer_hash(parts).ok_or_else(unauthorized)?;
+        if state.store.admin_token_valid(&hash, clock::now()).await? {
             Ok(Admin)
         } else {
             Err(unauthorized())
@@ -56,13 +57,7 @@ impl FromRequestParts<AppState> for Bearer {
                 "A valid customer or admin bearer token is required",
             )
         };
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(unauthorized)?;
-        let hash = token_hash(token.trim());
+        let hash = bearer_hash(parts).ok_or_else(unauthorized)?;
         match state.store.bearer_role(&hash, clock::now()).await? {
             Some(_) => Ok(Bearer { hash }),
             None => Err(unauthorized()),

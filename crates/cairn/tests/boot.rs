@@ -10,17 +10,6 @@ use std::process::{Command, Output};
 
 use common::*;
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 fn code(out: &Output) -> i32 {
     out.status.code().expect("exited")
 }

@@ -13,17 +13,6 @@ use cairn_proto::sealed::RecipientKey;
 use cairn_proto::{Digest, b64};
 use common::*;
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 struct Customer<'a> {
     server: &'a TestServer,
     token: String,
@@ -145,6 +134,31 @@ async fn host_release(
     Ok(RecipientKey::from_private(zeroize::Zeroizing::new(
         private[..].try_into().unwrap(),
     )))
+}
+
+/// `cairn agent run EWC --receipt R` on the host whose key is `hk_spec`.
+fn agent_run(server: &TestServer, hk_spec: &str, ewc: &std::path::Path, receipt: &str) -> Output {
+    let receipt_file = ewc.with_extension("jws");
+    std::fs::write(&receipt_file, receipt).unwrap();
+    let root = fixture("baremetal");
+    std::process::Command::new(CAIRN)
+        .args([
+            "agent",
+            "run",
+            ewc.to_str().unwrap(),
+            "--receipt",
+            receipt_file.to_str().unwrap(),
+        ])
+        .args([
+            "--server",
+            &server.url,
+            "--hk",
+            hk_spec,
+            "--root",
+            root.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
 }
 
 fn enroll_cli(server: &TestServer, dir: &std::path::Path) -> (Box<dyn HardwareKeySigner>, String) {
@@ -349,29 +363,7 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
         "#!/bin/sh\necho \"hello $1\" >> {}\necho \"hello $1\"\nexit 3\n",
         marker.display()
     );
-    let run = |ewc: &std::path::Path, receipt: &str| {
-        let receipt_file = ewc.with_extension("jws");
-        std::fs::write(&receipt_file, receipt).unwrap();
-        let root = fixture("baremetal");
-        std::process::Command::new(CAIRN)
-            .args([
-                "agent",
-                "run",
-                ewc.to_str().unwrap(),
-                "--receipt",
-                receipt_file.to_str().unwrap(),
-            ])
-            .args([
-                "--server",
-                &server.url,
-                "--hk",
-                &hk_spec,
-                "--root",
-                root.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap()
-    };
+    let run = |ewc: &std::path::Path, receipt: &str| agent_run(&server, &hk_spec, ewc, receipt);
 
     let (_, ewc, receipt) = customer.seal_for(&host, program.as_bytes(), None);
     let out = run(&ewc, &receipt);
@@ -498,29 +490,7 @@ async fn the_host_runs_a_sealed_wasm_module_within_its_memory_cap() {
     let (_, host) = enroll_cli(&server, hostdir.path());
     let hk_spec = format!("soft:{}", hostdir.path().join("hk.pem").display());
     let customer = Customer::new(&server);
-    let run = |ewc: &std::path::Path, receipt: &str| {
-        let receipt_file = ewc.with_extension("jws");
-        std::fs::write(&receipt_file, receipt).unwrap();
-        let root = fixture("baremetal");
-        std::process::Command::new(CAIRN)
-            .args([
-                "agent",
-                "run",
-                ewc.to_str().unwrap(),
-                "--receipt",
-                receipt_file.to_str().unwrap(),
-            ])
-            .args([
-                "--server",
-                &server.url,
-                "--hk",
-                &hk_spec,
-                "--root",
-                root.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap()
-    };
+    let run = |ewc: &std::path::Path, receipt: &str| agent_run(&server, &hk_spec, ewc, receipt);
     let wasm = r#"{"name":"hello-wasm","runtime":"wasm","memory_mb":16,"timeout_s":10}"#;
     let (_, ewc, receipt) = customer.seal_with(&host, wasm, WASM_HELLO.as_bytes(), None);
     let out = run(&ewc, &receipt);

@@ -177,7 +177,8 @@ fn open_container(
     })
 }
 
-fn file_digest(path: &Path) -> Result<Digest, String> {
+/// SHA-256 of a file, streamed (an EWC digest).
+pub fn file_digest(path: &Path) -> Result<Digest, String> {
     let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     let mut buf = vec![0u8; 1 << 20];

@@ -43,21 +43,7 @@ fn emit(text: &str, out: Option<&Path>) -> Result {
 
 /// SHA-256 of a file, streamed.
 pub fn file_digest(path: &Path) -> Result<Digest> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf)
-            .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", path.display())))?;
-        if n == 0 {
-            break;
-        }
-        context.update(&buf[..n]);
-    }
-    Ok(Digest(
-        context.finish().as_ref().try_into().expect("32 bytes"),
-    ))
+    cairn_agent::run::file_digest(path).map_err(Failure::usage)
 }
 
 pub async fn run(cmd: WorkloadCmd) -> Result {

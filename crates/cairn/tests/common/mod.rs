@@ -304,3 +304,15 @@ pub fn have(tool: &str) -> bool {
     }
     found
 }
+
+/// The stdout of a command that must have succeeded (else a panic showing both streams).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
