@@ -3,18 +3,32 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use cairn_proto::api::TokenRole;
 
 use crate::problem::ApiError;
 use crate::{AppState, clock, token_hash};
 
-/// The stored form of the request's `Authorization: Bearer` token, if it has one.
-fn bearer_hash(parts: &Parts) -> Option<String> {
-    parts
+/// The hash and role of the request's `Authorization: Bearer` token, when it is an unexpired
+/// admin or customer token.
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<Option<(String, TokenRole)>, ApiError> {
+    let Some(hash) = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|token| token_hash(token.trim()))
+    else {
+        return Ok(None);
+    };
+    let role = state.store.bearer_role(&hash, clock::now()).await?;
+    Ok(role.map(|role| (hash, role)))
+}
+
+fn unauthorized(title: &'static str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", title)
 }
 
 /// Present in a handler's arguments: the request carried a valid admin token.
@@ -24,18 +38,9 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "A valid admin bearer token is required",
-            )
-        };
-        let hash = bearer_hash(parts).ok_or_else(unauthorized)?;
-        if state.store.admin_token_valid(&hash, clock::now()).await? {
-            Ok(Admin)
-        } else {
-            Err(unauthorized())
+        match authenticate(parts, state).await? {
+            Some((_, TokenRole::Admin)) => Ok(Admin),
+            _ => Err(unauthorized("A valid admin bearer token is required")),
         }
     }
 }
@@ -50,17 +55,11 @@ impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+        match authenticate(parts, state).await? {
+            Some((hash, _)) => Ok(Bearer { hash }),
+            None => Err(unauthorized(
                 "A valid customer or admin bearer token is required",
-            )
-        };
-        let hash = bearer_hash(parts).ok_or_else(unauthorized)?;
-        match state.store.bearer_role(&hash, clock::now()).await? {
-            Some(_) => Ok(Bearer { hash }),
-            None => Err(unauthorized()),
+            )),
         }
     }
 }

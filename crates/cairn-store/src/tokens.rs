@@ -26,14 +26,7 @@ impl Store {
 
     /// Whether `hash` is an unexpired admin token.
     pub async fn admin_token_valid(&self, hash: &str, now: i64) -> Result<bool> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT created_at FROM tokens WHERE token_hash = $1 AND role = 'admin' AND (expires_at IS NULL OR expires_at > $2)",
-        )
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
+        Ok(self.bearer_role(hash, now).await? == Some(TokenRole::Admin))
     }
 }
 

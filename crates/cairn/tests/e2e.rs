@@ -230,12 +230,7 @@ fn bad_input_on_the_cli_is_one_line_and_exit_2() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 2);
 }
 
 #[test]
@@ -253,10 +248,5 @@ fn unreachable_server_exits_3() {
         ])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 3);
 }

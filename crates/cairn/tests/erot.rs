@@ -221,12 +221,7 @@ async fn a_workload_is_sealed_receipted_released_once_opened_and_destroyed() {
         "--ewc",
         other.to_str().unwrap(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
 
     // The host: the ERoT key, once, opens the container.
     let erot_key = host_release(&server, key.as_ref(), &erot.erot_id, &receipt)
@@ -367,22 +362,12 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
 
     let (_, ewc, receipt) = customer.seal_for(&host, program.as_bytes(), None);
     let out = run(&ewc, &receipt);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 3);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello --greet\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("destroyed"));
     // Once: the ERoT is destroyed, the key is not released again.
     let out = run(&ewc, &receipt);
-    assert_eq!(
-        out.status.code(),
-        Some(11),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 11);
     assert!(String::from_utf8_lossy(&out.stderr).contains("erot-gone"));
     assert_eq!(std::fs::read_to_string(&marker).unwrap().lines().count(), 1);
 
@@ -403,12 +388,7 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
     .trim()
     .to_string();
     let out = run(&ewc, &receipt);
-    assert_eq!(
-        out.status.code(),
-        Some(12),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 12);
     assert_eq!(
         std::fs::read_to_string(&marker).unwrap().lines().count(),
         1,
@@ -439,12 +419,7 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
         ))
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("another host"));
     assert_eq!(
         std::fs::read_to_string(&marker).unwrap().lines().count(),
@@ -456,12 +431,7 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
     let (_, other_ewc, other_receipt) = customer.seal_for(&host, b"#!/bin/sh\nexit 0\n", None);
     let _ = other_ewc;
     let out = run(&ewc, &other_receipt);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("another container"));
 }
 
@@ -494,22 +464,12 @@ async fn the_host_runs_a_sealed_wasm_module_within_its_memory_cap() {
     let wasm = r#"{"name":"hello-wasm","runtime":"wasm","memory_mb":16,"timeout_s":10}"#;
     let (_, ewc, receipt) = customer.seal_with(&host, wasm, WASM_HELLO.as_bytes(), None);
     let out = run(&ewc, &receipt);
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 7);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from wasm\n");
 
     let (_, ewc, receipt) = customer.seal_with(&host, wasm, WASM_HOG.as_bytes(), None);
     let out = run(&ewc, &receipt);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 1);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("memory"),
         "{}",
