@@ -22,8 +22,11 @@ pub struct FileKeyStore {
 }
 
 impl FileKeyStore {
-    /// Creates whatever keys are missing under `dir` (mode 0700), then opens the store.
-    pub fn init(dir: &Path) -> Result<Self, KeyStoreError> {
+    /// Creates the keys in a new directory `dir` (mode 0700), then opens the store.
+    pub fn create(dir: &Path) -> Result<Self, KeyStoreError> {
+        if dir.exists() {
+            return Err(KeyStoreError::AlreadyInitialized(dir.display().to_string()));
+        }
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -33,17 +36,15 @@ impl FileKeyStore {
                 source,
             })?;
         for purpose in KeyPurpose::ALL {
-            let path = key_path(dir, purpose);
-            if !path.exists() {
-                write_key(&path, PRIVATE_KEY, &Ed25519Signer::generate_pkcs8())?;
-            }
+            write_key(
+                &key_path(dir, purpose),
+                PRIVATE_KEY,
+                &Ed25519Signer::generate_pkcs8(),
+            )?;
         }
         for file in [VOLUME_KEK_FILE, EROT_MASTER_FILE] {
-            let path = dir.join(file);
-            if !path.exists() {
-                let secret = zeroize::Zeroizing::new(cairn_proto::random_bytes::<32>());
-                write_key(&path, SECRET_KEY, &secret[..])?;
-            }
+            let secret = zeroize::Zeroizing::new(cairn_proto::random_bytes::<32>());
+            write_key(&dir.join(file), SECRET_KEY, &secret[..])?;
         }
         Self::open(dir)
     }
@@ -99,9 +100,11 @@ impl KeyStore for FileKeyStore {
         self.volume_kek.clone()
     }
 
-    fn erot_mac(&self, seed: &[u8; 32]) -> zeroize::Zeroizing<[u8; 32]> {
+    fn erot_mac(&self, seed: &[u8; 32]) -> Result<zeroize::Zeroizing<[u8; 32]>, KeyStoreError> {
         let tag = aws_lc_rs::hmac::sign(&self.erot_master, seed);
-        zeroize::Zeroizing::new(tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes"))
+        Ok(zeroize::Zeroizing::new(
+            tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes"),
+        ))
     }
 }
 
@@ -114,7 +117,7 @@ mod tests {
     fn init_creates_private_keys_and_reopens_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("keys");
-        let first = FileKeyStore::init(&keys).unwrap();
+        let first = FileKeyStore::create(&keys).unwrap();
         let path = key_path(&keys, KeyPurpose::Pat);
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -124,7 +127,11 @@ mod tests {
             fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
             0o700
         );
-        let again = FileKeyStore::init(&keys).unwrap();
+        assert!(matches!(
+            FileKeyStore::create(&keys),
+            Err(KeyStoreError::AlreadyInitialized(_))
+        ));
+        let again = FileKeyStore::open(&keys).unwrap();
         assert_eq!(
             first.signer(KeyPurpose::Pat).kid(),
             again.signer(KeyPurpose::Pat).kid()
@@ -150,10 +157,11 @@ mod tests {
             FileKeyStore::open(dir.path()),
             Err(KeyStoreError::NotInitialized(_))
         ));
-        FileKeyStore::init(dir.path()).unwrap();
-        let path = key_path(dir.path(), KeyPurpose::Pat);
+        let keys = dir.path().join("keys");
+        FileKeyStore::create(&keys).unwrap();
+        let path = key_path(&keys, KeyPurpose::Pat);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let err = FileKeyStore::open(dir.path()).err().unwrap().to_string();
+        let err = FileKeyStore::open(&keys).err().unwrap().to_string();
         assert!(err.contains("chmod 600"), "{err}");
     }
 }

@@ -1,10 +1,13 @@
 //! Server key custody. Keys live behind [`KeyStore`]; the `file` backend (the embedded
-//! default) keeps them in a directory, mode 0600, created by `cairn server init`. A PKCS#11
-//! backend keeps them inside an HSM behind the same trait.
+//! default) keeps them in a directory, mode 0600, created by `cairn server init`; the
+//! `pkcs11` backend keeps them inside an HSM, where they are used and never read out.
+//! [`KeyStoreSpec`] (`--key-store`) picks one.
 
 mod file;
 pub mod kek;
 pub mod pem;
+pub mod pkcs11;
+mod spec;
 
 use std::sync::Arc;
 
@@ -12,6 +15,8 @@ use cairn_token::{Jwks, JwsSigner};
 
 pub use file::FileKeyStore;
 pub use kek::{KeyWrapper, WrapError};
+pub use pkcs11::Pkcs11KeyStore;
+pub use spec::{KeyStoreSpec, Pkcs11Config, SigningAlg};
 
 /// What a signing key is for; each purpose has its own key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,6 +56,10 @@ pub enum KeyStoreError {
     BadKey { path: String, reason: String },
     #[error("key store at {0} is not initialized (run `cairn server init`)")]
     NotInitialized(String),
+    #[error("{0} is already initialized; refusing to mint new keys over its keys")]
+    AlreadyInitialized(String),
+    #[error("{0}")]
+    Hsm(String),
 }
 
 pub trait KeyStore: Send + Sync {
@@ -62,7 +71,7 @@ pub trait KeyStore: Send + Sync {
 
     /// HMAC-SHA256 of an ERoT seed under the master derivation secret, which never leaves
     /// the key store (an HSM computes it inside with `pkcs11`).
-    fn erot_mac(&self, seed: &[u8; 32]) -> zeroize::Zeroizing<[u8; 32]>;
+    fn erot_mac(&self, seed: &[u8; 32]) -> Result<zeroize::Zeroizing<[u8; 32]>, KeyStoreError>;
 
     /// Every public signing key, as served at `/.well-known/jwks.json`.
     fn jwks(&self) -> Jwks {

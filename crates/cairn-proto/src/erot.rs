@@ -45,16 +45,19 @@ impl KeyType for Len32 {
 }
 
 /// The ERoT key pair: `HKDF-SHA256(ikm = HMAC-SHA256(master, seed), info = "cairn/v1/erot")`,
-/// where `mac` computes the HMAC inside the key store.
-pub fn derive(seed: &[u8; 32], mac: impl FnOnce(&[u8; 32]) -> Zeroizing<[u8; 32]>) -> RecipientKey {
-    let ikm = mac(seed);
+/// where `mac` computes the HMAC inside the key store (and may fail, as an HSM can).
+pub fn derive<E>(
+    seed: &[u8; 32],
+    mac: impl FnOnce(&[u8; 32]) -> Result<Zeroizing<[u8; 32]>, E>,
+) -> Result<RecipientKey, E> {
+    let ikm = mac(seed)?;
     let mut private = Zeroizing::new([0u8; 32]);
     Salt::new(HKDF_SHA256, &[])
         .extract(&ikm[..])
         .expand(&[DERIVATION_INFO], Len32)
         .and_then(|okm| okm.fill(&mut private[..]))
         .expect("HKDF-SHA256 expands 32 bytes");
-    RecipientKey::from_private(private)
+    Ok(RecipientKey::from_private(private))
 }
 
 #[cfg(test)]
@@ -62,11 +65,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn mac_with(master: [u8; 32]) -> impl FnOnce(&[u8; 32]) -> Zeroizing<[u8; 32]> {
+    fn mac_with(
+        master: [u8; 32],
+    ) -> impl FnOnce(&[u8; 32]) -> Result<Zeroizing<[u8; 32]>, std::convert::Infallible> {
         move |seed| {
             let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &master);
             let tag = aws_lc_rs::hmac::sign(&key, seed);
-            Zeroizing::new(tag.as_ref().try_into().unwrap())
+            Ok(Zeroizing::new(tag.as_ref().try_into().unwrap()))
         }
     }
 
@@ -80,6 +85,7 @@ mod tests {
             &seed(hk, &workload_digest(workload), nonce),
             mac_with(master),
         )
+        .unwrap()
         .public()
     }
 
@@ -112,7 +118,7 @@ mod tests {
 
     #[test]
     fn the_released_private_key_rebuilds_the_same_pair() {
-        let pair = derive(&[1; 32], mac_with([2; 32]));
+        let pair = derive(&[1; 32], mac_with([2; 32])).unwrap();
         let again = RecipientKey::from_private(Zeroizing::new(pair.private().try_into().unwrap()));
         assert_eq!(pair.public(), again.public());
         // Key order of the description does not matter: the digest is over JCS.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use cairn_keystore::KeyStoreSpec;
 use cairn_store::Store;
 
 /// The roles of DESIGN.md a process serves (`--roles`).
@@ -43,6 +44,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; `None` means `<data dir>/cairn.db`.
     pub database_url: Option<String>,
+    /// Where the server's keys are: `<data dir>/keys`, or an HSM.
+    pub key_store: KeyStoreSpec,
     pub listen: String,
     /// The `iss` of every token this server signs: its public URL. `None` means
     /// `http://<bound address>`, resolved when the listener is bound.
@@ -67,6 +70,7 @@ impl ServerConfig {
             issuer: None,
             data_dir,
             database_url: None,
+            key_store: KeyStoreSpec::File,
             listen,
             roles: Role::ALL.to_vec(),
             strict_drift: false,

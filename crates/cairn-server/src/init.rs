@@ -2,15 +2,13 @@
 
 use std::path::Path;
 
-use cairn_keystore::FileKeyStore;
+use cairn_keystore::KeyStoreSpec;
 use cairn_proto::api::TokenRole;
 use cairn_proto::{Digest, b64, random_bytes};
 use cairn_store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("{0} is already initialized (its keys exist); refusing to mint new keys over them")]
-    AlreadyInitialized(String),
     #[error(transparent)]
     KeyStore(#[from] cairn_keystore::KeyStoreError),
     #[error(transparent)]
@@ -27,16 +25,14 @@ pub fn token_hash(token: &str) -> String {
     Digest::sha256(token).hex()
 }
 
-/// Creates the key store and database under `data_dir` and returns the first admin token,
-/// which exists nowhere else afterwards.
-pub async fn init(data_dir: &Path, database_url: &str) -> Result<String, InitError> {
-    let keys = data_dir.join("keys");
-    if keys.exists() {
-        return Err(InitError::AlreadyInitialized(
-            data_dir.display().to_string(),
-        ));
-    }
-    FileKeyStore::init(&keys)?;
+/// Creates the server's keys (refusing to replace existing ones) and the database, and
+/// returns the first admin token, which exists nowhere else afterwards.
+pub async fn init(
+    data_dir: &Path,
+    database_url: &str,
+    key_store: &KeyStoreSpec,
+) -> Result<String, InitError> {
+    key_store.init(data_dir)?;
     let store = Store::connect(database_url).await?;
     let token = new_token();
     store

@@ -15,9 +15,7 @@ mod routes;
 mod state;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use cairn_keystore::FileKeyStore;
 use cairn_store::Store;
 use tokio::net::TcpListener;
 
@@ -50,7 +48,7 @@ pub struct Server {
 impl Server {
     /// Opens the keys and the database and binds `config.listen`.
     pub async fn bind(mut config: ServerConfig) -> Result<Self, ServeError> {
-        let keys = Arc::new(FileKeyStore::open(&config.data_dir.join("keys"))?);
+        let keys = config.key_store.open(&config.data_dir)?;
         let store = Store::connect(&config.database_url()).await?;
         let issuer_configs = match &config.trusted_issuers {
             Some(path) => issuers::read_config(path)?,
@@ -76,6 +74,11 @@ impl Server {
             state: AppState::new(config, keys, store, external),
             issuers: issuer_configs,
         })
+    }
+
+    /// The key store the server signs with (one per process: an HSM's context is shared).
+    pub fn keys(&self) -> std::sync::Arc<dyn cairn_keystore::KeyStore> {
+        self.state.keys.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {

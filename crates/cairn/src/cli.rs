@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use cairn_keystore::KeyStoreSpec;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -137,6 +138,10 @@ pub struct ServeArgs {
     /// Database URL: sqlite://PATH or postgres://… (default: DATA_DIR/cairn.db)
     #[arg(long, env = "CAIRN_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Where the server's keys are: `file` (DATA_DIR/keys) or
+    /// `pkcs11:MODULE?token=LABEL&pin-file=PATH[&alg=EdDSA|ES256]` (an HSM)
+    #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
+    pub key_store: KeyStoreSpec,
     /// Roles to serve, comma separated: attestation, issuer, kbs, derg
     #[arg(
         long,
@@ -172,6 +177,8 @@ pub enum ServerCmd {
         data_dir: PathBuf,
         #[arg(long, env = "CAIRN_DATABASE_URL")]
         database_url: Option<String>,
+        #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
+        key_store: KeyStoreSpec,
         #[arg(long)]
         json: bool,
     },
@@ -428,6 +435,9 @@ pub enum BenchCmd {
         server: Option<String>,
         #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
+        /// The in-process server's key store (`file`, or `pkcs11:…` to measure an HSM)
+        #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
+        key_store: KeyStoreSpec,
     },
     /// EWC seal and open of a large input, beside single-core AES-256-GCM and SHA-256
     Ewc {
@@ -449,5 +459,8 @@ pub enum BenchCmd {
         /// Sequential whole boots (scan → unlocked keyfile) to time
         #[arg(long, default_value_t = 200)]
         boots: usize,
+        /// The in-process server's key store (`file`, or `pkcs11:…` to measure an HSM)
+        #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
+        key_store: KeyStoreSpec,
     },
 }

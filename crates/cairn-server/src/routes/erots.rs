@@ -19,9 +19,10 @@ use crate::auth::Bearer;
 use crate::problem::{ApiError, Body};
 use crate::{AppState, clock};
 
-fn derive(state: &AppState, erot: &ErotRecord) -> sealed::RecipientKey {
+fn derive(state: &AppState, erot: &ErotRecord) -> Result<sealed::RecipientKey, ApiError> {
     let seed = erot::seed(&erot.hk_public, &erot.workload_digest, &erot.nonce);
     erot::derive(&seed, |seed| state.keys.erot_mac(seed))
+        .map_err(|e| ApiError::signing_unavailable(&e))
 }
 
 fn gone(slug: &'static str, title: &'static str) -> ApiError {
@@ -64,7 +65,7 @@ pub async fn create(
         expires_at,
         created_at: now,
     };
-    record.erot_pub = derive(&state, &record).public();
+    record.erot_pub = derive(&state, &record)?.public();
     state.store.insert_erot(&record).await?;
     tracing::info!(erot = %record.erot_id, host = %record.host_id, "ERoT generated");
     Ok((
@@ -170,18 +171,8 @@ pub async fn release(
     let recipient = pat.cnf.jwk.x25519_public().ok_or_else(|| {
         ApiError::forbidden("cnf-key-invalid", "The PAT's cnf key is not an X25519 key")
     })?;
-    // Released at most once: of concurrent requests on any replica, one wins this update.
-    if !state
-        .store
-        .erot_transition(&id, ErotStatus::Active, ErotStatus::Released, now)
-        .await?
-    {
-        return Err(gone(
-            "erot-gone",
-            "The ERoT's key was released already, or it is destroyed or expired",
-        ));
-    }
-    let key = derive(&state, &erot);
+    // Derived and sealed before the ERoT is spent, so a key-store failure burns nothing.
+    let key = derive(&state, &erot)?;
     if key.public() != erot.erot_pub {
         tracing::error!(erot = %id, "re-derived ERoT key differs: the master secret changed");
         return Err(ApiError::signing_unavailable(&"ERoT derivation mismatch"));
@@ -193,6 +184,18 @@ pub async fn release(
                 "The PAT's cnf key is not a valid X25519 key",
             )
         })?;
+    drop(key);
+    // Released at most once: of concurrent requests on any replica, one wins this update.
+    if !state
+        .store
+        .erot_transition(&id, ErotStatus::Active, ErotStatus::Released, now)
+        .await?
+    {
+        return Err(gone(
+            "erot-gone",
+            "The ERoT's key was released already, or it is destroyed or expired",
+        ));
+    }
     tracing::info!(erot = %id, host = %erot.host_id, "ERoT key released");
     Ok(Json(sealed))
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use cairn_agent::boot;
 use cairn_agent::volume::{Backend, KeyOut};
 use cairn_agent::{ApiClient, HardwareKeySigner, SoftKey, flows};
+use cairn_keystore::{KeyPurpose, KeyStore, KeyStoreSpec};
 use cairn_proto::api::{
     InstanceRequest, KeyRequest, SecretBytes, TokenRequest, TokenRole, VolumeRequest,
 };
@@ -30,12 +31,14 @@ pub async fn run(cmd: BenchCmd) -> Result {
             seconds,
             server,
             admin_token,
-        } => attest(clients, seconds, server, admin_token).await,
+            key_store,
+        } => attest(clients, seconds, server, admin_token, key_store).await,
         BenchCmd::Release {
             clients,
             seconds,
             boots,
-        } => release(clients, seconds, boots).await,
+            key_store,
+        } => release(clients, seconds, boots, key_store).await,
         BenchCmd::Ewc { size, dir } => ewc(super::parse_size(&size)?, dir),
     }
 }
@@ -44,17 +47,23 @@ fn failure(e: impl std::fmt::Display) -> Failure {
     Failure::new(FAILURE, e.to_string())
 }
 
-/// A server to measure: `url` and `admin_token`, or a fresh in-process one on loopback.
+/// A server to measure: `url` and `admin_token`, or a fresh in-process one on loopback
+/// (whose key store is then at hand too).
 struct Target {
     admin: ApiClient,
     client: ApiClient,
+    keys: Option<Arc<dyn KeyStore>>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Target {
-    async fn new(url: Option<String>, admin_token: Option<String>) -> Result<Target> {
-        let (url, token, dir) = match (url, admin_token) {
-            (Some(url), Some(token)) => (url, token, None),
+    async fn new(
+        url: Option<String>,
+        admin_token: Option<String>,
+        key_store: KeyStoreSpec,
+    ) -> Result<Target> {
+        let (url, token, keys, dir) = match (url, admin_token) {
+            (Some(url), Some(token)) => (url, token, None, None),
             (Some(_), None) => {
                 return Err(Failure::usage(
                     "--server needs --admin-token (or CAIRN_ADMIN_TOKEN)",
@@ -63,19 +72,49 @@ impl Target {
             (None, _) => {
                 let dir = tempfile::tempdir().map_err(failure)?;
                 let db = ServerConfig::default_database_url(dir.path());
-                let token = cairn_server::init(dir.path(), &db).await.map_err(failure)?;
-                let config = ServerConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".into());
+                let token = cairn_server::init(dir.path(), &db, &key_store)
+                    .await
+                    .map_err(failure)?;
+                let mut config = ServerConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".into());
+                config.key_store = key_store;
                 let server = Server::bind(config).await.map_err(failure)?;
                 let url = format!("http://{}", server.local_addr());
+                let keys = server.keys();
                 tokio::spawn(server.serve(std::future::pending()));
-                (url, token, Some(dir))
+                (url, token, Some(keys), Some(dir))
             }
         };
         Ok(Target {
             admin: ApiClient::new(&url, false)?.with_admin_token(Some(token)),
             client: ApiClient::new(&url, false)?,
+            keys,
             _dir: dir,
         })
+    }
+
+    /// What the server's key store does per core: the operations behind a PAT, a key
+    /// release and an ERoT (an HSM's figures differ from the file store's by orders).
+    fn print_key_store(&self) {
+        let Some(keys) = &self.keys else { return };
+        let budget = Duration::from_secs(1);
+        let signer = keys.signer(KeyPurpose::Pat);
+        let claims = vec![b'p'; 620];
+        let sign = per_second(budget, || {
+            std::hint::black_box(signer.sign(&claims).expect("key store signs"));
+        });
+        let kek = keys.volume_kek();
+        let wrapped = kek.wrap(b"vol-bench", &[9; 32]).expect("key store wraps");
+        let unwrap = per_second(budget, || {
+            std::hint::black_box(kek.unwrap(b"vol-bench", &wrapped).expect("unwraps"));
+        });
+        let mac = per_second(budget, || {
+            std::hint::black_box(keys.erot_mac(&[5; 32]).expect("key store MACs"));
+        });
+        println!(
+            "key store ({} {}, 1 core): PAT sign {sign:.0} /s, KEK unwrap {unwrap:.0} /s, ERoT HMAC {mac:.0} /s",
+            signer.alg(),
+            kek.id().split(':').next().unwrap_or("?"),
+        );
     }
 
     /// `n` active hosts with this machine's hardware report.
@@ -243,11 +282,13 @@ async fn attest(
     seconds: u64,
     server: Option<String>,
     admin_token: Option<String>,
+    key_store: KeyStoreSpec,
 ) -> Result {
     check_counts(clients, seconds)?;
     let crypto = attest_crypto_per_core(Duration::from_secs(2));
     println!("crypto alone (1 core): {crypto:.0} /s  (Ed25519 evidence verify + EdDSA PAT sign)");
-    let target = Target::new(server, admin_token).await?;
+    let target = Target::new(server, admin_token, key_store).await?;
+    target.print_key_store();
     let report = cairn_hfm::scan(std::path::Path::new("/")).report;
     let hosts = target.hosts(clients, &report).await?;
     // Warm the connection pool and caches.
@@ -357,13 +398,14 @@ struct Booted {
     request: KeyRequest,
 }
 
-async fn release(clients: usize, seconds: u64, boots: usize) -> Result {
+async fn release(clients: usize, seconds: u64, boots: usize, key_store: KeyStoreSpec) -> Result {
     check_counts(clients, seconds)?;
     let crypto = release_crypto_per_core(Duration::from_secs(2));
     println!(
         "crypto alone (1 core): {crypto:.0} /s  (PAT verify + security token verify + HPKE seal)"
     );
-    let target = Target::new(None, None).await?;
+    let target = Target::new(None, None, key_store).await?;
+    target.print_key_store();
     let report = cairn_hfm::scan(std::path::Path::new("/")).report;
     let hosts = target.hosts(clients.max(1), &report).await?;
     let mut booted = Vec::with_capacity(clients);

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use cairn_keystore::KeyStoreSpec;
 use cairn_server::{Role, Server, ServerConfig};
 
 use crate::cli::{ServeArgs, ServerCmd};
@@ -14,9 +15,10 @@ pub async fn run(cmd: ServerCmd) -> Result {
         ServerCmd::Init {
             data_dir,
             database_url,
+            key_store,
             json,
         } => {
-            let token = init(&data_dir, database_url.as_deref()).await?;
+            let token = init(&data_dir, database_url.as_deref(), &key_store).await?;
             if json {
                 super::print_json(&serde_json::json!({ "admin_token": token }));
             } else {
@@ -35,7 +37,7 @@ pub async fn run(cmd: ServerCmd) -> Result {
                 .prefix("cairn-dev-")
                 .tempdir()
                 .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
-            let token = init(dir.path(), serve.database_url.as_deref()).await?;
+            let token = init(dir.path(), serve.database_url.as_deref(), &serve.key_store).await?;
             let server = bind(dir.path(), serve).await?;
             announce(&server, Some(&token));
             let result = serve_until_signal(server).await;
@@ -45,13 +47,17 @@ pub async fn run(cmd: ServerCmd) -> Result {
     }
 }
 
-async fn init(data_dir: &Path, database_url: Option<&str>) -> Result<String> {
+async fn init(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    key_store: &KeyStoreSpec,
+) -> Result<String> {
     let url = database_url
         .map(String::from)
         .unwrap_or_else(|| ServerConfig::default_database_url(data_dir));
     std::fs::create_dir_all(data_dir)
         .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", data_dir.display())))?;
-    cairn_server::init(data_dir, &url)
+    cairn_server::init(data_dir, &url, key_store)
         .await
         .map_err(|e| Failure::new(FAILURE, e.to_string()))
 }
@@ -59,6 +65,7 @@ async fn init(data_dir: &Path, database_url: Option<&str>) -> Result<String> {
 async fn bind(data_dir: &Path, args: ServeArgs) -> Result<Server> {
     let mut config = ServerConfig::new(data_dir.to_path_buf(), args.listen);
     config.database_url = args.database_url;
+    config.key_store = args.key_store;
     config.roles = args
         .roles
         .iter()

@@ -29,11 +29,21 @@ impl TestServer {
     /// `cairn server init` + `cairn server run --listen 127.0.0.1:0` with a fresh SQLite file
     /// (or `database_url`), plus `extra` run flags.
     pub fn start(database_url: Option<&str>, extra: &[&str]) -> TestServer {
+        Self::start_with_env(&[], database_url, extra)
+    }
+
+    /// The same with environment variables for both `init` and `run` (a key store, say).
+    pub fn start_with_env(
+        env: &[(&str, &str)],
+        database_url: Option<&str>,
+        extra: &[&str],
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("srv");
         let mut init = Command::new(CAIRN);
         init.args(["server", "init", "--json", "--data-dir"])
-            .arg(&data_dir);
+            .arg(&data_dir)
+            .envs(env.iter().copied());
         if let Some(url) = database_url {
             init.args(["--database-url", url]);
         }
@@ -48,7 +58,7 @@ impl TestServer {
                 .as_str()
                 .unwrap()
                 .to_string();
-        let mut server = Self::run(&data_dir, database_url, extra, admin_token);
+        let mut server = Self::run_with_env(env, &data_dir, database_url, extra, admin_token);
         server._dir = Some(dir);
         server
     }
@@ -60,10 +70,21 @@ impl TestServer {
         extra: &[&str],
         admin_token: String,
     ) -> TestServer {
+        Self::run_with_env(&[], data_dir, database_url, extra, admin_token)
+    }
+
+    pub fn run_with_env(
+        env: &[(&str, &str)],
+        data_dir: &Path,
+        database_url: Option<&str>,
+        extra: &[&str],
+        admin_token: String,
+    ) -> TestServer {
         let mut cmd = Command::new(CAIRN);
         cmd.args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().copied());
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
@@ -109,6 +130,12 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Stops the process, keeping its data directory (to restart on it).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Everything the server logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_dir(&self.data_dir)
@@ -122,8 +149,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -290,12 +316,7 @@ pub async fn release(
 
 /// Whether a tool is on PATH; prints why a test part is skipped when it is not.
 pub fn have(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
+    let found = have_quietly(tool);
     if !found {
         if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
             panic!("{tool} is required here (CAIRN_REQUIRE_TOOLS is set) but not installed");
@@ -325,4 +346,115 @@ pub fn assert_exit(out: &Output, code: i32) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A fresh SoftHSM2 token of its own (a config file naming a private token directory),
+/// initialized with `softhsm2-util` as an operator would.
+pub struct SoftHsm {
+    dir: tempfile::TempDir,
+    pub module: PathBuf,
+    pub conf: PathBuf,
+    pub pin_file: PathBuf,
+}
+
+impl SoftHsm {
+    pub const LABEL: &str = "cairn";
+    pub const PIN: &str = "4321";
+
+    /// `None` (printing why) where SoftHSM2 is not installed.
+    pub fn new() -> Option<SoftHsm> {
+        let module = [
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+            "/usr/lib64/pkcs11/libsofthsm2.so",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+        let Some(module) = module.filter(|_| have_quietly("softhsm2-util")) else {
+            if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
+                panic!("SoftHSM2 is required here (CAIRN_REQUIRE_TOOLS is set) but not installed");
+            }
+            eprintln!("SKIPPED: SoftHSM2 is not installed (apt-get install softhsm2 opensc)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .unwrap();
+        let pin_file = dir.path().join("pin");
+        std::fs::write(&pin_file, format!("{}\n", Self::PIN)).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let hsm = SoftHsm {
+            dir,
+            module,
+            conf,
+            pin_file,
+        };
+        ok(&hsm
+            .command("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                Self::LABEL,
+                "--pin",
+                Self::PIN,
+                "--so-pin",
+                "87654321",
+            ])
+            .output()
+            .unwrap());
+        Some(hsm)
+    }
+
+    /// `--key-store` for this token.
+    pub fn spec(&self, alg: &str) -> String {
+        format!(
+            "pkcs11:{}?token={}&pin-file={}&alg={alg}",
+            self.module.display(),
+            Self::LABEL,
+            self.pin_file.display()
+        )
+    }
+
+    /// A command that sees this token (SoftHSM2 finds its tokens through SOFTHSM2_CONF).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("SOFTHSM2_CONF", &self.conf);
+        cmd
+    }
+
+    /// `pkcs11-tool` logged in to this token.
+    pub fn pkcs11_tool(&self, args: &[&str]) -> Output {
+        self.command("pkcs11-tool")
+            .arg("--module")
+            .arg(&self.module)
+            .args(["--token-label", Self::LABEL, "--login", "--pin", Self::PIN])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn have_quietly(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
