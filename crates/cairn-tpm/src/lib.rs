@@ -1,0 +1,33 @@
+//! The TPM 2.0 structures Cairn's attestation service verifies, in pure Rust over
+//! aws-lc-rs: an attestation key's public area, quotes and their signatures, PCR digests and
+//! reference values. The agent makes them with a real TPM (through tss-esapi); the server only
+//! reads bytes, so it links no TPM library.
+
+mod public;
+mod quote;
+mod wire;
+
+pub use public::{AkKey, AkPublic};
+pub use quote::{PcrValues, Quote, check_reference, verify_quote};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TpmError {
+    #[error("malformed TPM structure: {0}")]
+    Malformed(&'static str),
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+    #[error("the key is not an attestation key (a restricted, TPM-bound signing key)")]
+    NotAnAttestationKey,
+    #[error("the quote's signature does not verify with the attestation key")]
+    Signature,
+    #[error("the signed structure is not a TPM-generated quote")]
+    NotAQuote,
+    #[error("the quote's qualifying data is not the digest of this evidence")]
+    QualifyingData,
+    #[error("the quote selects other PCRs than the values sent")]
+    PcrSelection,
+    #[error("the PCR values sent do not match the quote's PCR digest")]
+    PcrDigest,
+    #[error("PCR {0} is not one of its reference values")]
+    PcrReference(u32),
+}
