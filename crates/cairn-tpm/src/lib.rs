@@ -1,13 +1,15 @@
 //! The TPM 2.0 structures Cairn's attestation service verifies, in pure Rust over
 //! aws-lc-rs: an attestation key's public area, quotes and their signatures, PCR digests and
-//! reference values. The agent makes them with a real TPM (through tss-esapi); the server only
+//! reference values; and MakeCredential, to prove an AK sits in the TPM of an EK. The agent makes them with a real TPM (through tss-esapi); the server only
 //! reads bytes, so it links no TPM library.
 
+mod credential;
 mod public;
 mod quote;
 mod wire;
 
-pub use public::{AkKey, AkPublic};
+pub use credential::{Credential, make_credential};
+pub use public::{AkKey, AkPublic, ek_public};
 pub use quote::{PcrValues, Quote, check_reference, verify_quote};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,4 +32,6 @@ pub enum TpmError {
     PcrDigest,
     #[error("PCR {0} is not one of its reference values")]
     PcrReference(u32),
+    #[error("the endorsement key is not a usable RSA 2048 storage key")]
+    EkKey,
 }
