@@ -59,8 +59,11 @@ pub enum SignatureError {
     },
     #[error("the signature does not verify with the hardware key")]
     Invalid,
-    #[error("TPM2 hardware keys are not supported by this build")]
-    Unsupported,
+    /// A TPM quote that fails one of its checks (signature, qualifying data, PCRs).
+    #[error("TPM quote: {0}")]
+    Quote(cairn_tpm::TpmError),
+    #[error("a TPM2 signature needs `attest` and `pcrs` ({0})")]
+    MalformedQuote(String),
     #[error("malformed hardware key: {0}")]
     MalformedKey(&'static str),
 }
@@ -81,7 +84,9 @@ impl HardwareKey {
             HkAlg::ES256 if self.public_key.len() != 65 || self.public_key[0] != 4 => Err(
                 SignatureError::MalformedKey("an ES256 key is a 65-byte uncompressed SEC1 point"),
             ),
-            HkAlg::TPM2 => Err(SignatureError::Unsupported),
+            HkAlg::TPM2 => cairn_tpm::AkPublic::parse(&self.public_key)
+                .map(drop)
+                .map_err(SignatureError::Quote),
             _ => Ok(()),
         }
     }
@@ -97,11 +102,33 @@ impl HardwareKey {
         let algorithm: &'static dyn aws_lc_rs::signature::VerificationAlgorithm = match self.alg {
             HkAlg::EdDSA => &ED25519,
             HkAlg::ES256 => &ECDSA_P256_SHA256_FIXED,
-            HkAlg::TPM2 => return Err(SignatureError::Unsupported),
+            HkAlg::TPM2 => return self.verify_quote(message, signature),
         };
         UnparsedPublicKey::new(algorithm, &self.public_key)
             .verify(message, &signature.value)
             .map_err(|_| SignatureError::Invalid)
+    }
+}
+
+impl HardwareKey {
+    /// A TPM signs nothing from outside: it quotes its PCRs with the SHA-256 of the payload as
+    /// qualifying data, and the quote is what the AK signs (DESIGN.md, signed statements).
+    fn verify_quote(&self, message: &[u8], signature: &Signature) -> Result<(), SignatureError> {
+        let ak = cairn_tpm::AkPublic::parse(&self.public_key).map_err(SignatureError::Quote)?;
+        let attest = signature
+            .attest
+            .as_deref()
+            .ok_or_else(|| SignatureError::MalformedQuote("no attest".into()))?;
+        let pcrs = signature.pcr_values()?;
+        cairn_tpm::verify_quote(
+            &ak,
+            attest,
+            &signature.value,
+            &Digest::sha256(message).0,
+            &pcrs,
+        )
+        .map(drop)
+        .map_err(SignatureError::Quote)
     }
 }
 
@@ -179,6 +206,57 @@ mod tests {
             hk.verify(b"msg", &es),
             Err(SignatureError::AlgMismatch { .. })
         ));
+    }
+
+    /// A quote tpm2-tools made on swtpm (cairn-tpm's fixtures) whose qualifying data is the
+    /// SHA-256 of `cairn fixture evidence`: a TPM2 signed statement over those bytes.
+    #[test]
+    fn tpm2_signatures_are_quotes_over_the_payload_digest() {
+        let fixture = |name: &str| {
+            std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../cairn-tpm/tests/fixtures")
+                    .join(name),
+            )
+            .unwrap()
+        };
+        let pcrs = String::from_utf8(fixture("pcrs.txt"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (i, v) = l.split_once(' ').unwrap();
+                (i.to_string(), v.to_string())
+            })
+            .collect();
+        let hk = HardwareKey {
+            alg: HkAlg::TPM2,
+            public_key: fixture("ak-ecc.pub"),
+        };
+        assert_eq!(hk.validate(), Ok(()));
+        let signature = Signature {
+            alg: HkAlg::TPM2,
+            value: fixture("quote-ecc.sig"),
+            attest: Some(fixture("quote-ecc.attest")),
+            pcrs: Some([("sha256".to_string(), pcrs)].into()),
+        };
+        assert_eq!(hk.verify(b"cairn fixture evidence", &signature), Ok(()));
+        assert_eq!(
+            hk.verify(b"other evidence", &signature),
+            Err(SignatureError::Quote(cairn_tpm::TpmError::QualifyingData))
+        );
+        let mut sha1 = signature.clone();
+        sha1.pcrs = Some([("sha1".to_string(), Default::default())].into());
+        assert!(matches!(
+            hk.verify(b"cairn fixture evidence", &sha1),
+            Err(SignatureError::MalformedQuote(_))
+        ));
+        let plain = Signature::plain(HkAlg::TPM2, signature.value.clone());
+        assert!(hk.verify(b"cairn fixture evidence", &plain).is_err());
+        let not_an_ak = HardwareKey {
+            alg: HkAlg::TPM2,
+            public_key: vec![0; 12],
+        };
+        assert!(not_an_ak.validate().is_err());
     }
 
     #[test]

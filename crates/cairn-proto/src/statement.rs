@@ -27,6 +27,30 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// The SHA-256 PCR values of a TPM2 signature (`{ "sha256": { "7": hex } }`), the only
+    /// bank Cairn quotes.
+    pub fn pcr_values(&self) -> Result<cairn_tpm::PcrValues, SignatureError> {
+        let bad = |why: &str| SignatureError::MalformedQuote(why.into());
+        let banks = self.pcrs.as_ref().ok_or_else(|| bad("no pcrs"))?;
+        if banks.keys().any(|bank| bank != "sha256") {
+            return Err(bad("only the sha256 PCR bank is accepted"));
+        }
+        let mut values = cairn_tpm::PcrValues::new();
+        for (index, value) in banks.get("sha256").into_iter().flatten() {
+            let index: u32 = index
+                .parse()
+                .ok()
+                .filter(|i| *i < 24)
+                .ok_or_else(|| bad("a PCR index is 0 to 23"))?;
+            let value = hex::decode(value)
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .ok_or_else(|| bad("a sha256 PCR value is 64 hex digits"))?;
+            values.insert(index, value);
+        }
+        Ok(values)
+    }
+
     /// An EdDSA or ES256 signature: just the raw signature bytes.
     pub fn plain(alg: HkAlg, value: Vec<u8>) -> Self {
         Signature {

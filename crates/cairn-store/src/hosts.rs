@@ -23,6 +23,18 @@ pub struct NewHost {
     pub name: String,
     pub hk: HardwareKey,
     pub report: Report,
+    /// A TPM host's credential challenge: it stays `pending` until answered.
+    pub activation: Option<Activation>,
+}
+
+/// The challenge a TPM host must answer before its enrollment takes effect.
+#[derive(Clone, Debug)]
+pub struct Activation {
+    /// SHA-256 of the secret sealed to the host's EK (the secret itself is never stored).
+    pub secret_digest: String,
+    /// What answering grants without a join token: `Active` when the EK certificate chains
+    /// to a CA trusted to auto-approve, else `Pending` (an operator approves).
+    pub grants: HostStatus,
 }
 
 #[derive(Debug)]
@@ -34,10 +46,21 @@ pub enum Enrolled {
     JoinTokenRejected,
 }
 
+impl Enrolled {
+    pub fn host(&self) -> Option<&HostRecord> {
+        match self {
+            Enrolled::Created(host) | Enrolled::Existing(host) => Some(host),
+            Enrolled::JoinTokenRejected => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Transition {
     Done(HostRecord),
     NotFound,
+    /// A TPM host cannot be approved before it proves its AK sits in its TPM.
+    AwaitingActivation,
     /// The host's current status does not allow the change.
     Conflict(HostStatus),
 }
@@ -107,8 +130,21 @@ impl Store {
                 .host(&host_id)
                 .await?
                 .ok_or_else(|| corrupt("host", "vanished during enrollment"))?;
+            if let Some(activation) = &new.activation {
+                // Enrolling again before answering (the agent restarted): a new challenge
+                // replaces the old one; an answered one stays answered.
+                sqlx::query(
+                    "UPDATE host_activations SET secret_digest = $1, created_at = $2 WHERE host_id = $3",
+                )
+                .bind(&activation.secret_digest)
+                .bind(now)
+                .bind(host_id.as_str())
+                .execute(&self.pool)
+                .await?;
+            }
             return Ok(Enrolled::Existing(existing));
         }
+        let mut grants = new.activation.as_ref().map(|a| a.grants);
         if let Some(hash) = join_token_hash {
             let used = sqlx::query(
                 "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND role = 'join' AND used_at IS NULL \
@@ -123,10 +159,27 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Enrolled::JoinTokenRejected);
             }
-            sqlx::query("UPDATE hosts SET status = 'active' WHERE host_id = $1")
-                .bind(host_id.as_str())
-                .execute(&mut *tx)
-                .await?;
+            match &mut grants {
+                // A TPM host becomes active only once it has answered its challenge.
+                Some(grants) => *grants = HostStatus::Active,
+                None => {
+                    sqlx::query("UPDATE hosts SET status = 'active' WHERE host_id = $1")
+                        .bind(host_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        if let (Some(activation), Some(grants)) = (&new.activation, grants) {
+            sqlx::query(
+                "INSERT INTO host_activations (host_id, secret_digest, grants, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(host_id.as_str())
+            .bind(&activation.secret_digest)
+            .bind(grants.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         insert_history(&mut tx, &host_id, &fingerprint, &report, "enrolled", now).await?;
         tx.commit().await?;
@@ -176,6 +229,57 @@ impl Store {
     /// Moves a host to `to` if its current status is one of `from`. The update is
     /// conditional on the status it read, so concurrent changes on other replicas are never
     /// overwritten: a lost race reports the status that won.
+    /// Whether a TPM host has yet to answer its credential challenge.
+    pub async fn activation_pending(&self, host_id: &HostId) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM host_activations WHERE host_id = $1")
+                .bind(host_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// A TPM host answers its challenge: when `secret_digest` is the one asked for, the
+    /// challenge is spent and the host gets what it grants. `None` for a wrong answer (or no
+    /// challenge), which changes nothing.
+    pub async fn activate_host(
+        &self,
+        host_id: &HostId,
+        secret_digest: &str,
+        now: i64,
+    ) -> Result<Option<HostRecord>> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT grants FROM host_activations WHERE host_id = $1 AND secret_digest = $2",
+        )
+        .bind(host_id.as_str())
+        .bind(secret_digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let grants: String = row.try_get("grants")?;
+        sqlx::query("DELETE FROM host_activations WHERE host_id = $1")
+            .bind(host_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if grants == HostStatus::Active.as_str() {
+            sqlx::query(
+                "UPDATE hosts SET status = 'active', updated_at = $1 WHERE host_id = $2 AND status = 'pending'",
+            )
+            .bind(now)
+            .bind(host_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.evict(host_id);
+        self.host(host_id).await
+    }
+
     pub async fn transition(
         &self,
         host_id: &HostId,
@@ -188,6 +292,12 @@ impl Store {
         };
         if !from.contains(&host.status) {
             return Ok(Transition::Conflict(host.status));
+        }
+        if to == HostStatus::Active
+            && host.status == HostStatus::Pending
+            && self.activation_pending(host_id).await?
+        {
+            return Ok(Transition::AwaitingActivation);
         }
         let changed = sqlx::query(
             "UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4",

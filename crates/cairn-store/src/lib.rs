@@ -22,7 +22,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
 pub use erots::{ErotRecord, ErotStatus};
-pub use hosts::{Enrolled, HostRecord, NewHost, Transition};
+pub use hosts::{Activation, Enrolled, HostRecord, NewHost, Transition};
 pub use nonces::NonceState;
 pub use volumes::{InstanceRecord, VolumeRecord};
 
@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "boot", include_str!("../migrations/0002_boot.sql")),
     (3, "erots", include_str!("../migrations/0003_erots.sql")),
+    (
+        4,
+        "tpm_activation",
+        include_str!("../migrations/0004_tpm_activation.sql"),
+    ),
 ];
 
 /// The file of a `sqlite:` URL; `None` for an in-memory database.

@@ -3,7 +3,7 @@
 
 use cairn_proto::api::{HostStatus, TokenRole};
 use cairn_proto::{Component, ComponentClass, HardwareKey, HkAlg, Nonce, Report};
-use cairn_store::{Enrolled, NewHost, NonceState, Store, Transition, testing};
+use cairn_store::{Activation, Enrolled, NewHost, NonceState, Store, Transition, testing};
 
 /// Runs `check` on a fresh SQLite store and, when available, a fresh PostgreSQL store.
 async fn each_backend<F, Fut>(label: &str, check: F)
@@ -34,6 +34,7 @@ fn new_host(seed: u8, serial: &str) -> NewHost {
             public_key: vec![seed; 32],
         },
         report,
+        activation: None,
     }
 }
 
@@ -145,6 +146,109 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
         // A rejected join left nothing behind.
         assert_eq!(store.hosts().await.unwrap().len(), 2);
         assert_eq!(store.history(&joined.host_id).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
+    each_backend("activation", |store| async move {
+        let tpm_host = |seed, grants| NewHost {
+            activation: Some(Activation {
+                secret_digest: format!("digest-{seed}"),
+                grants,
+            }),
+            ..new_host(seed, "T")
+        };
+        // Without a join token, answering leaves it for an operator, who may approve only
+        // after the answer.
+        let Enrolled::Created(host) = store
+            .enroll_host(tpm_host(20, HostStatus::Pending), None, 100)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        let id = host.host_id;
+        assert!(store.activation_pending(&id).await.unwrap());
+        let approve = || store.transition(&id, &[HostStatus::Pending], HostStatus::Active, 101);
+        assert!(matches!(
+            approve().await.unwrap(),
+            Transition::AwaitingActivation
+        ));
+        assert!(
+            store
+                .activate_host(&id, "wrong", 102)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Enrolling again replaces the challenge.
+        let again = NewHost {
+            activation: Some(Activation {
+                secret_digest: "digest-new".into(),
+                grants: HostStatus::Pending,
+            }),
+            ..new_host(20, "T")
+        };
+        assert!(matches!(
+            store.enroll_host(again, None, 103).await.unwrap(),
+            Enrolled::Existing(_)
+        ));
+        assert!(
+            store
+                .activate_host(&id, "digest-20", 104)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let answered = store
+            .activate_host(&id, "digest-new", 105)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answered.status, HostStatus::Pending);
+        assert!(!store.activation_pending(&id).await.unwrap());
+        assert!(
+            store
+                .activate_host(&id, "digest-new", 106)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(approve().await.unwrap(), Transition::Done(_)));
+
+        // A join token (or an auto-approving EK CA) makes the answer activate it.
+        store
+            .insert_token("tpm-join", TokenRole::Join, None, 100)
+            .await
+            .unwrap();
+        let Enrolled::Created(joined) = store
+            .enroll_host(tpm_host(21, HostStatus::Pending), Some("tpm-join"), 100)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(joined.status, HostStatus::Pending);
+        let active = store
+            .activate_host(&joined.host_id, "digest-21", 101)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(active.status, HostStatus::Active);
+        let Enrolled::Created(auto) = store
+            .enroll_host(tpm_host(22, HostStatus::Active), None, 100)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        let auto = store
+            .activate_host(&auto.host_id, "digest-22", 101)
+            .await
+            .unwrap();
+        assert_eq!(auto.unwrap().status, HostStatus::Active);
     })
     .await;
 }

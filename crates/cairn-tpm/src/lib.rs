@@ -4,11 +4,13 @@
 //! reads bytes, so it links no TPM library.
 
 mod credential;
+mod ek_cert;
 mod public;
 mod quote;
 mod wire;
 
 pub use credential::{Credential, make_credential};
+pub use ek_cert::verify_ek_certificate;
 pub use public::{AkKey, AkPublic, ek_public};
 pub use quote::{PcrValues, Quote, check_reference, verify_quote};
 
@@ -34,4 +36,6 @@ pub enum TpmError {
     PcrReference(u32),
     #[error("the endorsement key is not a usable RSA 2048 storage key")]
     EkKey,
+    #[error("the EK certificate does not chain to a trusted TPM manufacturer CA: {0}")]
+    EkCertificate(String),
 }

@@ -6,7 +6,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use cairn_tpm::{AkPublic, Credential, ek_public, make_credential};
+use cairn_tpm::{
+    AkPublic, Credential, TpmError, ek_public, make_credential, verify_ek_certificate,
+};
 
 /// A swtpm of its own on free loopback ports, killed on drop.
 struct Swtpm {
@@ -17,6 +19,12 @@ struct Swtpm {
 
 impl Swtpm {
     fn start() -> Option<Swtpm> {
+        Self::start_manufactured(None)
+    }
+
+    /// With `ca`, the TPM is first manufactured by `swtpm_setup` with an EK certificate (at
+    /// NV 0x01c00002) issued by the local CA kept in that directory (made on first use).
+    fn start_manufactured(ca: Option<&Path>) -> Option<Swtpm> {
         let found = ["swtpm", "tpm2_createek"].iter().all(|tool| {
             Command::new(tool)
                 .arg("--version")
@@ -35,6 +43,9 @@ impl Swtpm {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
+        if let Some(ca) = ca {
+            manufacture(dir.path(), ca);
+        }
         // The swtpm TCTI finds the control channel on the next port up.
         let ports = loop {
             let server = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -155,6 +166,60 @@ impl Drop for Swtpm {
     }
 }
 
+fn manufacture(state: &Path, ca: &Path) {
+    let write = |name: &str, text: String| {
+        let path = ca.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let localca = write(
+        "localca.conf",
+        format!(
+            "statedir = {0}\nsigningkey = {0}/signkey.pem\nissuercert = {0}/issuercert.pem\ncertserial = {0}/certserial\n",
+            ca.display()
+        ),
+    );
+    let options = write("localca.options", "--platform-manufacturer Cairn\n".into());
+    let setup = write(
+        "setup.conf",
+        format!(
+            "create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = {}\ncreate_certs_tool_options = {}\n",
+            localca.display(),
+            options.display()
+        ),
+    );
+    let out = Command::new("swtpm_setup")
+        .args(["--tpm2", "--create-ek-cert", "--overwrite", "--tpmstate"])
+        .arg(state)
+        .arg("--config")
+        .arg(setup)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The DER certificates of a local CA: its root and its intermediate.
+fn ca_certificates(ca: &Path) -> Vec<Vec<u8>> {
+    ["swtpm-localca-rootca-cert.pem", "issuercert.pem"]
+        .iter()
+        .map(|name| {
+            let pem = std::fs::read(ca.join(name)).unwrap();
+            pem_rfc7468::decode_vec(&pem).unwrap().1
+        })
+        .collect()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// tpm2-tools' credential file: magic, version, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET.
 fn write_tpm2_tools_credential(path: &Path, c: &Credential) {
     let mut bytes = 0xBADC_C0DEu32.to_be_bytes().to_vec();
@@ -187,6 +252,39 @@ fn the_tpm_of_the_ek_activates_a_credential_for_its_ak_and_no_other_does() {
     let (_, b_ak) = b.keys();
     let to_a_for_b = make_credential(&ek, &b_ak.name, &secret).unwrap();
     assert_eq!(b.activate(&to_a_for_b), None);
+}
+
+#[test]
+fn an_ek_certificate_chains_to_its_manufacturer_and_its_key_is_the_tpms() {
+    let (ca, other_ca) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let Some(tpm) = Swtpm::start_manufactured(Some(ca.path())) else {
+        return;
+    };
+    tpm.ok(&["tpm2_nvread", "0x01c00002", "-o", "ek.der"]);
+    let ek_cert = std::fs::read(tpm.path("ek.der")).unwrap();
+    let ek = verify_ek_certificate(&ek_cert, &ca_certificates(ca.path()), now()).unwrap();
+    // The certified key is the TPM's EK: a credential sealed to it activates.
+    let (_, ak) = tpm.keys();
+    let credential = make_credential(&ek, &ak.name, b"from the certificate").unwrap();
+    assert_eq!(
+        tpm.activate(&credential),
+        Some(b"from the certificate".to_vec())
+    );
+
+    // Another manufacturer's CA does not vouch for it; nor does an empty trust list, nor a
+    // certificate past its validity (swtpm's run to 9999, so check one from before its time).
+    let _other = Swtpm::start_manufactured(Some(other_ca.path())).unwrap();
+    for anchors in [ca_certificates(other_ca.path()), vec![]] {
+        assert!(matches!(
+            verify_ek_certificate(&ek_cert, &anchors, now()),
+            Err(TpmError::EkCertificate(_))
+        ));
+    }
+    assert!(verify_ek_certificate(&ek_cert, &ca_certificates(ca.path()), 1_000_000).is_err());
+    let mut forged = ek_cert.clone();
+    let n = forged.len() - 10;
+    forged[n] ^= 1;
+    assert!(verify_ek_certificate(&forged, &ca_certificates(ca.path()), now()).is_err());
 }
 
 #[test]

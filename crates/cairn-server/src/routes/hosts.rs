@@ -64,6 +64,7 @@ async fn register(
         name: enrollment.name.clone(),
         hk: enrollment.hk.clone(),
         report: enrollment.report.clone(),
+        activation: None,
     };
     match state
         .store
@@ -163,6 +164,11 @@ pub async fn act(
             Ok(Json(view(host)))
         }
         Transition::NotFound => Err(ApiError::not_found("No such host")),
+        Transition::AwaitingActivation => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "activation-pending",
+            "The TPM host has not yet proven its attestation key is in its TPM",
+        )),
         Transition::Conflict(current) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "invalid-transition",

@@ -1,6 +1,9 @@
 //! Hardware keys. `soft:PATH` is an Ed25519 key in a 0600 PEM file, for development and
 //! for hosts without a TPM; a TPM backend (`tpm:TCTI`) implements the same trait.
 
+#[cfg(feature = "tpm")]
+pub mod tpm;
+
 use std::path::Path;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -11,7 +14,9 @@ use cairn_proto::{HardwareKey, HkAlg, Signature};
 pub enum HkError {
     #[error("hardware key spec {0:?} is not soft:PATH or tpm:TCTI")]
     BadSpec(String),
-    #[error("TPM hardware keys are not available in this build yet (use --hk soft:PATH)")]
+    #[error(
+        "this cairn was built without TPM support (build with --features tpm, which needs libtss2-dev)"
+    )]
     TpmUnavailable,
     #[error(transparent)]
     Key(#[from] cairn_keystore::KeyStoreError),
@@ -24,6 +29,22 @@ pub trait HardwareKeySigner: Send + Sync {
     fn public(&self) -> HardwareKey;
     /// Signs the canonical bytes of a payload.
     fn sign(&self, message: &[u8]) -> Result<Signature, HkError>;
+
+    /// The TPM's EK certificate (DER), for enrollment; keys without an EK have none.
+    fn ek_certificate(&self) -> Result<Option<Vec<u8>>, HkError> {
+        Ok(None)
+    }
+
+    /// Answers the server's credential challenge (TPM2_ActivateCredential).
+    fn activate_credential(
+        &self,
+        _id_object: &[u8],
+        _encrypted_secret: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, HkError> {
+        Err(HkError::Invalid(
+            "only a TPM hardware key can activate a credential".into(),
+        ))
+    }
 }
 
 /// Opens the hardware key named by `--hk`, creating a soft key on first use (enrollment).
@@ -49,6 +70,9 @@ fn open_with(spec: &str, create: bool) -> Result<Box<dyn HardwareKeySigner>, HkE
             }
             Ok(Box::new(SoftKey::load_or_create(path)?))
         }
+        #[cfg(feature = "tpm")]
+        Some(("tpm", tcti)) if !tcti.is_empty() => Ok(Box::new(tpm::TpmKey::open(tcti, create)?)),
+        #[cfg(not(feature = "tpm"))]
         Some(("tpm", _)) => Err(HkError::TpmUnavailable),
         _ => Err(HkError::BadSpec(spec.into())),
     }
@@ -113,6 +137,7 @@ mod tests {
         let first = open_or_create(&spec).unwrap().public();
         let again = open(&spec).unwrap().public();
         assert_eq!(first, again);
+        #[cfg(not(feature = "tpm"))]
         assert!(matches!(
             open("tpm:device:/dev/tpmrm0"),
             Err(HkError::TpmUnavailable)

@@ -1,0 +1,57 @@
+//! EK certificates: the TPM manufacturer's statement that an endorsement key lives in a
+//! genuine TPM. Verified as an X.509 chain (rustls-webpki) up to a CA the operator trusts;
+//! its public key is then the one the credential challenge is sealed to, so a host cannot
+//! present a real certificate for someone else's TPM and answer with its own.
+
+use aws_lc_rs::rsa::PublicEncryptingKey;
+use pki_types::{CertificateDer, UnixTime};
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
+
+use crate::TpmError;
+
+/// Verifies `ek_cert` (DER) against `anchors` (DER CA certificates: roots, and intermediates
+/// the operator chose to trust as well) at `now` (seconds since the epoch), and returns its
+/// RSA public key for [`crate::make_credential`].
+pub fn verify_ek_certificate(
+    ek_cert: &[u8],
+    anchors: &[Vec<u8>],
+    now: u64,
+) -> Result<PublicEncryptingKey, TpmError> {
+    let untrusted = |e: webpki::Error| TpmError::EkCertificate(format!("{e:?}"));
+    let der = CertificateDer::from(ek_cert);
+    let cert = EndEntityCert::try_from(&der).map_err(untrusted)?;
+    let ca_ders: Vec<CertificateDer> = anchors
+        .iter()
+        .map(|a| CertificateDer::from(&a[..]))
+        .collect();
+    let trust = ca_ders
+        .iter()
+        .map(|ca| webpki::anchor_from_trusted_cert(ca).map(|a| a.to_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(untrusted)?;
+    cert.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &trust,
+        &ca_ders,
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(now)),
+        AnyEkUsage,
+        None,
+        None,
+    )
+    .map_err(untrusted)?;
+    PublicEncryptingKey::from_der(cert.subject_public_key_info().as_ref())
+        .map_err(|_| TpmError::EkKey)
+}
+
+/// EK certificates carry no TLS usages; some carry TCG's EK certificate purpose
+/// (2.23.133.8.1), others none. The chain to a trusted manufacturer CA is what counts.
+struct AnyEkUsage;
+
+impl ExtendedKeyUsageValidator for AnyEkUsage {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        for purpose in iter {
+            purpose?;
+        }
+        Ok(())
+    }
+}
