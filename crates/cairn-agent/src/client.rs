@@ -163,6 +163,19 @@ impl ApiClient {
         self.post("/v1/hosts", signed).await
     }
 
+    /// Answers a TPM host's credential challenge with the secret its TPM recovered.
+    pub async fn activate(
+        &self,
+        host_id: &cairn_proto::HostId,
+        secret: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<EnrollResponse, ClientError> {
+        let request = cairn_proto::api::ActivationRequest {
+            secret: cairn_proto::api::SecretBytes(secret),
+        };
+        self.post(&format!("/v1/hosts/{host_id}/activation"), &request)
+            .await
+    }
+
     pub async fn attest(&self, signed: &Signed<Evidence>) -> Result<String, ClientError> {
         self.post::<_, AttestResponse>("/v1/attest", signed)
             .await

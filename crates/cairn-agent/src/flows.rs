@@ -20,6 +20,9 @@ pub async fn enroll(
     report: Report,
     join_token: Option<String>,
 ) -> Result<EnrollResponse, ClientError> {
+    let ek_cert = hk
+        .ek_certificate()
+        .map_err(|e| ClientError::Usage(e.to_string()))?;
     let challenge = client.challenge().await?;
     let enrollment = Enrollment {
         nonce: challenge.nonce,
@@ -27,9 +30,17 @@ pub async fn enroll(
         report,
         hk: hk.public(),
         join_token,
-        ek_cert: None,
+        ek_cert: ek_cert.map(cairn_proto::b64::encode),
     };
-    client.enroll(&sign_with(hk, enrollment)?).await
+    let enrolled = client.enroll(&sign_with(hk, enrollment)?).await?;
+    // A TPM host proves its AK sits in the TPM of its EK before the enrollment counts.
+    let Some(credential) = &enrolled.credential else {
+        return Ok(enrolled);
+    };
+    let secret = hk
+        .activate_credential(&credential.id_object, &credential.encrypted_secret)
+        .map_err(|e| ClientError::Usage(e.to_string()))?;
+    client.activate(&enrolled.host_id, secret).await
 }
 
 /// Attests and returns the PAT, bound to `instance_key` (the boot client's X25519 public key)

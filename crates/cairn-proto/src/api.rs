@@ -57,6 +57,29 @@ impl std::fmt::Display for HostStatus {
 pub struct EnrollResponse {
     pub host_id: HostId,
     pub status: HostStatus,
+    /// For a TPM host: the challenge to answer at `POST /v1/hosts/{id}/activation` before
+    /// the enrollment takes effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialChallenge>,
+}
+
+/// TPM2_MakeCredential's output: a secret sealed to the host's EK, bound to its AK's name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialChallenge {
+    /// TPM2B_ID_OBJECT contents, base64url.
+    #[serde(with = "crate::b64::bytes")]
+    pub id_object: Vec<u8>,
+    /// TPM2B_ENCRYPTED_SECRET contents, base64url.
+    #[serde(with = "crate::b64::bytes")]
+    pub encrypted_secret: Vec<u8>,
+}
+
+/// `POST /v1/hosts/{id}/activation`: the secret TPM2_ActivateCredential recovered.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationRequest {
+    pub secret: SecretBytes,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

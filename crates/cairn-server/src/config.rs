@@ -60,6 +60,12 @@ pub struct ServerConfig {
     pub erot_ttl: Duration,
     /// A JSON file naming external issuers whose security tokens the key broker accepts.
     pub trusted_issuers: Option<PathBuf>,
+    /// PEM bundles of TPM manufacturer CAs: a TPM host's EK certificate must chain to one.
+    /// None configured: EK certificates are not checked, and TPM hosts wait for approval.
+    pub ek_ca: Vec<PathBuf>,
+    /// A TPM host whose EK certificate chains to `ek_ca` becomes active once it proves its AK
+    /// is in that TPM, without an operator.
+    pub ek_auto_approve: bool,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
 }
@@ -79,6 +85,8 @@ impl ServerConfig {
             security_token_ttl: Duration::from_secs(3600),
             erot_ttl: Duration::from_secs(3600),
             trusted_issuers: None,
+            ek_ca: vec![],
+            ek_auto_approve: false,
             body_limit: 256 * 1024,
         }
     }

@@ -31,11 +31,41 @@ pub enum ServeError {
     Store(#[from] cairn_store::StoreError),
     #[error(transparent)]
     Issuers(#[from] issuers::IssuerError),
+    #[error("--ek-ca {path}: {reason}")]
+    EkCa { path: String, reason: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
         source: std::io::Error,
     },
+}
+
+/// The certificates of every `--ek-ca` PEM bundle, as DER.
+fn read_ek_anchors(paths: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, ServeError> {
+    let mut anchors = vec![];
+    for path in paths {
+        let fail = |reason: String| ServeError::EkCa {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let mut found = 0;
+        for block in text.split_inclusive("-----END CERTIFICATE-----") {
+            let Some(start) = block.find("-----BEGIN CERTIFICATE-----") else {
+                continue;
+            };
+            let (label, der) = pem_rfc7468::decode_vec(&block.as_bytes()[start..])
+                .map_err(|e| fail(e.to_string()))?;
+            if label == "CERTIFICATE" {
+                anchors.push(der);
+                found += 1;
+            }
+        }
+        if found == 0 {
+            return Err(fail("no PEM certificate in it".into()));
+        }
+    }
+    Ok(anchors)
 }
 
 /// A server bound to its port, ready to serve.
@@ -55,6 +85,7 @@ impl Server {
             None => vec![],
         };
         let external = issuers::load(&issuer_configs).await?;
+        let ek_anchors = read_ek_anchors(&config.ek_ca)?;
         let listener =
             TcpListener::bind(&config.listen)
                 .await
@@ -69,9 +100,11 @@ impl Server {
             })?;
             config.issuer = Some(format!("http://{addr}"));
         }
+        let mut state = AppState::new(config, keys, store, external);
+        state.ek_anchors = ek_anchors.into();
         Ok(Server {
             listener,
-            state: AppState::new(config, keys, store, external),
+            state,
             issuers: issuer_configs,
         })
     }

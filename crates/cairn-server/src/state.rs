@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The resolved `iss` of issued tokens.
     pub issuer: Arc<str>,
+    /// DER certificates of the TPM manufacturer CAs in `--ek-ca`.
+    pub ek_anchors: Arc<[Vec<u8>]>,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
             store,
             keys,
             metrics: Arc::new(Metrics::default()),
+            ek_anchors: Arc::new([]),
         };
         state.install_issuers(external);
         state

@@ -43,6 +43,17 @@ pub fn verify_ek_certificate(
         .map_err(|_| TpmError::EkKey)
 }
 
+/// The RSA public key of an EK certificate whose chain is not checked (no manufacturer CA is
+/// configured): the credential challenge still proves the AK shares a TPM with this EK, and
+/// an operator decides whether to trust it.
+pub fn ek_certificate_key(ek_cert: &[u8]) -> Result<PublicEncryptingKey, TpmError> {
+    let der = CertificateDer::from(ek_cert);
+    let cert =
+        EndEntityCert::try_from(&der).map_err(|e| TpmError::EkCertificate(format!("{e:?}")))?;
+    PublicEncryptingKey::from_der(cert.subject_public_key_info().as_ref())
+        .map_err(|_| TpmError::EkKey)
+}
+
 /// EK certificates carry no TLS usages; some carry TCG's EK certificate purpose
 /// (2.23.133.8.1), others none. The chain to a trusted manufacturer CA is what counts.
 struct AnyEkUsage;

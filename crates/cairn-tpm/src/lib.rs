@@ -10,7 +10,7 @@ mod quote;
 mod wire;
 
 pub use credential::{Credential, make_credential};
-pub use ek_cert::verify_ek_certificate;
+pub use ek_cert::{ek_certificate_key, verify_ek_certificate};
 pub use public::{AkKey, AkPublic, ek_public};
 pub use quote::{PcrValues, Quote, check_reference, verify_quote};
 

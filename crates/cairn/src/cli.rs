@@ -167,6 +167,14 @@ pub struct ServeArgs {
     /// JSON file of external issuers whose security tokens the key broker accepts
     #[arg(long)]
     pub trusted_issuers: Option<PathBuf>,
+    /// PEM bundle of TPM manufacturer CAs (repeatable): TPM hosts' EK certificates must chain
+    /// to one. Without it EK certificates go unchecked and TPM hosts wait for approval
+    #[arg(long)]
+    pub ek_ca: Vec<PathBuf>,
+    /// TPM hosts whose EK certificate chains to --ek-ca become active once they prove their
+    /// attestation key is in that TPM (credential activation), without an operator
+    #[arg(long, requires = "ek_ca")]
+    pub ek_auto_approve: bool,
 }
 
 #[derive(Subcommand)]

@@ -3,9 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use cairn_proto::api::{EnrollResponse, HostStatus, HostView};
-use cairn_proto::{Enrollment, HostId, Signed};
-use cairn_store::{Enrolled, HostRecord, NewHost, Transition};
+use cairn_proto::api::{
+    ActivationRequest, CredentialChallenge, EnrollResponse, HostStatus, HostView,
+};
+use cairn_proto::{Digest, Enrollment, HkAlg, HostId, Signed};
+use cairn_store::{Activation, Enrolled, HostRecord, NewHost, Transition};
 
 use super::attest::consume_nonce;
 use crate::auth::Admin;
@@ -57,6 +59,10 @@ async fn register(
         )
         .detail(e.to_string())
     })?;
+    let challenge = match enrollment.hk.alg {
+        HkAlg::TPM2 => Some(tpm_challenge(state, enrollment)?),
+        _ => None,
+    };
     consume_nonce(state, &enrollment.nonce).await?;
 
     let join_hash = enrollment.join_token.as_deref().map(token_hash);
@@ -64,33 +70,128 @@ async fn register(
         name: enrollment.name.clone(),
         hk: enrollment.hk.clone(),
         report: enrollment.report.clone(),
-        activation: None,
+        activation: challenge.as_ref().map(|(activation, _)| activation.clone()),
     };
-    match state
+    let enrolled = state
         .store
         .enroll_host(new, join_hash.as_deref(), clock::now())
-        .await?
-    {
+        .await?;
+    let code = match &enrolled {
         Enrolled::Created(host) => {
             tracing::info!(host = %host.host_id, status = %host.status, "host enrolled");
-            Ok((
-                StatusCode::CREATED,
-                Json(EnrollResponse {
-                    host_id: host.host_id,
-                    status: host.status,
-                }),
-            ))
+            StatusCode::CREATED
         }
-        Enrolled::Existing(host) => Ok((
-            StatusCode::OK,
-            Json(EnrollResponse {
+        Enrolled::Existing(_) => StatusCode::OK,
+        Enrolled::JoinTokenRejected => {
+            return Err(ApiError::forbidden(
+                "join-token-invalid",
+                "The join token is unknown, used or expired",
+            ));
+        }
+    };
+    let host = enrolled.host().expect("created or existing");
+    // The challenge goes out only while one is open (a host that answered already has none).
+    let credential = match challenge {
+        Some((_, credential)) if state.store.activation_pending(&host.host_id).await? => {
+            Some(credential)
+        }
+        _ => None,
+    };
+    Ok((
+        code,
+        Json(EnrollResponse {
+            host_id: host.host_id.clone(),
+            status: host.status,
+            credential,
+        }),
+    ))
+}
+
+/// A TPM host's EK certificate checked against the manufacturer CAs, and a credential
+/// challenge sealed to that EK for the AK being enrolled: only the TPM holding both can
+/// answer it (DESIGN.md flow 1, step 3).
+fn tpm_challenge(
+    state: &AppState,
+    enrollment: &Enrollment,
+) -> Result<(Activation, CredentialChallenge), ApiError> {
+    let ek_cert = enrollment
+        .ek_cert
+        .as_deref()
+        .and_then(|c| cairn_proto::b64::decode(c).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "ek-cert-required",
+                "A TPM host enrolls with its EK certificate (base64url DER)",
+            )
+        })?;
+    let untrusted = |e: cairn_tpm::TpmError| {
+        ApiError::forbidden(
+            "ek-cert-untrusted",
+            "The EK certificate does not chain to a trusted TPM manufacturer",
+        )
+        .detail(e.to_string())
+    };
+    let (ek, chains) = match state.ek_anchors.is_empty() {
+        true => (
+            cairn_tpm::ek_certificate_key(&ek_cert).map_err(untrusted)?,
+            false,
+        ),
+        false => (
+            cairn_tpm::verify_ek_certificate(&ek_cert, &state.ek_anchors, clock::now() as u64)
+                .map_err(untrusted)?,
+            true,
+        ),
+    };
+    let ak = cairn_tpm::AkPublic::parse(&enrollment.hk.public_key).map_err(|e| {
+        ApiError::bad_request(
+            "unsupported-hardware-key",
+            "The hardware key cannot be used",
+        )
+        .detail(e.to_string())
+    })?;
+    let secret = zeroize::Zeroizing::new(cairn_proto::random_bytes::<32>());
+    let made = cairn_tpm::make_credential(&ek, &ak.name, &secret[..]).map_err(untrusted)?;
+    let grants = match chains && state.config.ek_auto_approve {
+        true => HostStatus::Active,
+        false => HostStatus::Pending,
+    };
+    Ok((
+        Activation {
+            secret_digest: Digest::sha256(&secret[..]).hex(),
+            grants,
+        },
+        CredentialChallenge {
+            id_object: made.id_object,
+            encrypted_secret: made.encrypted_secret,
+        },
+    ))
+}
+
+/// `POST /v1/hosts/{id}/activation`: the TPM host shows the secret only its TPM could
+/// recover. The secret is single-use; a wrong one changes nothing.
+pub async fn activate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<ActivationRequest>,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    let id = parse_id(&id)?;
+    let digest = Digest::sha256(&req.secret.0[..]).hex();
+    match state
+        .store
+        .activate_host(&id, &digest, clock::now())
+        .await?
+    {
+        Some(host) => {
+            tracing::info!(host = %host.host_id, status = %host.status, "TPM credential activated");
+            Ok(Json(EnrollResponse {
                 host_id: host.host_id,
                 status: host.status,
-            }),
-        )),
-        Enrolled::JoinTokenRejected => Err(ApiError::forbidden(
-            "join-token-invalid",
-            "The join token is unknown, used or expired",
+                credential: None,
+            }))
+        }
+        None => Err(ApiError::forbidden(
+            "activation-failed",
+            "No open credential challenge for this host matches the secret",
         )),
     }
 }

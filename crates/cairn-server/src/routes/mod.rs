@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/attest", post(attest::attest))
             .route("/v1/hosts", post(hosts::enroll).get(hosts::list))
             .route("/v1/hosts/{host_id}", get(hosts::show))
+            .route("/v1/hosts/{host_id}/activation", post(hosts::activate))
             .route("/v1/hosts/{host_id}/{action}", post(hosts::act));
     }
     if state.config.serves(Role::Issuer) {

@@ -78,8 +78,12 @@ async fn bind(data_dir: &Path, args: ServeArgs) -> Result<Server> {
     config.pat_ttl = Duration::from_secs(args.pat_ttl);
     config.security_token_ttl = Duration::from_secs(args.security_token_ttl);
     config.trusted_issuers = args.trusted_issuers;
+    config.ek_ca = args.ek_ca;
+    config.ek_auto_approve = args.ek_auto_approve;
     Server::bind(config).await.map_err(|e| match e {
-        cairn_server::ServeError::Issuers(_) => Failure::usage(e.to_string()),
+        cairn_server::ServeError::Issuers(_) | cairn_server::ServeError::EkCa { .. } => {
+            Failure::usage(e.to_string())
+        }
         e => Failure::new(FAILURE, e.to_string()),
     })
 }

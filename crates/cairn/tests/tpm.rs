@@ -1,0 +1,204 @@
+//! TPM hardware keys through the real server process, the real CLI and swtpm: a host
+//! manufactured with an EK certificate enrolls by credential activation and attests with
+//! quotes; tpm2_checkquote verifies the agent's quotes; and what must fail does: an EK from an
+//! untrusted manufacturer, a wrong answer to the challenge, approval before it, edited PCRs.
+
+#[cfg(not(feature = "tpm"))]
+#[test]
+fn tpm_cases_need_the_tpm_feature() {
+    if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
+        panic!("the TPM cases are required here: build with --features tpm (libtss2-dev)");
+    }
+    eprintln!("SKIPPED: TPM cases (cairn built without --features tpm; needs libtss2-dev)");
+}
+
+#[cfg(feature = "tpm")]
+mod common;
+#[cfg(feature = "tpm")]
+#[path = "../../cairn-tpm/tests/swtpm/mod.rs"]
+mod swtpm;
+
+#[cfg(feature = "tpm")]
+mod with_tpm {
+    use std::path::{Path, PathBuf};
+
+    use cairn_agent::HardwareKeySigner;
+    use cairn_agent::hk::tpm::TpmKey;
+    use cairn_proto::api::ActivationRequest;
+    use cairn_proto::{Digest, Enrollment, Signed};
+    use cairn_token::{Jwks, Verifier};
+
+    use super::common::*;
+    use super::swtpm::Swtpm;
+
+    const ISSUER: &str = "https://cairn.test";
+
+    /// The CA's root and intermediate in one PEM bundle, as an operator configures `--ek-ca`.
+    fn bundle(ca: &Path) -> PathBuf {
+        let path = ca.join("bundle.pem");
+        let text: String = ["swtpm-localca-rootca-cert.pem", "issuercert.pem"]
+            .iter()
+            .map(|f| std::fs::read_to_string(ca.join(f)).unwrap())
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn agent(server: &TestServer, tpm: &Swtpm, args: &[&str]) -> std::process::Output {
+        let hk = format!("tpm:{}", tpm.tcti);
+        let root = fixture("baremetal");
+        let mut all = vec!["agent"];
+        all.extend(args);
+        all.extend(["--hk", &hk, "--root", root.to_str().unwrap()]);
+        server.cli(&all)
+    }
+
+    #[tokio::test]
+    async fn a_tpm_host_enrolls_by_credential_activation_and_attests_with_quotes() {
+        let ca = tempfile::tempdir().unwrap();
+        let Some(tpm) = Swtpm::start_manufactured(Some(ca.path())) else {
+            return;
+        };
+        let ek_ca = bundle(ca.path());
+        let server = TestServer::start(
+            None,
+            &[
+                "--issuer",
+                ISSUER,
+                "--ek-ca",
+                ek_ca.to_str().unwrap(),
+                "--ek-auto-approve",
+            ],
+        );
+        // The EK chains to the trusted manufacturer, the AK is proven to share its TPM:
+        // active without an operator.
+        let enrolled: serde_json::Value =
+            serde_json::from_str(&ok(&agent(&server, &tpm, &["enroll", "--json"]))).unwrap();
+        assert_eq!(enrolled["status"], "active", "{enrolled}");
+        assert!(enrolled.get("credential").is_none());
+
+        let pat = ok(&agent(&server, &tpm, &["attest"])).trim().to_string();
+        let jwks: Jwks = server.client().jwks().await.unwrap();
+        let claims = Verifier::for_pats(&jwks, Some(ISSUER.into()))
+            .unwrap()
+            .verify_pat(&pat)
+            .unwrap();
+        assert_eq!(claims.sub.as_str(), enrolled["host_id"].as_str().unwrap());
+
+        // tpm2_checkquote (tpm2-tools) verifies a quote the agent made, for this payload only.
+        let key = TpmKey::open(&tpm.tcti, false).unwrap();
+        let message = b"{\"evidence\":\"for checkquote\"}";
+        let signature = key.sign(message).unwrap();
+        std::fs::write(tpm.path("cairn-ak.pub"), key.public().public_key).unwrap();
+        std::fs::write(tpm.path("cairn.attest"), signature.attest.as_ref().unwrap()).unwrap();
+        std::fs::write(tpm.path("cairn.sig"), &signature.value).unwrap();
+        let checkquote = |qualifying: &str| {
+            tpm.tpm2(&[
+                "tpm2_checkquote",
+                "-u",
+                "cairn-ak.pub",
+                "-m",
+                "cairn.attest",
+                "-s",
+                "cairn.sig",
+                "-g",
+                "sha256",
+                "-q",
+                qualifying,
+            ])
+        };
+        let out = checkquote(&Digest::sha256(message).hex());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!checkquote(&Digest::sha256(b"other").hex()).status.success());
+
+        // Evidence whose PCR values were edited after the quote is refused.
+        let mut evidence = evidence(&server, &key, &baremetal()).await;
+        let pcrs = evidence.signature.pcrs.as_mut().unwrap();
+        let pcr0 = pcrs.get_mut("sha256").unwrap().get_mut("0").unwrap();
+        *pcr0 = "11".repeat(32);
+        let (status, body) = post_raw(
+            &server,
+            "/v1/attest",
+            &serde_json::to_value(&evidence).unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (403, Some("urn:cairn:problem:evidence-signature-invalid")),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_ek_a_wrong_answer_or_an_early_approval_is_refused() {
+        let (ca, other_ca) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let Some(tpm) = Swtpm::start_manufactured(Some(ca.path())) else {
+            return;
+        };
+        let _other = Swtpm::start_manufactured(Some(other_ca.path())).unwrap();
+
+        // A manufacturer the operator does not trust.
+        let other_bundle = bundle(other_ca.path());
+        let strict = TestServer::start(None, &["--ek-ca", other_bundle.to_str().unwrap()]);
+        let out = agent(&strict, &tpm, &["enroll"]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("ek-cert-untrusted"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // No manufacturer CA configured: the challenge still has to be answered, and then
+        // an operator approves.
+        let server = TestServer::start(None, &[]);
+        let key = TpmKey::open(&tpm.tcti, true).unwrap();
+        let nonce = server.client().challenge().await.unwrap().nonce;
+        let enrollment = Enrollment {
+            nonce,
+            name: "tpm-host".into(),
+            report: baremetal(),
+            hk: key.public(),
+            join_token: None,
+            ek_cert: Some(cairn_proto::b64::encode(key.ek_certificate().unwrap())),
+        };
+        let signed = Signed::sign(enrollment, |m| key.sign(m)).unwrap();
+        let enrolled = server.client().enroll(&signed).await.unwrap();
+        assert_eq!(enrolled.status.as_str(), "pending");
+        let credential = enrolled.credential.clone().unwrap();
+        let id = enrolled.host_id.to_string();
+
+        let approve = server.cli(&["admin", "hosts", "approve", &id]);
+        assert!(String::from_utf8_lossy(&approve.stderr).contains("activation-pending"));
+        // An answer that is not the secret (what any other TPM could at best produce).
+        let wrong = ActivationRequest {
+            secret: cairn_proto::api::SecretBytes(zeroize::Zeroizing::new(vec![7; 32])),
+        };
+        let (status, body) = post_raw(
+            &server,
+            &format!("/v1/hosts/{id}/activation"),
+            &serde_json::to_value(&wrong).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        // The TPM's own answer is accepted once; approval then works.
+        let secret = key
+            .activate_credential(&credential.id_object, &credential.encrypted_secret)
+            .unwrap();
+        let activated = server
+            .client()
+            .activate(&enrolled.host_id, secret.clone())
+            .await
+            .unwrap();
+        assert_eq!(activated.status.as_str(), "pending");
+        assert!(
+            refusal(server.client().activate(&enrolled.host_id, secret).await)
+                .contains("activation-failed")
+        );
+        ok(&server.cli(&["admin", "hosts", "approve", &id]));
+        ok(&agent(&server, &tpm, &["attest"]));
+    }
+}
