@@ -66,6 +66,8 @@ pub struct ServerConfig {
     /// A TPM host whose EK certificate chains to `ek_ca` becomes active once it proves its AK
     /// is in that TPM, without an operator.
     pub ek_auto_approve: bool,
+    /// The PCR values TPM hosts' quotes may show (see `pcr_reference.rs`).
+    pub pcr_reference: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
 }
@@ -87,6 +89,7 @@ impl ServerConfig {
             trusted_issuers: None,
             ek_ca: vec![],
             ek_auto_approve: false,
+            pcr_reference: None,
             body_limit: 256 * 1024,
         }
     }

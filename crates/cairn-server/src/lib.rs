@@ -10,11 +10,13 @@ mod config;
 mod init;
 mod issuers;
 mod metrics;
+mod pcr_reference;
 mod problem;
 mod routes;
 mod state;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use cairn_store::Store;
 use tokio::net::TcpListener;
@@ -33,6 +35,8 @@ pub enum ServeError {
     Issuers(#[from] issuers::IssuerError),
     #[error("--ek-ca {path}: {reason}")]
     EkCa { path: String, reason: String },
+    #[error(transparent)]
+    PcrReference(#[from] pcr_reference::PcrReferenceError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -86,6 +90,10 @@ impl Server {
         };
         let external = issuers::load(&issuer_configs).await?;
         let ek_anchors = read_ek_anchors(&config.ek_ca)?;
+        let pcr_reference = match &config.pcr_reference {
+            Some(path) => Some(pcr_reference::PcrReference::read(path)?),
+            None => None,
+        };
         let listener =
             TcpListener::bind(&config.listen)
                 .await
@@ -102,6 +110,7 @@ impl Server {
         }
         let mut state = AppState::new(config, keys, store, external);
         state.ek_anchors = ek_anchors.into();
+        state.pcr_reference = pcr_reference.map(Arc::new);
         Ok(Server {
             listener,
             state,

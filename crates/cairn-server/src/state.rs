@@ -28,6 +28,8 @@ pub struct AppState {
     pub issuer: Arc<str>,
     /// DER certificates of the TPM manufacturer CAs in `--ek-ca`.
     pub ek_anchors: Arc<[Vec<u8>]>,
+    /// The PCR values TPM hosts' quotes may show (`--pcr-reference`).
+    pub pcr_reference: Option<Arc<crate::pcr_reference::PcrReference>>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             keys,
             metrics: Arc::new(Metrics::default()),
             ek_anchors: Arc::new([]),
+            pcr_reference: None,
         };
         state.install_issuers(external);
         state

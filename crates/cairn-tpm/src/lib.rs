@@ -32,8 +32,6 @@ pub enum TpmError {
     PcrSelection,
     #[error("the PCR values sent do not match the quote's PCR digest")]
     PcrDigest,
-    #[error("PCR {0} is not one of its reference values")]
-    PcrReference(u32),
     #[error("the endorsement key is not a usable RSA 2048 storage key")]
     EkKey,
     #[error("the EK certificate does not chain to a trusted TPM manufacturer CA: {0}")]

@@ -92,16 +92,12 @@ fn read_selection(r: &mut Reader) -> Result<Vec<u32>, TpmError> {
     Ok(indices)
 }
 
-/// Reference values: for each PCR that has a list, the value must be on it.
-pub fn check_reference(
-    pcrs: &PcrValues,
-    reference: &BTreeMap<u32, Vec<[u8; 32]>>,
-) -> Result<(), TpmError> {
-    for (index, allowed) in reference {
-        match pcrs.get(index) {
-            Some(value) if allowed.contains(value) => {}
-            _ => return Err(TpmError::PcrReference(*index)),
-        }
-    }
-    Ok(())
+/// Reference values: for each PCR that has a list, the value must be on it. Returns the
+/// PCRs whose values are not (empty when all are).
+pub fn check_reference(pcrs: &PcrValues, reference: &BTreeMap<u32, Vec<[u8; 32]>>) -> Vec<u32> {
+    reference
+        .iter()
+        .filter(|(index, allowed)| !pcrs.get(index).is_some_and(|v| allowed.contains(v)))
+        .map(|(index, _)| *index)
+        .collect()
 }

@@ -175,6 +175,10 @@ pub struct ServeArgs {
     /// attestation key is in that TPM (credential activation), without an operator
     #[arg(long, requires = "ek_ca")]
     pub ek_auto_approve: bool,
+    /// JSON file of the PCR values TPM hosts' quotes may show, per PCR, by default and per
+    /// host; a value off its list refuses the attestation (or warns: "on_mismatch": "warn")
+    #[arg(long)]
+    pub pcr_reference: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -446,6 +450,10 @@ pub enum BenchCmd {
         /// The in-process server's key store (`file`, or `pkcs11:…` to measure an HSM)
         #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
         key_store: KeyStoreSpec,
+        /// Attest with this hardware key instead (e.g. tpm:swtpm:host=…,port=…), one client:
+        /// a TPM answers one command at a time
+        #[arg(long)]
+        hk: Option<String>,
     },
     /// EWC seal and open of a large input, beside single-core AES-256-GCM and SHA-256
     Ewc {

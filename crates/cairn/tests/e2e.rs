@@ -151,6 +151,7 @@ async fn operations_endpoints_answer() {
         "/v1/hosts",
         "/v1/hosts/{host_id}",
         "/v1/hosts/{host_id}/{action}",
+        "/v1/hosts/{host_id}/activation",
         "/v1/tokens",
         "/v1/instances",
         "/v1/volumes",

@@ -201,4 +201,187 @@ mod with_tpm {
         ok(&server.cli(&["admin", "hosts", "approve", &id]));
         ok(&agent(&server, &tpm, &["attest"]));
     }
+
+    #[tokio::test]
+    async fn quoted_pcrs_off_their_reference_list_refuse_or_warn() {
+        let ca = tempfile::tempdir().unwrap();
+        let Some(tpm) = Swtpm::start_manufactured(Some(ca.path())) else {
+            return;
+        };
+        let ek_ca = bundle(ca.path());
+        // A fresh swtpm's PCRs 0-7 are zero: the reference for PCR 0 holds, PCR 7's does not.
+        let zero = "00".repeat(32);
+        let server_with = |on_mismatch: &str| {
+            let path = ca.path().join(format!("reference-{on_mismatch}.json"));
+            let reference = serde_json::json!({
+                "on_mismatch": on_mismatch,
+                "default": { "0": [zero], "7": ["ab".repeat(32)] },
+            });
+            std::fs::write(&path, reference.to_string()).unwrap();
+            let args = [
+                "--ek-ca",
+                ek_ca.to_str().unwrap(),
+                "--ek-auto-approve",
+                "--pcr-reference",
+                path.to_str().unwrap(),
+            ];
+            let server = TestServer::start(None, &args);
+            ok(&agent(&server, &tpm, &["enroll"]));
+            server
+        };
+        let refusing = server_with("refuse");
+        let out = agent(&refusing, &tpm, &["attest"]);
+        assert_exit(&out, 10);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("pcr-mismatch"));
+
+        let warning = server_with("warn");
+        let out: serde_json::Value =
+            serde_json::from_str(&ok(&agent(&warning, &tpm, &["attest", "--json"]))).unwrap();
+        let claims = &out["claims"];
+        assert_eq!(claims["status"], "warning", "{out}");
+        assert_eq!(claims["drift"], serde_json::json!(["pcr:7"]));
+    }
+
+    /// Issue 5's whole story: a TPM host, a server whose keys are in an HSM. The host enrolls
+    /// by activation, attests with quotes, gets a PAT the HSM signed, unlocks its boot volume
+    /// (KEK in the HSM) and gets an ERoT key derived through the HSM's HMAC, then retires it
+    /// with a quoted completion.
+    #[tokio::test]
+    async fn a_tpm_host_boots_and_runs_against_an_hsm_backed_server() {
+        let ca = tempfile::tempdir().unwrap();
+        let Some(hsm) = SoftHsm::new() else { return };
+        let Some(tpm) = Swtpm::start_manufactured(Some(ca.path())) else {
+            return;
+        };
+        let ek_ca = bundle(ca.path());
+        let spec = hsm.spec("EdDSA");
+        let env = [
+            ("SOFTHSM2_CONF", hsm.conf.to_str().unwrap()),
+            ("CAIRN_KEY_STORE", spec.as_str()),
+        ];
+        let server = TestServer::start_with_env(
+            &env,
+            None,
+            &[
+                "--issuer",
+                ISSUER,
+                "--ek-ca",
+                ek_ca.to_str().unwrap(),
+                "--ek-auto-approve",
+            ],
+        );
+        ok(&agent(&server, &tpm, &["enroll"]));
+        let key = TpmKey::open(&tpm.tcti, false).unwrap();
+        let host = key.public().host_id();
+
+        // Boot through the CLI: a TPM-quoted PAT and the HSM-wrapped volume key.
+        let volume_key = volume(&server, "vol-tpm").await;
+        let token = security_token(&server, "i-tpm", &host, &["vol-tpm"]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (token_file, key_file) = (dir.path().join("token.jwt"), dir.path().join("key"));
+        std::fs::write(&token_file, &token).unwrap();
+        ok(&agent(
+            &server,
+            &tpm,
+            &[
+                "boot",
+                "--volume",
+                "vol-tpm",
+                "--token-file",
+                token_file.to_str().unwrap(),
+                "--backend",
+                "keyfile",
+                "--key-out",
+                key_file.to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(std::fs::read(&key_file).unwrap(), volume_key);
+
+        // An ERoT for this TPM host, released to a quoted PAT, retired by a quoted completion.
+        let customer = server
+            .admin()
+            .create_token(&cairn_proto::api::TokenRequest {
+                role: cairn_proto::api::TokenRole::Customer,
+                ttl_seconds: None,
+            })
+            .await
+            .unwrap()
+            .token;
+        let as_customer = server.client().with_admin_token(Some(customer));
+        let erot = as_customer
+            .create_erot(&cairn_proto::api::ErotRequest {
+                host_id: host.clone(),
+                workload: serde_json::json!({ "name": "w" }),
+                ttl_seconds: None,
+            })
+            .await
+            .unwrap();
+        let receipt = as_customer
+            .receipt(
+                &erot.erot_id,
+                &cairn_proto::api::ReceiptRequest {
+                    ewc_digest: Digest::sha256("ewc"),
+                },
+            )
+            .await
+            .unwrap();
+        let recipient = cairn_proto::sealed::RecipientKey::generate();
+        let pat = pat(&server, &key, None, &recipient).await;
+        let sealed = server
+            .client()
+            .release_erot(
+                &erot.erot_id,
+                &cairn_proto::api::ReleaseRequest { pat, receipt },
+            )
+            .await
+            .unwrap();
+        let private = recipient
+            .open(
+                &sealed,
+                cairn_proto::erot::EROT_KEY_INFO,
+                erot.erot_id.as_bytes(),
+            )
+            .unwrap();
+        let pair = cairn_proto::sealed::RecipientKey::from_private(zeroize::Zeroizing::new(
+            private[..].try_into().unwrap(),
+        ));
+        assert_eq!(pair.public(), erot.erot_pub);
+        cairn_agent::flows::complete(&server.client(), &key, &erot.erot_id, 0, Digest::sha256(""))
+            .await
+            .unwrap();
+
+        // Evidence re-pointed at another nonce after it was quoted: the qualifying data no
+        // longer matches. And evidence for this host quoted by another TPM's AK.
+        let quoted = evidence(&server, &key, &baremetal()).await;
+        let mut raw = quoted.raw_payload().clone();
+        raw["nonce"] =
+            serde_json::to_value(server.client().challenge().await.unwrap().nonce).unwrap();
+        let moved = quoted.with_raw_payload(raw).unwrap();
+        let (status, body) = post_raw(
+            &server,
+            "/v1/attest",
+            &serde_json::to_value(&moved).unwrap(),
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("qualifying data"),
+            "{body}"
+        );
+        let other_tpm = Swtpm::start().unwrap();
+        let other = TpmKey::open(&other_tpm.tcti, true).unwrap();
+        let nonce = server.client().challenge().await.unwrap().nonce;
+        let forged = sign_evidence(&other, host.clone(), nonce, &baremetal());
+        let (status, body) = post_raw(
+            &server,
+            "/v1/attest",
+            &serde_json::to_value(&forged).unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (403, Some("urn:cairn:problem:evidence-signature-invalid")),
+            "{body}"
+        );
+    }
 }

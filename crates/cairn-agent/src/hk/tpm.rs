@@ -10,7 +10,7 @@ use std::str::FromStr;
 use cairn_proto::{Digest, HardwareKey, HkAlg, Signature};
 use tss_esapi::abstraction::{AsymmetricAlgorithmSelection, ak, ek, pcr};
 use tss_esapi::attributes::SessionAttributesBuilder;
-use tss_esapi::constants::SessionType;
+use tss_esapi::constants::{CapabilityType, SessionType};
 use tss_esapi::handles::{
     AuthHandle, KeyHandle, ObjectHandle, PersistentTpmHandle, SessionHandle, TpmHandle,
 };
@@ -22,8 +22,8 @@ use tss_esapi::interface_types::key_bits::RsaKeyBits;
 use tss_esapi::interface_types::resource_handles::Provision;
 use tss_esapi::interface_types::session_handles::PolicySession;
 use tss_esapi::structures::{
-    Data, EncryptedSecret, IdObject, PcrSelectionListBuilder, PcrSlot, PublicBuffer,
-    SignatureScheme, SymmetricDefinition,
+    CapabilityData, Data, EncryptedSecret, IdObject, PcrSelectionListBuilder, PcrSlot,
+    PublicBuffer, SignatureScheme, SymmetricDefinition,
 };
 use tss_esapi::traits::Marshall;
 use tss_esapi::{Context, TctiNameConf};
@@ -182,11 +182,20 @@ fn ak_handle() -> PersistentTpmHandle {
     PersistentTpmHandle::new(AK_HANDLE).expect("a persistent handle")
 }
 
-/// Cairn's AK, if the TPM holds it.
+/// Cairn's AK, if the TPM holds it. The persistent handles are listed first: asking for a
+/// handle that does not exist makes the TSS log errors.
 fn find_ak(ctx: &mut Context) -> Result<Option<KeyHandle>, HkError> {
-    let found = ctx
-        .execute_without_session(|ctx| ctx.tr_from_tpm_public(TpmHandle::Persistent(ak_handle())));
-    Ok(found.ok().map(KeyHandle::from))
+    let handle = TpmHandle::Persistent(ak_handle());
+    let (listed, _) = ctx
+        .get_capability(CapabilityType::Handles, AK_HANDLE, 1)
+        .map_err(tpm_error("listing persistent handles"))?;
+    let present = matches!(listed, CapabilityData::Handles(list) if list.contains(&handle));
+    if !present {
+        return Ok(None);
+    }
+    ctx.execute_without_session(|ctx| ctx.tr_from_tpm_public(handle))
+        .map(|h| Some(KeyHandle::from(h)))
+        .map_err(tpm_error("opening the AK"))
 }
 
 /// A new ECDSA P-256 AK under the RSA EK, made persistent; the EK is flushed again (its

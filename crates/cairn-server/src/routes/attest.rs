@@ -5,12 +5,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use cairn_proto::api::{AttestResponse, Challenge, HostStatus};
-use cairn_proto::{Evidence, Nonce, Signed, b64, drift, random_bytes};
+use cairn_proto::{Evidence, HkAlg, HostId, Nonce, Signature, Signed, b64, drift, random_bytes};
 use cairn_store::{NonceState, Transition};
 use cairn_token::Jwk;
 use cairn_token::pat::{Confirmation, PAT_AUDIENCE, PAT_TYP, PatClaims, PatStatus};
 
 use crate::metrics::Metrics;
+use crate::pcr_reference::OnMismatch;
 use crate::problem::{ApiError, Body};
 use crate::{AppState, clock};
 
@@ -81,6 +82,7 @@ async fn issue_pat(
         .detail(e.to_string())
     })?;
     consume_nonce(state, &evidence.nonce).await?;
+    let pcr_drift = check_pcrs(state, &host.host_id, &signed.signature)?;
 
     let now = clock::now();
     let fingerprint = evidence.report.fingerprint();
@@ -134,6 +136,10 @@ async fn issue_pat(
         (PatStatus::Warning, drift.changed)
     };
 
+    let (status, drifted) = match pcr_drift.is_empty() {
+        true => (status, drifted),
+        false => (PatStatus::Warning, [drifted, pcr_drift].concat()),
+    };
     let claims = PatClaims {
         iss: state.issuer.to_string(),
         sub: host.host_id.clone(),
@@ -153,6 +159,35 @@ async fn issue_pat(
     let pat = cairn_token::jws::encode(state.pat_signer.as_ref(), PAT_TYP, &claims)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
     Ok((pat, status))
+}
+
+/// A TPM host's quoted PCRs against `--pcr-reference`: the PCRs off their lists, as `pcr:N`
+/// drift entries when mismatches only warn; a refusal when they refuse.
+fn check_pcrs(
+    state: &AppState,
+    host: &HostId,
+    signature: &Signature,
+) -> Result<Vec<String>, ApiError> {
+    let (Some(reference), HkAlg::TPM2) = (&state.pcr_reference, signature.alg) else {
+        return Ok(vec![]);
+    };
+    // The signature verified, so the values are well formed and are the quoted ones.
+    let values = signature.pcr_values().map_err(|e| {
+        ApiError::bad_request("invalid-pcrs", "Malformed PCR values").detail(e.to_string())
+    })?;
+    let off = cairn_tpm::check_reference(&values, &reference.for_host(host));
+    if off.is_empty() {
+        return Ok(vec![]);
+    }
+    let names: Vec<String> = off.iter().map(|i| format!("pcr:{i}")).collect();
+    match reference.on_mismatch {
+        OnMismatch::Warn => Ok(names),
+        OnMismatch::Refuse => Err(ApiError::forbidden(
+            "pcr-mismatch",
+            "A quoted PCR is not one of its reference values",
+        )
+        .detail(format!("off the reference list: {}", names.join(", ")))),
+    }
 }
 
 fn status_changed() -> ApiError {

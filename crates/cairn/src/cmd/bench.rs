@@ -32,7 +32,16 @@ pub async fn run(cmd: BenchCmd) -> Result {
             server,
             admin_token,
             key_store,
+            hk: None,
         } => attest(clients, seconds, server, admin_token, key_store).await,
+        BenchCmd::Attest {
+            seconds,
+            server,
+            admin_token,
+            key_store,
+            hk: Some(hk),
+            ..
+        } => attest_with(&hk, seconds, server, admin_token, key_store).await,
         BenchCmd::Release {
             clients,
             seconds,
@@ -306,6 +315,67 @@ async fn attest(
     })
     .await?;
     run.print("attest", clients, crypto);
+    Ok(())
+}
+
+/// Sequential attestations with one real hardware key (a TPM: each signature is a quote),
+/// beside what verifying such a signature costs the server per core.
+async fn attest_with(
+    spec: &str,
+    seconds: u64,
+    server: Option<String>,
+    admin_token: Option<String>,
+    key_store: KeyStoreSpec,
+) -> Result {
+    check_counts(1, seconds)?;
+    let key = cairn_agent::hk::open_or_create(spec).map_err(failure)?;
+    let target = Target::new(server, admin_token, key_store).await?;
+    let report = cairn_hfm::scan(std::path::Path::new("/")).report;
+    let join = target
+        .admin
+        .create_token(&TokenRequest {
+            role: TokenRole::Join,
+            ttl_seconds: None,
+        })
+        .await?
+        .token;
+    flows::enroll(
+        &target.client,
+        key.as_ref(),
+        "bench-hk",
+        report.clone(),
+        Some(join),
+    )
+    .await?;
+    let message = vec![b'e'; 900];
+    let started = Instant::now();
+    let signature = key.sign(&message).map_err(failure)?;
+    let sign_time = started.elapsed();
+    let public = key.public();
+    let verify = per_second(Duration::from_secs(1), || {
+        public.verify(&message, &signature).expect("verifies");
+    });
+    println!(
+        "{} signature: {:.1} ms to make; the server verifies {verify:.0} /s per core",
+        public.alg.as_str(),
+        ms(sign_time)
+    );
+    let client = target.client.clone();
+    let run = Run::drive(
+        vec![key],
+        seconds,
+        move |key: Arc<Box<dyn HardwareKeySigner>>| {
+            let (client, report) = (client.clone(), report.clone());
+            async move {
+                flows::attest(&client, key.as_ref().as_ref(), report, [7; 32], None)
+                    .await
+                    .is_ok()
+            }
+        },
+    )
+    .await?;
+    let crypto = attest_crypto_per_core(Duration::from_secs(1));
+    run.print("attest (one hardware key)", 1, crypto);
     Ok(())
 }
 

@@ -80,10 +80,11 @@ async fn bind(data_dir: &Path, args: ServeArgs) -> Result<Server> {
     config.trusted_issuers = args.trusted_issuers;
     config.ek_ca = args.ek_ca;
     config.ek_auto_approve = args.ek_auto_approve;
+    config.pcr_reference = args.pcr_reference;
     Server::bind(config).await.map_err(|e| match e {
-        cairn_server::ServeError::Issuers(_) | cairn_server::ServeError::EkCa { .. } => {
-            Failure::usage(e.to_string())
-        }
+        cairn_server::ServeError::Issuers(_)
+        | cairn_server::ServeError::EkCa { .. }
+        | cairn_server::ServeError::PcrReference(_) => Failure::usage(e.to_string()),
         e => Failure::new(FAILURE, e.to_string()),
     })
 }
