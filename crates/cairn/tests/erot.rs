@@ -7,9 +7,7 @@ mod common;
 use std::process::Output;
 
 use cairn_agent::{HardwareKeySigner, SoftKey, hk};
-use cairn_proto::api::{ErotResponse, ReleaseRequest};
-use cairn_proto::erot::EROT_KEY_INFO;
-use cairn_proto::sealed::RecipientKey;
+use cairn_proto::api::ErotResponse;
 use cairn_proto::{Digest, b64};
 use common::*;
 
@@ -107,33 +105,6 @@ impl Customer<'_> {
         .to_string();
         (erot, ewc, receipt)
     }
-}
-
-/// What the host does: attest (PAT bound to a fresh key) and ask for the ERoT key.
-async fn host_release(
-    server: &TestServer,
-    key: &dyn HardwareKeySigner,
-    erot_id: &str,
-    receipt: &str,
-) -> Result<RecipientKey, cairn_agent::ClientError> {
-    let recipient = RecipientKey::generate();
-    let pat = pat(server, key, None, &recipient).await;
-    let sealed = server
-        .client()
-        .release_erot(
-            erot_id,
-            &ReleaseRequest {
-                pat,
-                receipt: receipt.into(),
-            },
-        )
-        .await?;
-    let private = recipient
-        .open(&sealed, EROT_KEY_INFO, erot_id.as_bytes())
-        .unwrap();
-    Ok(RecipientKey::from_private(zeroize::Zeroizing::new(
-        private[..].try_into().unwrap(),
-    )))
 }
 
 /// `cairn agent run EWC --receipt R` on the host whose key is `hk_spec`.

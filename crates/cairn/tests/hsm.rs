@@ -5,8 +5,6 @@
 mod common;
 
 use cairn_agent::HardwareKeySigner;
-use cairn_proto::api::{ErotRequest, ReceiptRequest, ReleaseRequest, TokenRequest, TokenRole};
-use cairn_proto::erot::EROT_KEY_INFO;
 use cairn_proto::sealed::{RecipientKey, VOLUME_KEY_INFO};
 use cairn_token::{Jwks, Verifier};
 use common::*;
@@ -73,33 +71,7 @@ async fn an_hsm_key_store_signs_wraps_and_derives_and_gives_nothing_out() {
     assert!(kek_id.starts_with("pkcs11:"), "{listed}");
 
     // ERoT: derived through the HSM's HMAC by one process, released by the next one.
-    let customer = server
-        .admin()
-        .create_token(&TokenRequest {
-            role: TokenRole::Customer,
-            ttl_seconds: None,
-        })
-        .await
-        .unwrap()
-        .token;
-    let as_customer = server.client().with_admin_token(Some(customer));
-    let erot = as_customer
-        .create_erot(&ErotRequest {
-            host_id: host.clone(),
-            workload: serde_json::json!({ "name": "w" }),
-            ttl_seconds: None,
-        })
-        .await
-        .unwrap();
-    let receipt = as_customer
-        .receipt(
-            &erot.erot_id,
-            &ReceiptRequest {
-                ewc_digest: cairn_proto::Digest::sha256("ewc"),
-            },
-        )
-        .await
-        .unwrap();
+    let (erot, receipt) = erot_with_receipt(&server, &host).await;
     let spec = hsm.spec("EdDSA");
     let env = [
         ("SOFTHSM2_CONF", hsm.conf.to_str().unwrap()),
@@ -113,18 +85,10 @@ async fn an_hsm_key_store_signs_wraps_and_derives_and_gives_nothing_out() {
         &["--issuer", ISSUER],
         server.admin_token.clone(),
     );
-    let recipient = RecipientKey::generate();
-    let pat = pat(&restarted, &key, None, &recipient).await;
-    let sealed = restarted
-        .client()
-        .release_erot(&erot.erot_id, &ReleaseRequest { pat, receipt })
+    let released = host_release(&restarted, &key, &erot.erot_id, &receipt)
         .await
         .unwrap();
-    let private = recipient
-        .open(&sealed, EROT_KEY_INFO, erot.erot_id.as_bytes())
-        .unwrap();
-    let pair = RecipientKey::from_private(zeroize::Zeroizing::new(private[..].try_into().unwrap()));
-    assert_eq!(pair.public(), erot.erot_pub);
+    assert_eq!(released.public(), erot.erot_pub);
 
     // Every key the server made is sensitive, was never extractable, and does one job
     // (pkcs11-tool's view).

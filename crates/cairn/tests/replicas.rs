@@ -86,8 +86,6 @@ async fn a_key_released_by_one_replica_is_refused_by_both_after_revocation() {
 /// the other releases it, and it is the key pair the ERoT was announced with.
 #[tokio::test]
 async fn replicas_sharing_a_key_store_derive_the_same_erot_key() {
-    use cairn_proto::api::{ErotRequest, ReceiptRequest, ReleaseRequest, TokenRequest, TokenRole};
-    use cairn_proto::sealed::RecipientKey;
     let Some(url) = cairn_store::testing::fresh_postgres("replica-erot").await else {
         return;
     };
@@ -95,48 +93,9 @@ async fn replicas_sharing_a_key_store_derive_the_same_erot_key() {
     let a = TestServer::start(Some(&url), &issuer);
     let b = TestServer::run(&a.data_dir, Some(&url), &issuer, a.admin_token.clone());
     let key = active_host(&a, &baremetal()).await;
-    let customer = a
-        .admin()
-        .create_token(&TokenRequest {
-            role: TokenRole::Customer,
-            ttl_seconds: None,
-        })
-        .await
-        .unwrap()
-        .token;
-    let as_customer = a.client().with_admin_token(Some(customer));
-    let erot = as_customer
-        .create_erot(&ErotRequest {
-            host_id: key.public().host_id(),
-            workload: serde_json::json!({ "name": "w" }),
-            ttl_seconds: None,
-        })
+    let (erot, receipt) = erot_with_receipt(&a, &key.public().host_id()).await;
+    let released = host_release(&b, &key, &erot.erot_id, &receipt)
         .await
         .unwrap();
-    let receipt = as_customer
-        .receipt(
-            &erot.erot_id,
-            &ReceiptRequest {
-                ewc_digest: cairn_proto::Digest::sha256("ewc"),
-            },
-        )
-        .await
-        .unwrap();
-    let recipient = RecipientKey::generate();
-    let pat = pat(&b, &key, None, &recipient).await;
-    let sealed = b
-        .client()
-        .release_erot(&erot.erot_id, &ReleaseRequest { pat, receipt })
-        .await
-        .unwrap();
-    let private = recipient
-        .open(
-            &sealed,
-            cairn_proto::erot::EROT_KEY_INFO,
-            erot.erot_id.as_bytes(),
-        )
-        .unwrap();
-    let released =
-        RecipientKey::from_private(zeroize::Zeroizing::new(private[..].try_into().unwrap()));
     assert_eq!(released.public(), erot.erot_pub);
 }

@@ -44,6 +44,25 @@ mod with_tpm {
         path
     }
 
+    /// Posts `evidence` and expects it refused as not signed by the host's key; the problem.
+    async fn refused_as_unsigned(
+        server: &TestServer,
+        evidence: &Signed<cairn_proto::Evidence>,
+    ) -> serde_json::Value {
+        let (status, body) = post_raw(
+            server,
+            "/v1/attest",
+            &serde_json::to_value(evidence).unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["type"].as_str()),
+            (403, Some("urn:cairn:problem:evidence-signature-invalid")),
+            "{body}"
+        );
+        body
+    }
+
     fn agent(server: &TestServer, tpm: &Swtpm, args: &[&str]) -> std::process::Output {
         let hk = format!("tpm:{}", tpm.tcti);
         let root = fixture("baremetal");
@@ -120,17 +139,7 @@ mod with_tpm {
         let pcrs = evidence.signature.pcrs.as_mut().unwrap();
         let pcr0 = pcrs.get_mut("sha256").unwrap().get_mut("0").unwrap();
         *pcr0 = "11".repeat(32);
-        let (status, body) = post_raw(
-            &server,
-            "/v1/attest",
-            &serde_json::to_value(&evidence).unwrap(),
-        )
-        .await;
-        assert_eq!(
-            (status, body["type"].as_str()),
-            (403, Some("urn:cairn:problem:evidence-signature-invalid")),
-            "{body}"
-        );
+        refused_as_unsigned(&server, &evidence).await;
     }
 
     #[tokio::test]
@@ -165,6 +174,16 @@ mod with_tpm {
             join_token: None,
             ek_cert: Some(cairn_proto::b64::encode(key.ek_certificate().unwrap())),
         };
+        // Without its EK certificate a TPM host has nothing to be challenged against.
+        let uncertified = Enrollment {
+            ek_cert: None,
+            ..enrollment.clone()
+        };
+        let signed = Signed::sign(uncertified, |m| key.sign(m)).unwrap();
+        assert_eq!(
+            refusal(server.client().enroll(&signed).await),
+            "ek-cert-required"
+        );
         let signed = Signed::sign(enrollment, |m| key.sign(m)).unwrap();
         let enrolled = server.client().enroll(&signed).await.unwrap();
         assert_eq!(enrolled.status.as_str(), "pending");
@@ -298,54 +317,11 @@ mod with_tpm {
         assert_eq!(std::fs::read(&key_file).unwrap(), volume_key);
 
         // An ERoT for this TPM host, released to a quoted PAT, retired by a quoted completion.
-        let customer = server
-            .admin()
-            .create_token(&cairn_proto::api::TokenRequest {
-                role: cairn_proto::api::TokenRole::Customer,
-                ttl_seconds: None,
-            })
-            .await
-            .unwrap()
-            .token;
-        let as_customer = server.client().with_admin_token(Some(customer));
-        let erot = as_customer
-            .create_erot(&cairn_proto::api::ErotRequest {
-                host_id: host.clone(),
-                workload: serde_json::json!({ "name": "w" }),
-                ttl_seconds: None,
-            })
+        let (erot, receipt) = erot_with_receipt(&server, &host).await;
+        let released = host_release(&server, &key, &erot.erot_id, &receipt)
             .await
             .unwrap();
-        let receipt = as_customer
-            .receipt(
-                &erot.erot_id,
-                &cairn_proto::api::ReceiptRequest {
-                    ewc_digest: Digest::sha256("ewc"),
-                },
-            )
-            .await
-            .unwrap();
-        let recipient = cairn_proto::sealed::RecipientKey::generate();
-        let pat = pat(&server, &key, None, &recipient).await;
-        let sealed = server
-            .client()
-            .release_erot(
-                &erot.erot_id,
-                &cairn_proto::api::ReleaseRequest { pat, receipt },
-            )
-            .await
-            .unwrap();
-        let private = recipient
-            .open(
-                &sealed,
-                cairn_proto::erot::EROT_KEY_INFO,
-                erot.erot_id.as_bytes(),
-            )
-            .unwrap();
-        let pair = cairn_proto::sealed::RecipientKey::from_private(zeroize::Zeroizing::new(
-            private[..].try_into().unwrap(),
-        ));
-        assert_eq!(pair.public(), erot.erot_pub);
+        assert_eq!(released.public(), erot.erot_pub);
         cairn_agent::flows::complete(&server.client(), &key, &erot.erot_id, 0, Digest::sha256(""))
             .await
             .unwrap();
@@ -357,13 +333,7 @@ mod with_tpm {
         raw["nonce"] =
             serde_json::to_value(server.client().challenge().await.unwrap().nonce).unwrap();
         let moved = quoted.with_raw_payload(raw).unwrap();
-        let (status, body) = post_raw(
-            &server,
-            "/v1/attest",
-            &serde_json::to_value(&moved).unwrap(),
-        )
-        .await;
-        assert_eq!(status, 403, "{body}");
+        let body = refused_as_unsigned(&server, &moved).await;
         assert!(
             body["detail"].as_str().unwrap().contains("qualifying data"),
             "{body}"
@@ -372,16 +342,6 @@ mod with_tpm {
         let other = TpmKey::open(&other_tpm.tcti, true).unwrap();
         let nonce = server.client().challenge().await.unwrap().nonce;
         let forged = sign_evidence(&other, host.clone(), nonce, &baremetal());
-        let (status, body) = post_raw(
-            &server,
-            "/v1/attest",
-            &serde_json::to_value(&forged).unwrap(),
-        )
-        .await;
-        assert_eq!(
-            (status, body["type"].as_str()),
-            (403, Some("urn:cairn:problem:evidence-signature-invalid")),
-            "{body}"
-        );
+        refused_as_unsigned(&server, &forged).await;
     }
 }

@@ -126,19 +126,20 @@ impl Target {
         );
     }
 
+    async fn join_token(&self) -> Result<String> {
+        let request = TokenRequest {
+            role: TokenRole::Join,
+            ttl_seconds: None,
+        };
+        Ok(self.admin.create_token(&request).await?.token)
+    }
+
     /// `n` active hosts with this machine's hardware report.
     async fn hosts(&self, n: usize, report: &Report) -> Result<Vec<SoftKey>> {
         let mut hosts = Vec::with_capacity(n);
         for i in 0..n {
             let key = SoftKey::ephemeral();
-            let join = self
-                .admin
-                .create_token(&TokenRequest {
-                    role: TokenRole::Join,
-                    ttl_seconds: None,
-                })
-                .await?
-                .token;
+            let join = self.join_token().await?;
             flows::enroll(
                 &self.client,
                 &key,
@@ -331,14 +332,7 @@ async fn attest_with(
     let key = cairn_agent::hk::open_or_create(spec).map_err(failure)?;
     let target = Target::new(server, admin_token, key_store).await?;
     let report = cairn_hfm::scan(std::path::Path::new("/")).report;
-    let join = target
-        .admin
-        .create_token(&TokenRequest {
-            role: TokenRole::Join,
-            ttl_seconds: None,
-        })
-        .await?
-        .token;
+    let join = target.join_token().await?;
     flows::enroll(
         &target.client,
         key.as_ref(),

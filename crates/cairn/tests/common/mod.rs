@@ -314,6 +314,74 @@ pub async fn release(
         .await
 }
 
+/// A customer's ERoT for `host` (a minimal workload) and its receipt for a container digest,
+/// through the API as `cairn workload erot` and `receipt` make them.
+pub async fn erot_with_receipt(
+    server: &TestServer,
+    host: &cairn_proto::HostId,
+) -> (cairn_proto::api::ErotResponse, String) {
+    let customer = server
+        .admin()
+        .create_token(&TokenRequest {
+            role: TokenRole::Customer,
+            ttl_seconds: None,
+        })
+        .await
+        .unwrap()
+        .token;
+    let as_customer = server.client().with_admin_token(Some(customer));
+    let erot = as_customer
+        .create_erot(&cairn_proto::api::ErotRequest {
+            host_id: host.clone(),
+            workload: serde_json::json!({ "name": "w" }),
+            ttl_seconds: None,
+        })
+        .await
+        .unwrap();
+    let receipt = as_customer
+        .receipt(
+            &erot.erot_id,
+            &cairn_proto::api::ReceiptRequest {
+                ewc_digest: cairn_proto::Digest::sha256("ewc"),
+            },
+        )
+        .await
+        .unwrap();
+    (erot, receipt)
+}
+
+/// What the host does: attest (PAT bound to a fresh key), ask for the ERoT key, open it.
+pub async fn host_release(
+    server: &TestServer,
+    key: &dyn HardwareKeySigner,
+    erot_id: &str,
+    receipt: &str,
+) -> Result<cairn_proto::sealed::RecipientKey, cairn_agent::ClientError> {
+    use cairn_proto::sealed::RecipientKey;
+    let recipient = RecipientKey::generate();
+    let pat = pat(server, key, None, &recipient).await;
+    let sealed = server
+        .client()
+        .release_erot(
+            erot_id,
+            &cairn_proto::api::ReleaseRequest {
+                pat,
+                receipt: receipt.into(),
+            },
+        )
+        .await?;
+    let private = recipient
+        .open(
+            &sealed,
+            cairn_proto::erot::EROT_KEY_INFO,
+            erot_id.as_bytes(),
+        )
+        .unwrap();
+    Ok(RecipientKey::from_private(zeroize::Zeroizing::new(
+        private[..].try_into().unwrap(),
+    )))
+}
+
 /// Whether a tool is on PATH; prints why a test part is skipped when it is not.
 pub fn have(tool: &str) -> bool {
     let found = have_quietly(tool);
