@@ -42,6 +42,8 @@ pub const DMI_ENTRY_POINT: &str = "sys/firmware/dmi/tables/smbios_entry_point";
 pub const DMI_ID: &str = "sys/class/dmi/id";
 pub const CPUINFO: &str = "proc/cpuinfo";
 
+pub use tpm::with_endorsement_key;
+
 /// The result of scanning one machine.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scan {

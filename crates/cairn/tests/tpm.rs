@@ -134,6 +134,36 @@ mod with_tpm {
         );
         assert!(!checkquote(&Digest::sha256(b"other").hex()).status.success());
 
+        // The TPM's EK is part of the registered hardware (the immutable `tpm` component).
+        let id = enrolled["host_id"].as_str().unwrap();
+        let shown: serde_json::Value =
+            serde_json::from_str(&ok(&server.cli(&["admin", "hosts", "show", id, "--json"])))
+                .unwrap();
+        let tpm_component = shown["report"]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["class"] == "tpm")
+            .unwrap()
+            .clone();
+        let ek = cairn_proto::b64::encode(key.endorsement_key().unwrap());
+        assert_eq!(tpm_component["values"]["ek_public"], ek.as_str());
+
+        // A configured PCR selection is what gets quoted, and attests as well.
+        let narrow = format!("{}?pcrs=7,0", tpm.tcti);
+        let quoted = TpmKey::open(&narrow, false).unwrap().sign(message).unwrap();
+        let indices: Vec<&String> = quoted.pcrs.as_ref().unwrap()["sha256"].keys().collect();
+        assert_eq!(indices, ["0", "7"]);
+        let root = fixture("baremetal");
+        ok(&server.cli(&[
+            "agent",
+            "attest",
+            "--hk",
+            &format!("tpm:{narrow}"),
+            "--root",
+            root.to_str().unwrap(),
+        ]));
+
         // Evidence whose PCR values were edited after the quote is refused.
         let mut evidence = evidence(&server, &key, &baremetal()).await;
         let pcrs = evidence.signature.pcrs.as_mut().unwrap();
@@ -169,7 +199,7 @@ mod with_tpm {
         let enrollment = Enrollment {
             nonce,
             name: "tpm-host".into(),
-            report: baremetal(),
+            report: reported(&key, &baremetal()),
             hk: key.public(),
             join_token: None,
             ek_cert: Some(cairn_proto::b64::encode(key.ek_certificate().unwrap())),

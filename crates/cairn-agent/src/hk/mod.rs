@@ -12,7 +12,7 @@ use cairn_proto::{HardwareKey, HkAlg, Signature};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HkError {
-    #[error("hardware key spec {0:?} is not soft:PATH or tpm:TCTI")]
+    #[error("hardware key spec {0:?} is not soft:PATH or tpm:TCTI[?pcrs=LIST]")]
     BadSpec(String),
     #[error(
         "this cairn was built without TPM support (build with --features tpm, which needs libtss2-dev)"
@@ -33,6 +33,11 @@ pub trait HardwareKeySigner: Send + Sync {
     /// The TPM's EK certificate (DER), for enrollment; keys without an EK have none.
     fn ek_certificate(&self) -> Result<Option<Vec<u8>>, HkError> {
         Ok(None)
+    }
+
+    /// The TPM's endorsement key (TPM2B_PUBLIC), which belongs in the hardware report.
+    fn endorsement_key(&self) -> Option<Vec<u8>> {
+        None
     }
 
     /// Answers the server's credential challenge (TPM2_ActivateCredential).

@@ -1,6 +1,7 @@
-//! `tpm:TCTI`: the hardware key is an attestation key (AK) inside the TPM, created under the
-//! endorsement key (EK) at enrollment and made persistent at [`AK_HANDLE`], so later runs find
-//! it without any file on disk. Signing is TPM2_Quote over SHA-256 PCRs 0–7 with the payload's
+//! `tpm:TCTI[?pcrs=0,1,2,7]`: the hardware key is an attestation key (AK) inside the TPM,
+//! created under the endorsement key (EK) at enrollment and made persistent at [`AK_HANDLE`]
+//! (the EK at its standard [`EK_HANDLE`]), so later runs find both without any file on disk.
+//! Signing is TPM2_Quote over the selected SHA-256 PCRs (default 0–7) with the payload's
 //! SHA-256 as qualifying data (DESIGN.md); the AK never signs anything else. Each operation
 //! opens its own connection: swtpm serves one client at a time, and has no resource manager,
 //! so every transient object is flushed before the connection closes.
@@ -35,17 +36,38 @@ use super::{HardwareKeySigner, HkError};
 /// guidance reserves 0x81010000–0x8101FFFF for endorsement-hierarchy keys).
 pub const AK_HANDLE: u32 = 0x8101_0ca1;
 
-/// PCRs 0–7: the firmware and boot chain measurements.
-const QUOTED_PCRS: [PcrSlot; 8] = [
-    PcrSlot::Slot0,
-    PcrSlot::Slot1,
-    PcrSlot::Slot2,
-    PcrSlot::Slot3,
-    PcrSlot::Slot4,
-    PcrSlot::Slot5,
-    PcrSlot::Slot6,
-    PcrSlot::Slot7,
-];
+/// The RSA 2048 EK's persistent handle (TCG EK Credential Profile).
+pub const EK_HANDLE: u32 = 0x8101_0001;
+
+/// PCRs 0–7 unless the spec says otherwise: the firmware and boot chain measurements.
+const DEFAULT_PCRS: [u32; 8] = [0, 1, 2, 3, 4, 5, 6, 7];
+
+/// `TCTI[?pcrs=LIST]` → the TCTI and the PCR indices to quote.
+fn parse_spec(spec: &str) -> Result<(String, Vec<u32>), HkError> {
+    let (tcti, query) = spec.split_once('?').unwrap_or((spec, ""));
+    let mut pcrs = DEFAULT_PCRS.to_vec();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("pcrs", list)) => {
+                pcrs = list
+                    .split(',')
+                    .map(|i| i.trim().parse::<u32>().ok().filter(|i| *i < 24))
+                    .collect::<Option<Vec<_>>>()
+                    .filter(|l| !l.is_empty())
+                    .ok_or_else(|| {
+                        HkError::BadSpec(format!("pcrs={list}: PCR indices are 0 to 23"))
+                    })?;
+                pcrs.sort_unstable();
+                pcrs.dedup();
+            }
+            _ => return Err(HkError::BadSpec(format!("tpm:{spec} (unknown {pair:?})"))),
+        }
+    }
+    if tcti.is_empty() {
+        return Err(HkError::BadSpec(format!("tpm:{spec} (no TCTI)")));
+    }
+    Ok((tcti.to_string(), pcrs))
+}
 
 fn tpm_error(what: &str) -> impl Fn(tss_esapi::Error) -> HkError + '_ {
     move |e| HkError::Invalid(format!("TPM: {what}: {e}"))
@@ -53,20 +75,39 @@ fn tpm_error(what: &str) -> impl Fn(tss_esapi::Error) -> HkError + '_ {
 
 pub struct TpmKey {
     tcti: String,
+    pcrs: Vec<PcrSlot>,
     /// The AK's TPM2B_PUBLIC: the hardware key's `public_key`.
     public: Vec<u8>,
+    /// The EK's TPM2B_PUBLIC: the TPM's identity in the hardware report.
+    endorsement: Vec<u8>,
 }
 
 impl TpmKey {
-    /// Opens the TPM named by `tcti` (`swtpm:host=…,port=…`, `device:/dev/tpmrm0`, …) and
-    /// finds Cairn's AK, creating it when `create` (enrollment) and it is missing.
-    pub fn open(tcti: &str, create: bool) -> Result<Self, HkError> {
+    /// Opens the TPM of `spec` (`TCTI[?pcrs=LIST]`, the TCTI being `swtpm:host=…,port=…`,
+    /// `device:/dev/tpmrm0`, …) and finds Cairn's AK, creating it (and persisting the EK)
+    /// when `create` (enrollment) and it is missing.
+    pub fn open(spec: &str, create: bool) -> Result<Self, HkError> {
+        let (tcti, pcrs) = parse_spec(spec)?;
+        let pcrs = pcrs
+            .iter()
+            .map(|i| PcrSlot::try_from(1u32 << i).map_err(tpm_error("PCR index")))
+            .collect::<Result<_, _>>()?;
         let mut key = TpmKey {
-            tcti: tcti.to_string(),
+            tcti,
+            pcrs,
             public: vec![],
+            endorsement: vec![],
         };
         let mut ctx = key.context()?;
-        let ak = match find_ak(&mut ctx)? {
+        let (ek, transient) = endorsement_key(&mut ctx, create)?;
+        let read = ctx.read_public(ek).map_err(tpm_error("reading the EK"));
+        if transient {
+            let _ = ctx.flush_context(ek.into());
+        }
+        key.endorsement = PublicBuffer::try_from(read?.0)
+            .and_then(|p| p.marshall())
+            .map_err(tpm_error("encoding the EK"))?;
+        let ak = match find_persistent(&mut ctx, AK_HANDLE)? {
             Some(ak) => ak,
             None if create => create_ak(&mut ctx)?,
             None => {
@@ -110,11 +151,13 @@ impl TpmKey {
         encrypted_secret: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, HkError> {
         let mut ctx = self.context()?;
-        let ak = find_ak(&mut ctx)?.ok_or_else(|| HkError::Invalid("no Cairn AK".into()))?;
-        let ek = ek::create_ek_object(&mut ctx, AsymmetricAlgorithm::Rsa, None)
-            .map_err(tpm_error("loading the EK"))?;
+        let ak = find_persistent(&mut ctx, AK_HANDLE)?
+            .ok_or_else(|| HkError::Invalid("no Cairn AK".into()))?;
+        let (ek, transient) = endorsement_key(&mut ctx, false)?;
         let result = activate(&mut ctx, ak, ek, id_object, encrypted_secret);
-        let _ = ctx.flush_context(ek.into());
+        if transient {
+            let _ = ctx.flush_context(ek.into());
+        }
         result
     }
 }
@@ -178,16 +221,16 @@ fn activate(
     result.map(|digest| Zeroizing::new(digest.to_vec()))
 }
 
-fn ak_handle() -> PersistentTpmHandle {
-    PersistentTpmHandle::new(AK_HANDLE).expect("a persistent handle")
+fn persistent(handle: u32) -> PersistentTpmHandle {
+    PersistentTpmHandle::new(handle).expect("a persistent handle")
 }
 
-/// Cairn's AK, if the TPM holds it. The persistent handles are listed first: asking for a
-/// handle that does not exist makes the TSS log errors.
-fn find_ak(ctx: &mut Context) -> Result<Option<KeyHandle>, HkError> {
-    let handle = TpmHandle::Persistent(ak_handle());
+/// The object at persistent `handle`, if the TPM holds one. The persistent handles are listed
+/// first: asking for a handle that does not exist makes the TSS log errors.
+fn find_persistent(ctx: &mut Context, at: u32) -> Result<Option<KeyHandle>, HkError> {
+    let handle = TpmHandle::Persistent(persistent(at));
     let (listed, _) = ctx
-        .get_capability(CapabilityType::Handles, AK_HANDLE, 1)
+        .get_capability(CapabilityType::Handles, at, 1)
         .map_err(tpm_error("listing persistent handles"))?;
     let present = matches!(listed, CapabilityData::Handles(list) if list.contains(&handle));
     if !present {
@@ -195,14 +238,37 @@ fn find_ak(ctx: &mut Context) -> Result<Option<KeyHandle>, HkError> {
     }
     ctx.execute_without_session(|ctx| ctx.tr_from_tpm_public(handle))
         .map(|h| Some(KeyHandle::from(h)))
-        .map_err(tpm_error("opening the AK"))
+        .map_err(tpm_error("opening a persistent key"))
 }
 
-/// A new ECDSA P-256 AK under the RSA EK, made persistent; the EK is flushed again (its
-/// certificate and template make it reproducible at any time).
-fn create_ak(ctx: &mut Context) -> Result<KeyHandle, HkError> {
+/// The RSA EK: the persistent one at [`EK_HANDLE`], or one made from the EK template (the same
+/// key every time), persisted when `persist`. Returns whether the handle is transient (the
+/// caller flushes it).
+fn endorsement_key(ctx: &mut Context, persist: bool) -> Result<(KeyHandle, bool), HkError> {
+    if let Some(ek) = find_persistent(ctx, EK_HANDLE)? {
+        return Ok((ek, false));
+    }
     let ek = ek::create_ek_object(ctx, AsymmetricAlgorithm::Rsa, None)
         .map_err(tpm_error("creating the EK"))?;
+    if !persist {
+        return Ok((ek, true));
+    }
+    let persisted = ctx.execute_with_nullauth_session(|ctx| {
+        ctx.evict_control(
+            Provision::Owner,
+            ek.into(),
+            Persistent::Persistent(persistent(EK_HANDLE)),
+        )
+    });
+    let _ = ctx.flush_context(ek.into());
+    persisted
+        .map(|h| (KeyHandle::from(h), false))
+        .map_err(tpm_error("making the EK persistent"))
+}
+
+/// A new ECDSA P-256 AK under the (persistent) RSA EK, made persistent too.
+fn create_ak(ctx: &mut Context) -> Result<KeyHandle, HkError> {
+    let (ek, _) = endorsement_key(ctx, true)?;
     let made = ak::create_ak(
         ctx,
         ek,
@@ -213,13 +279,12 @@ fn create_ak(ctx: &mut Context) -> Result<KeyHandle, HkError> {
     )
     .and_then(|key| ak::load_ak(ctx, ek, None, key.out_private, key.out_public))
     .map_err(tpm_error("creating the AK"));
-    let _ = ctx.flush_context(ek.into());
     let transient = made?;
     let persisted = ctx.execute_with_nullauth_session(|ctx| {
         ctx.evict_control(
             Provision::Owner,
             transient.into(),
-            Persistent::Persistent(ak_handle()),
+            Persistent::Persistent(persistent(AK_HANDLE)),
         )
     });
     let _ = ctx.flush_context(transient.into());
@@ -238,9 +303,10 @@ impl HardwareKeySigner for TpmKey {
 
     fn sign(&self, message: &[u8]) -> Result<Signature, HkError> {
         let mut ctx = self.context()?;
-        let ak = find_ak(&mut ctx)?.ok_or_else(|| HkError::Invalid("no Cairn AK".into()))?;
+        let ak = find_persistent(&mut ctx, AK_HANDLE)?
+            .ok_or_else(|| HkError::Invalid("no Cairn AK".into()))?;
         let selection = PcrSelectionListBuilder::new()
-            .with_selection(HashingAlgorithm::Sha256, &QUOTED_PCRS)
+            .with_selection(HashingAlgorithm::Sha256, &self.pcrs)
             .build()
             .map_err(tpm_error("the PCR selection"))?;
         let qualifying = Data::try_from(Digest::sha256(message).0.to_vec())
@@ -273,11 +339,43 @@ impl HardwareKeySigner for TpmKey {
         TpmKey::ek_certificate(self).map(Some)
     }
 
+    fn endorsement_key(&self) -> Option<Vec<u8>> {
+        Some(self.endorsement.clone())
+    }
+
     fn activate_credential(
         &self,
         id_object: &[u8],
         encrypted_secret: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, HkError> {
         TpmKey::activate_credential(self, id_object, encrypted_secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_name_a_tcti_and_optionally_the_quoted_pcrs() {
+        let (tcti, pcrs) = parse_spec("swtpm:host=127.0.0.1,port=2321").unwrap();
+        assert_eq!(
+            (tcti.as_str(), pcrs),
+            ("swtpm:host=127.0.0.1,port=2321", DEFAULT_PCRS.to_vec())
+        );
+        let (tcti, pcrs) = parse_spec("device:/dev/tpmrm0?pcrs=7,0,7,14").unwrap();
+        assert_eq!(
+            (tcti.as_str(), pcrs),
+            ("device:/dev/tpmrm0", vec![0, 7, 14])
+        );
+        for bad in [
+            "",
+            "?pcrs=1",
+            "device:/dev/tpmrm0?pcrs=24",
+            "device:x?pcrs=",
+            "device:x?pcr=1",
+        ] {
+            assert!(parse_spec(bad).is_err(), "{bad}");
+        }
     }
 }

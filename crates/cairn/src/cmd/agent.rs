@@ -258,7 +258,18 @@ fn prepare(
         hk::open
     };
     let key = open(&hk.hk).map_err(|e| Failure::usage(e.to_string()))?;
-    Ok((client, key, cairn_hfm::scan(&hk.root).report))
+    let report = host_report(&hk.root, key.as_ref());
+    Ok((client, key, report))
+}
+
+/// This machine's hardware report as evidence carries it: what the files under `root` show,
+/// and the TPM's endorsement key when the hardware key lives in a TPM.
+pub fn host_report(root: &std::path::Path, key: &dyn HardwareKeySigner) -> Report {
+    let report = cairn_hfm::scan(root).report;
+    match key.endorsement_key() {
+        Some(ek) => cairn_hfm::with_endorsement_key(report, &ek),
+        None => report,
+    }
 }
 
 fn hostname() -> String {

@@ -331,7 +331,7 @@ async fn attest_with(
     check_counts(1, seconds)?;
     let key = cairn_agent::hk::open_or_create(spec).map_err(failure)?;
     let target = Target::new(server, admin_token, key_store).await?;
-    let report = cairn_hfm::scan(std::path::Path::new("/")).report;
+    let report = super::agent::host_report(std::path::Path::new("/"), key.as_ref());
     let join = target.join_token().await?;
     flows::enroll(
         &target.client,

@@ -186,6 +186,15 @@ pub fn baremetal() -> Report {
     cairn_hfm::scan(&fixture("baremetal")).report
 }
 
+/// `report` as the host of `key` sends it: with its TPM's endorsement key, when it has one
+/// (as `cairn agent` adds it).
+pub fn reported(key: &dyn HardwareKeySigner, report: &Report) -> Report {
+    match key.endorsement_key() {
+        Some(ek) => cairn_hfm::with_endorsement_key(report.clone(), &ek),
+        None => report.clone(),
+    }
+}
+
 /// Signed evidence for `key` over a fresh nonce from `server`.
 pub async fn evidence(
     server: &TestServer,
@@ -193,7 +202,7 @@ pub async fn evidence(
     report: &Report,
 ) -> Signed<Evidence> {
     let nonce = server.client().challenge().await.unwrap().nonce;
-    sign_evidence(key, key.public().host_id(), nonce, report)
+    sign_evidence(key, key.public().host_id(), nonce, &reported(key, report))
 }
 
 pub fn sign_evidence(
@@ -287,7 +296,7 @@ pub async fn pat(
     cairn_agent::flows::attest(
         &server.client(),
         key,
-        baremetal(),
+        reported(key, &baremetal()),
         recipient.public(),
         token,
     )
