@@ -235,6 +235,40 @@ fn bad_input_on_the_cli_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn unusable_tpm_trust_files_stop_the_server_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("srv");
+    ok(&std::process::Command::new(CAIRN)
+        .args(["server", "init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap());
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let bad_reference = dir.path().join("reference.json");
+    std::fs::write(&bad_reference, r#"{"default":{"7":["xyz"]}}"#).unwrap();
+    for (flag, file) in [
+        ("--ek-ca", not_pem.as_path()),
+        ("--ek-ca", dir.path().join("missing.pem").as_path()),
+        ("--pcr-reference", bad_reference.as_path()),
+    ] {
+        let out = std::process::Command::new(CAIRN)
+            .args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .arg(flag)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert_exit(&out, 2);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(flag) && stderr.lines().count() == 1,
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn unreachable_server_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let hk = format!("soft:{}", dir.path().join("hk.pem").display());
