@@ -3,20 +3,19 @@
 //! its public key is then the one the credential challenge is sealed to, so a host cannot
 //! present a real certificate for someone else's TPM and answer with its own.
 
-use aws_lc_rs::rsa::PublicEncryptingKey;
 use pki_types::{CertificateDer, UnixTime};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 
-use crate::TpmError;
+use crate::{EkPublic, TpmError};
 
 /// Verifies `ek_cert` (DER) against `anchors` (DER CA certificates: roots, and intermediates
 /// the operator chose to trust as well) at `now` (seconds since the epoch), and returns its
-/// RSA public key for [`crate::make_credential`].
+/// endorsement key for [`crate::make_credential`].
 pub fn verify_ek_certificate(
     ek_cert: &[u8],
     anchors: &[Vec<u8>],
     now: u64,
-) -> Result<PublicEncryptingKey, TpmError> {
+) -> Result<EkPublic, TpmError> {
     let untrusted = |e: webpki::Error| TpmError::EkCertificate(format!("{e:?}"));
     let der = CertificateDer::from(ek_cert);
     let cert = EndEntityCert::try_from(&der).map_err(untrusted)?;
@@ -39,19 +38,17 @@ pub fn verify_ek_certificate(
         None,
     )
     .map_err(untrusted)?;
-    PublicEncryptingKey::from_der(cert.subject_public_key_info().as_ref())
-        .map_err(|_| TpmError::EkKey)
+    EkPublic::from_spki(cert.subject_public_key_info().as_ref())
 }
 
-/// The RSA public key of an EK certificate whose chain is not checked (no manufacturer CA is
+/// The endorsement key of an EK certificate whose chain is not checked (no manufacturer CA is
 /// configured): the credential challenge still proves the AK shares a TPM with this EK, and
 /// an operator decides whether to trust it.
-pub fn ek_certificate_key(ek_cert: &[u8]) -> Result<PublicEncryptingKey, TpmError> {
+pub fn ek_certificate_key(ek_cert: &[u8]) -> Result<EkPublic, TpmError> {
     let der = CertificateDer::from(ek_cert);
     let cert =
         EndEntityCert::try_from(&der).map_err(|e| TpmError::EkCertificate(format!("{e:?}")))?;
-    PublicEncryptingKey::from_der(cert.subject_public_key_info().as_ref())
-        .map_err(|_| TpmError::EkKey)
+    EkPublic::from_spki(cert.subject_public_key_info().as_ref())
 }
 
 /// EK certificates carry no TLS usages; some carry TCG's EK certificate purpose

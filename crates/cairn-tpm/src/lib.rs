@@ -9,7 +9,7 @@ mod public;
 mod quote;
 mod wire;
 
-pub use credential::{Credential, make_credential};
+pub use credential::{Credential, EkPublic, make_credential};
 pub use ek_cert::{ek_certificate_key, verify_ek_certificate};
 pub use public::{AkKey, AkPublic, ek_public};
 pub use quote::{PcrValues, Quote, check_reference, verify_quote};
@@ -32,7 +32,9 @@ pub enum TpmError {
     PcrSelection,
     #[error("the PCR values sent do not match the quote's PCR digest")]
     PcrDigest,
-    #[error("the endorsement key is not a usable RSA 2048 storage key")]
+    #[error(
+        "the endorsement key is not one of the supported EK types (RSA 2048, ECC P-256 or P-384)"
+    )]
     EkKey,
     #[error("the EK certificate does not chain to a trusted TPM manufacturer CA: {0}")]
     EkCertificate(String),

@@ -144,7 +144,7 @@ impl AkPublic {
 
 /// The RSA endorsement key of a `TPM2B_PUBLIC` (the default EK template: a restricted
 /// decryption key with AES-128-CFB), for [`crate::make_credential`].
-pub fn ek_public(tpm2b_public: &[u8]) -> Result<PublicEncryptingKey, TpmError> {
+pub fn ek_public(tpm2b_public: &[u8]) -> Result<crate::EkPublic, TpmError> {
     let mut outer = Reader::new(tpm2b_public);
     let mut r = Reader::new(outer.sized()?);
     outer.finish()?;
@@ -172,12 +172,13 @@ pub fn ek_public(tpm2b_public: &[u8]) -> Result<PublicEncryptingKey, TpmError> {
         return Err(TpmError::EkKey);
     }
     let e = exponent.to_be_bytes();
-    PublicKeyComponents {
+    let key: PublicEncryptingKey = PublicKeyComponents {
         n: modulus,
         e: &e[e.iter().position(|b| *b != 0).unwrap_or(3)..],
     }
     .try_into()
-    .map_err(|_| TpmError::EkKey)
+    .map_err(|_| TpmError::EkKey)?;
+    Ok(crate::EkPublic::Rsa2048(key))
 }
 
 /// The signing scheme of a key's parameters; an AK must name its scheme, with SHA-256.

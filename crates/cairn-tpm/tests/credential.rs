@@ -6,7 +6,7 @@ mod swtpm;
 
 use std::path::Path;
 
-use cairn_tpm::{TpmError, ek_public, make_credential, verify_ek_certificate};
+use cairn_tpm::{EkPublic, TpmError, ek_public, make_credential, verify_ek_certificate};
 use swtpm::{Swtpm, ca_certificates, now};
 
 #[test]
@@ -63,6 +63,38 @@ fn an_ek_certificate_chains_to_its_manufacturer_and_its_key_is_the_tpms() {
     let n = forged.len() - 10;
     forged[n] ^= 1;
     assert!(verify_ek_certificate(&forged, &ca_certificates(ca.path()), now()).is_err());
+}
+
+/// The NIST P-256 EK (template L-2, tpm2-tools' `ecc256`): the seed is shared by ECDH and
+/// KDFe instead of RSA-OAEP, and swtpm activates it. (swtpm certifies only its P-384 EK,
+/// which `crates/cairn/tests/tpm.rs` enrolls with.)
+#[test]
+fn an_ecc_p256_ek_activates_a_credential_sealed_by_ecdh() {
+    let Some(tpm) = Swtpm::start() else { return };
+    let (_, ak) = tpm.keys();
+    tpm.ok(&[
+        "tpm2_createek",
+        "-c",
+        "ecc-ek.ctx",
+        "-G",
+        "ecc256",
+        "-u",
+        "ecc-ek.pem",
+        "-f",
+        "pem",
+    ]);
+    let pem = std::fs::read(tpm.path("ecc-ek.pem")).unwrap();
+    let (_, spki) = pem_rfc7468::decode_vec(&pem).unwrap();
+    let ek = EkPublic::from_spki(&spki).unwrap();
+    assert!(matches!(ek, EkPublic::EcP256(_)));
+    // Seal to the P-256 EK, activate with it (the harness activates with ek.ctx).
+    std::fs::rename(tpm.path("ecc-ek.ctx"), tpm.path("ek.ctx")).unwrap();
+    let credential = make_credential(&ek, &ak.name, b"shared by ECDH").unwrap();
+    assert_eq!(tpm.activate(&credential), Some(b"shared by ECDH".to_vec()));
+    let mut other_name = ak.name.clone();
+    other_name[3] ^= 1;
+    let for_other = make_credential(&ek, &other_name, b"x").unwrap();
+    assert_eq!(tpm.activate(&for_other), None);
 }
 
 #[test]

@@ -63,22 +63,32 @@ mod with_tpm {
         body
     }
 
+    /// `cairn agent ARGS --hk tpm:TCTI` on the baremetal fixture.
     fn agent(server: &TestServer, tpm: &Swtpm, args: &[&str]) -> std::process::Output {
-        let hk = format!("tpm:{}", tpm.tcti);
+        agent_with(server, &format!("tpm:{}", tpm.tcti), args)
+    }
+
+    fn agent_with(server: &TestServer, hk: &str, args: &[&str]) -> std::process::Output {
         let root = fixture("baremetal");
         let mut all = vec!["agent"];
         all.extend(args);
-        all.extend(["--hk", &hk, "--root", root.to_str().unwrap()]);
+        all.extend(["--hk", hk, "--root", root.to_str().unwrap()]);
         server.cli(&all)
+    }
+
+    /// A swtpm manufactured with EK certificates by a local CA, and that CA's `--ek-ca` bundle.
+    fn manufactured() -> Option<(tempfile::TempDir, Swtpm, PathBuf)> {
+        let ca = tempfile::tempdir().unwrap();
+        let tpm = Swtpm::start_manufactured(Some(ca.path()))?;
+        let bundle = bundle(ca.path());
+        Some((ca, tpm, bundle))
     }
 
     #[tokio::test]
     async fn a_tpm_host_enrolls_by_credential_activation_and_attests_with_quotes() {
-        let ca = tempfile::tempdir().unwrap();
-        let Some(tpm) = Swtpm::start_manufactured(Some(ca.path())) else {
+        let Some((_ca, tpm, ek_ca)) = manufactured() else {
             return;
         };
-        let ek_ca = bundle(ca.path());
         let server = TestServer::start(
             None,
             &[
@@ -253,11 +263,9 @@ mod with_tpm {
 
     #[tokio::test]
     async fn quoted_pcrs_off_their_reference_list_refuse_or_warn() {
-        let ca = tempfile::tempdir().unwrap();
-        let Some(tpm) = Swtpm::start_manufactured(Some(ca.path())) else {
+        let Some((ca, tpm, ek_ca)) = manufactured() else {
             return;
         };
-        let ek_ca = bundle(ca.path());
         // A fresh swtpm's PCRs 0-7 are zero: the reference for PCR 0 holds, PCR 7's does not.
         let zero = "00".repeat(32);
         let server_with = |on_mismatch: &str| {
@@ -297,12 +305,10 @@ mod with_tpm {
     /// with a quoted completion.
     #[tokio::test]
     async fn a_tpm_host_boots_and_runs_against_an_hsm_backed_server() {
-        let ca = tempfile::tempdir().unwrap();
         let Some(hsm) = SoftHsm::new() else { return };
-        let Some(tpm) = Swtpm::start_manufactured(Some(ca.path())) else {
+        let Some((_ca, tpm, ek_ca)) = manufactured() else {
             return;
         };
-        let ek_ca = bundle(ca.path());
         let spec = hsm.spec("EdDSA");
         let env = [
             ("SOFTHSM2_CONF", hsm.conf.to_str().unwrap()),
@@ -373,5 +379,28 @@ mod with_tpm {
         let nonce = server.client().challenge().await.unwrap().nonce;
         let forged = sign_evidence(&other, host.clone(), nonce, &baremetal());
         refused_as_unsigned(&server, &forged).await;
+    }
+
+    /// swtpm certifies an ECC NIST P-384 EK too (template H-3, NV 0x01c00016): the
+    /// credential is then sealed by ECDH and KDFe, and activated under the EK's PolicyOR.
+    #[tokio::test]
+    async fn a_tpm_host_with_an_ecc_endorsement_key_enrolls_by_activation_too() {
+        let Some((_ca, tpm, ek_ca)) = manufactured() else {
+            return;
+        };
+        let server = TestServer::start(
+            None,
+            &["--ek-ca", ek_ca.to_str().unwrap(), "--ek-auto-approve"],
+        );
+        let hk = format!("tpm:{}?ek=ecc", tpm.tcti);
+        let cli = |args: &[&str]| agent_with(&server, &hk, args);
+        let enrolled: serde_json::Value =
+            serde_json::from_str(&ok(&cli(&["enroll", "--json"]))).unwrap();
+        assert_eq!(enrolled["status"], "active", "{enrolled}");
+        ok(&cli(&["attest"]));
+        let key = TpmKey::open(&format!("{}?ek=ecc", tpm.tcti), false).unwrap();
+        let ek_cert = key.ek_certificate().unwrap();
+        let certified = cairn_tpm::ek_certificate_key(&ek_cert).unwrap();
+        assert!(matches!(certified, cairn_tpm::EkPublic::EcP384(_)));
     }
 }
