@@ -11,7 +11,7 @@ mod wire;
 
 pub use credential::{Credential, EkPublic, make_credential};
 pub use ek_cert::{ek_certificate_key, verify_ek_certificate};
-pub use public::{AkKey, AkPublic, ek_public};
+pub use public::{AkKey, AkPublic};
 pub use quote::{PcrValues, Quote, check_reference, verify_quote};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

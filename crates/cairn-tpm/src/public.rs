@@ -3,7 +3,6 @@
 //! and named as the TPM names it.
 
 use aws_lc_rs::digest::{SHA256, digest};
-use aws_lc_rs::rsa::{PublicEncryptingKey, PublicKeyComponents};
 use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 
 use crate::TpmError;
@@ -140,45 +139,6 @@ impl AkPublic {
             false => Err(TpmError::Signature),
         }
     }
-}
-
-/// The RSA endorsement key of a `TPM2B_PUBLIC` (the default EK template: a restricted
-/// decryption key with AES-128-CFB), for [`crate::make_credential`].
-pub fn ek_public(tpm2b_public: &[u8]) -> Result<crate::EkPublic, TpmError> {
-    let mut outer = Reader::new(tpm2b_public);
-    let mut r = Reader::new(outer.sized()?);
-    outer.finish()?;
-    if r.u16()? != alg::RSA || r.u16()? != alg::SHA256 {
-        return Err(TpmError::EkKey);
-    }
-    let attributes = r.u32()?;
-    let required = attr::FIXED_TPM | attr::FIXED_PARENT | attr::RESTRICTED | attr::DECRYPT;
-    if attributes & required != required || attributes & attr::SIGN != 0 {
-        return Err(TpmError::EkKey);
-    }
-    let _auth_policy = r.sized()?;
-    // symmetric AES, 128 bits, CFB; then no scheme.
-    if (r.u16()?, r.u16()?, r.u16()?, r.u16()?) != (alg::AES, 128, alg::CFB, alg::NULL) {
-        return Err(TpmError::EkKey);
-    }
-    let bits = r.u16()?;
-    let exponent = match r.u32()? {
-        0 => 65537u32,
-        e => e,
-    };
-    let modulus = r.sized()?;
-    r.finish()?;
-    if bits != 2048 || modulus.len() != 256 {
-        return Err(TpmError::EkKey);
-    }
-    let e = exponent.to_be_bytes();
-    let key: PublicEncryptingKey = PublicKeyComponents {
-        n: modulus,
-        e: &e[e.iter().position(|b| *b != 0).unwrap_or(3)..],
-    }
-    .try_into()
-    .map_err(|_| TpmError::EkKey)?;
-    Ok(crate::EkPublic::Rsa2048(key))
 }
 
 /// The signing scheme of a key's parameters; an AK must name its scheme, with SHA-256.

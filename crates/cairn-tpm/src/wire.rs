@@ -62,14 +62,12 @@ impl<'a> Reader<'a> {
 /// Algorithm ids (TPM_ALG_ID) Cairn meets.
 pub(crate) mod alg {
     pub const RSA: u16 = 0x0001;
-    pub const AES: u16 = 0x0006;
     pub const SHA256: u16 = 0x000b;
     pub const NULL: u16 = 0x0010;
     pub const RSASSA: u16 = 0x0014;
     pub const RSAPSS: u16 = 0x0016;
     pub const ECDSA: u16 = 0x0018;
     pub const ECC: u16 = 0x0023;
-    pub const CFB: u16 = 0x0043;
 }
 
 #[cfg(test)]

@@ -4,16 +4,15 @@
 
 mod swtpm;
 
-use std::path::Path;
-
-use cairn_tpm::{EkPublic, TpmError, ek_public, make_credential, verify_ek_certificate};
+use cairn_tpm::{EkPublic, TpmError, make_credential, verify_ek_certificate};
 use swtpm::{Swtpm, ca_certificates, now};
 
 #[test]
 fn the_tpm_of_the_ek_activates_a_credential_for_its_ak_and_no_other_does() {
     let Some(a) = Swtpm::start() else { return };
     let (ek, ak) = a.keys();
-    let ek = ek_public(&ek).unwrap();
+    let ek = EkPublic::from_spki(&ek).unwrap();
+    assert!(matches!(ek, EkPublic::Rsa2048(_)));
     let secret = [0x5a; 32];
     let credential = make_credential(&ek, &ak.name, &secret).unwrap();
     assert_eq!(a.activate(&credential), Some(secret.to_vec()));
@@ -71,24 +70,9 @@ fn an_ek_certificate_chains_to_its_manufacturer_and_its_key_is_the_tpms() {
 #[test]
 fn an_ecc_p256_ek_activates_a_credential_sealed_by_ecdh() {
     let Some(tpm) = Swtpm::start() else { return };
-    let (_, ak) = tpm.keys();
-    tpm.ok(&[
-        "tpm2_createek",
-        "-c",
-        "ecc-ek.ctx",
-        "-G",
-        "ecc256",
-        "-u",
-        "ecc-ek.pem",
-        "-f",
-        "pem",
-    ]);
-    let pem = std::fs::read(tpm.path("ecc-ek.pem")).unwrap();
-    let (_, spki) = pem_rfc7468::decode_vec(&pem).unwrap();
-    let ek = EkPublic::from_spki(&spki).unwrap();
+    let (ek, ak) = tpm.keys_with("ecc256");
+    let ek = EkPublic::from_spki(&ek).unwrap();
     assert!(matches!(ek, EkPublic::EcP256(_)));
-    // Seal to the P-256 EK, activate with it (the harness activates with ek.ctx).
-    std::fs::rename(tpm.path("ecc-ek.ctx"), tpm.path("ek.ctx")).unwrap();
     let credential = make_credential(&ek, &ak.name, b"shared by ECDH").unwrap();
     assert_eq!(tpm.activate(&credential), Some(b"shared by ECDH".to_vec()));
     let mut other_name = ak.name.clone();
@@ -98,9 +82,21 @@ fn an_ecc_p256_ek_activates_a_credential_sealed_by_ecdh() {
 }
 
 #[test]
-fn only_an_rsa_2048_restricted_decryption_key_is_an_ek() {
-    let ak = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ak-rsa.pub"))
-        .unwrap();
-    assert!(ek_public(&ak).is_err(), "a signing key is not an EK");
-    assert!(ek_public(&[0, 0]).is_err());
+fn only_rsa_2048_and_nist_p256_or_p384_keys_are_eks() {
+    // An Ed25519 SubjectPublicKeyInfo, a P-256 one cut short, and no DER at all.
+    let ed25519 = [
+        &[
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ][..],
+        &[7; 32],
+    ]
+    .concat();
+    let mut p256 = vec![
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+    ];
+    p256.extend_from_slice(&[1; 40]);
+    for spki in [&ed25519[..], &p256, &[0, 0]] {
+        assert!(matches!(EkPublic::from_spki(spki), Err(TpmError::EkKey)));
+    }
 }

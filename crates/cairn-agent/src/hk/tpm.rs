@@ -153,7 +153,7 @@ pub struct TpmKey {
 }
 
 impl TpmKey {
-    /// Opens the TPM of `spec` (`TCTI[?pcrs=LIST]`, the TCTI being `swtpm:host=…,port=…`,
+    /// Opens the TPM of `spec` (`TCTI[?pcrs=LIST][&ek=rsa|ecc]`, the TCTI being `swtpm:host=…,port=…`,
     /// `device:/dev/tpmrm0`, …) and finds Cairn's AK, creating it (and persisting the EK)
     /// when `create` (enrollment) and it is missing.
     pub fn open(spec: &str, create: bool) -> Result<Self, HkError> {
@@ -179,13 +179,11 @@ impl TpmKey {
             EkChoice::Ecc => EkKind::EccP384,
         };
         let (ek, transient) = endorsement_key(&mut ctx, key.ek, create)?;
-        let read = ctx.read_public(ek).map_err(tpm_error("reading the EK"));
+        let read = tpm2b_public(&mut ctx, ek);
         if transient {
             let _ = ctx.flush_context(ek.into());
         }
-        key.endorsement = PublicBuffer::try_from(read?.0)
-            .and_then(|p| p.marshall())
-            .map_err(tpm_error("encoding the EK"))?;
+        key.endorsement = read?;
         let ak = match find_persistent(&mut ctx, AK_HANDLE)? {
             Some(ak) => ak,
             None if create => create_ak(&mut ctx, key.ek)?,
@@ -195,10 +193,7 @@ impl TpmKey {
                 ));
             }
         };
-        let (public, _, _) = ctx.read_public(ak).map_err(tpm_error("reading the AK"))?;
-        key.public = PublicBuffer::try_from(public)
-            .and_then(|p| p.marshall())
-            .map_err(tpm_error("encoding the AK"))?;
+        key.public = tpm2b_public(&mut ctx, ak)?;
         Ok(key)
     }
 
@@ -304,6 +299,16 @@ fn activate(
         let _ = ctx.flush_context(ObjectHandle::from(SessionHandle::from(session)));
     }
     result.map(|digest| Zeroizing::new(digest.to_vec()))
+}
+
+/// A loaded key's public area as TPM2B_PUBLIC, the bytes the wire format carries.
+fn tpm2b_public(ctx: &mut Context, key: KeyHandle) -> Result<Vec<u8>, HkError> {
+    let (public, _, _) = ctx
+        .read_public(key)
+        .map_err(tpm_error("reading a public key"))?;
+    PublicBuffer::try_from(public)
+        .and_then(|p| p.marshall())
+        .map_err(tpm_error("encoding a public key"))
 }
 
 fn persistent(handle: u32) -> PersistentTpmHandle {

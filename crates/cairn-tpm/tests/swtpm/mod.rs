@@ -100,9 +100,25 @@ impl Swtpm {
         );
     }
 
-    /// An RSA EK and an ECC AK under it: (EK TPM2B_PUBLIC, AK).
+    /// An RSA 2048 EK and an ECC AK under it: (EK SubjectPublicKeyInfo DER, AK).
     pub fn keys(&self) -> (Vec<u8>, AkPublic) {
-        self.ok(&["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"]);
+        self.keys_with("rsa")
+    }
+
+    /// The same with the EK of a tpm2-tools algorithm name (`rsa`, `ecc256`, …), which
+    /// [`Swtpm::activate`] then uses.
+    pub fn keys_with(&self, ek_alg: &str) -> (Vec<u8>, AkPublic) {
+        self.ok(&[
+            "tpm2_createek",
+            "-c",
+            "ek.ctx",
+            "-G",
+            ek_alg,
+            "-u",
+            "ek.pem",
+            "-f",
+            "pem",
+        ]);
         self.ok(&[
             "tpm2_createak",
             "-C",
@@ -124,7 +140,8 @@ impl Swtpm {
         ]);
         let ak = AkPublic::parse(&std::fs::read(self.path("ak.pub")).unwrap()).unwrap();
         assert_eq!(ak.name, std::fs::read(self.path("ak.name")).unwrap());
-        (std::fs::read(self.path("ek.pub")).unwrap(), ak)
+        let pem = std::fs::read(self.path("ek.pem")).unwrap();
+        (pem_rfc7468::decode_vec(&pem).unwrap().1, ak)
     }
 
     /// TPM2_ActivateCredential with this TPM's EK and AK (the EK's policy is PolicySecret
