@@ -62,9 +62,12 @@ impl ApiClient {
                 )));
             }
         }
+        // The API never redirects, and a redirect must not carry signed evidence or an admin
+        // token elsewhere.
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Usage(format!("HTTP client: {e}")))?;
         Ok(ApiClient {
@@ -95,10 +98,10 @@ impl ApiClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<R, ClientError> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| ClientError::Usage(e.to_string()))?;
+        // Every path is absolute, so setting it is `join` without re-parsing the host.
+        let mut url = self.base.clone();
+        url.set_path(path);
+        url.set_query(None);
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1;
         let response = loop {
@@ -155,7 +158,7 @@ impl ApiClient {
     }
 
     pub async fn challenge(&self) -> Result<Challenge, ClientError> {
-        self.post("/v1/attest/challenge", &serde_json::json!({}))
+        self.send::<(), _>(Method::POST, "/v1/attest/challenge", None)
             .await
     }
 

@@ -73,7 +73,22 @@ pub struct Component {
 
 impl Component {
     pub fn digest(&self) -> Digest {
-        Digest::sha256(jcs::canonical(self))
+        let mut out = Vec::with_capacity(256);
+        self.write_canonical(&mut out);
+        Digest::sha256(out)
+    }
+
+    /// Appends this component's JCS encoding. Every attestation fingerprints a report, so it
+    /// is written directly rather than through a JSON value: the members `class`, `id` and
+    /// `values` are already in canonical order, and `values` holds only strings.
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"class":"#);
+        jcs::write_string(out, self.class.as_str());
+        out.extend_from_slice(br#","id":"#);
+        jcs::write_string(out, &self.id);
+        out.extend_from_slice(br#","values":"#);
+        jcs::write_object(out, self.values.iter(), |out, v| jcs::write_string(out, v));
+        out.push(b'}');
     }
 
     /// The name drift reports use: `class/id`, unique within a report.
@@ -124,14 +139,26 @@ impl Report {
         Ok(())
     }
 
+    /// SHA-256 of JCS(components), in the order the report holds them (canonical once
+    /// [`Report::validate`] passes or [`Report::new`] built it).
     pub fn fingerprint(&self) -> Digest {
-        Digest::sha256(jcs::canonical(&self.components))
+        let mut out = Vec::with_capacity(256 * self.components.len() + 2);
+        out.push(b'[');
+        for (i, component) in self.components.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            component.write_canonical(&mut out);
+        }
+        out.push(b']');
+        Digest::sha256(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     pub(crate) fn component(class: ComponentClass, id: &str, kv: &[(&str, &str)]) -> Component {
         Component {
@@ -164,6 +191,43 @@ mod tests {
             report.components[0].digest(),
             Digest::sha256(
                 r#"{"class":"board","id":"board","values":{"serial":"S1","uuid":"U1"}}"#
+            )
+        );
+    }
+
+    fn arbitrary_component() -> impl Strategy<Value = Component> {
+        (
+            prop::sample::select(ComponentClass::ALL.to_vec()),
+            any::<String>(),
+            prop::collection::btree_map(any::<String>(), any::<String>(), 0..6),
+        )
+            .prop_map(|(class, id, values)| Component { class, id, values })
+    }
+
+    proptest! {
+        /// The direct encoder agrees with JCS of the report's JSON value, for any strings
+        /// (escapes, and names whose UTF-16 order differs from their UTF-8 order).
+        #[test]
+        fn direct_encoding_is_jcs(components in prop::collection::vec(arbitrary_component(), 0..6)) {
+            let report = Report { components };
+            prop_assert_eq!(report.fingerprint(), Digest::sha256(jcs::canonical(&report.components)));
+            for c in &report.components {
+                prop_assert_eq!(c.digest(), Digest::sha256(jcs::canonical(c)));
+            }
+        }
+    }
+
+    #[test]
+    fn value_names_sort_by_utf16() {
+        let c = component(
+            ComponentClass::Gpu,
+            "g",
+            &[("\u{fb01}", "a"), ("\u{1f600}", "b")],
+        );
+        assert_eq!(
+            c.digest(),
+            Digest::sha256(
+                "{\"class\":\"gpu\",\"id\":\"g\",\"values\":{\"\u{1f600}\":\"b\",\"\u{fb01}\":\"a\"}}"
             )
         );
     }

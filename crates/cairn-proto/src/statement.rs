@@ -2,12 +2,17 @@
 //!
 //! What is signed is the JCS encoding of the payload object exactly as it was received, so
 //! the verifier canonicalizes the received JSON, never a re-serialization of its own types.
+//! Both sides canonicalize once, when the statement is made or read.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, Error};
+use serde::de::{DeserializeOwned, Error, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::hk::{HardwareKey, HkAlg, SignatureError};
 use crate::jcs;
@@ -85,11 +90,13 @@ pub trait Payload: Serialize + DeserializeOwned {
     const NAME: &'static str;
 }
 
-/// A payload together with the exact JSON it was received as, and its signature.
+/// A payload together with the exact JSON it was received (or sent) as, the JCS bytes of
+/// that JSON, computed once, and its signature.
 #[derive(Clone, Debug)]
 pub struct Signed<T> {
     pub payload: T,
-    raw: Value,
+    raw: Box<RawValue>,
+    canonical: Vec<u8>,
     pub signature: Signature,
 }
 
@@ -99,34 +106,47 @@ impl<T: Payload> Signed<T> {
         payload: T,
         sign: impl FnOnce(&[u8]) -> Result<Signature, E>,
     ) -> Result<Self, E> {
-        let raw = serde_json::to_value(&payload).expect("payload serializes to JSON");
-        let signature = sign(&jcs::canonical(&raw))?;
+        let raw = serde_json::value::to_raw_value(&payload).expect("payload serializes to JSON");
+        let canonical = jcs::canonical_text(raw.get()).expect("serialized payloads are JSON");
+        let signature = sign(&canonical)?;
         Ok(Signed {
             payload,
             raw,
+            canonical,
+            signature,
+        })
+    }
+
+    /// A statement from its parts as received: the payload's JSON must be canonicalizable
+    /// and must be a `T`.
+    fn from_parts(raw: Box<RawValue>, signature: Signature) -> Result<Self, serde_json::Error> {
+        let canonical = jcs::canonical_text(raw.get())?;
+        let payload = serde_json::from_str(raw.get())?;
+        Ok(Signed {
+            payload,
+            raw,
+            canonical,
             signature,
         })
     }
 
     /// The bytes the signature covers.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        jcs::canonical(&self.raw)
+    pub fn signed_bytes(&self) -> &[u8] {
+        &self.canonical
     }
 
-    /// The payload exactly as received.
-    pub fn raw_payload(&self) -> &Value {
-        &self.raw
+    /// The payload exactly as received, parsed.
+    pub fn raw_payload(&self) -> Value {
+        serde_json::from_str(self.raw.get()).expect("a raw payload is JSON")
     }
 
     pub fn verify(&self, hk: &HardwareKey) -> Result<(), SignatureError> {
-        hk.verify(&self.signed_bytes(), &self.signature)
+        hk.verify(&self.canonical, &self.signature)
     }
 
     /// Replaces the payload JSON while keeping the signature: for tests that tamper.
-    pub fn with_raw_payload(mut self, raw: Value) -> Result<Self, serde_json::Error> {
-        self.payload = T::deserialize(&raw)?;
-        self.raw = raw;
-        Ok(self)
+    pub fn with_raw_payload(self, raw: Value) -> Result<Self, serde_json::Error> {
+        Self::from_parts(serde_json::value::to_raw_value(&raw)?, self.signature)
     }
 }
 
@@ -142,24 +162,41 @@ impl<T: Payload> Serialize for Signed<T> {
 
 impl<'de, T: Payload> Deserialize<'de> for Signed<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut map = Map::<String, Value>::deserialize(d)?;
-        let raw = map
-            .remove(T::NAME)
-            .ok_or_else(|| D::Error::missing_field(T::NAME))?;
-        let signature = map
-            .remove("signature")
-            .ok_or_else(|| D::Error::missing_field("signature"))?;
-        if let Some(extra) = map.keys().next() {
-            return Err(D::Error::custom(format!("unknown field `{extra}`")));
+        d.deserialize_map(Envelope(PhantomData))
+    }
+}
+
+/// `{ "<T::NAME>": {...}, "signature": {...} }`, each exactly once and nothing else; the
+/// payload is kept as text, since what is signed is its canonical form.
+struct Envelope<T>(PhantomData<T>);
+
+impl<'de, T: Payload> Visitor<'de> for Envelope<T> {
+    type Value = Signed<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a signed {}", T::NAME)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Signed<T>, A::Error> {
+        let (mut raw, mut signature) = (None::<Box<RawValue>>, None::<Signature>);
+        while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+            match name.as_ref() {
+                n if n == T::NAME && raw.is_none() => raw = Some(map.next_value()?),
+                "signature" if signature.is_none() => {
+                    signature = Some(
+                        map.next_value()
+                            .map_err(|e| A::Error::custom(format!("signature: {e}")))?,
+                    )
+                }
+                n if n == T::NAME || n == "signature" => {
+                    return Err(A::Error::custom(format!("duplicate field `{n}`")));
+                }
+                other => return Err(A::Error::custom(format!("unknown field `{other}`"))),
+            }
         }
-        let payload =
-            T::deserialize(&raw).map_err(|e| D::Error::custom(format!("{}: {e}", T::NAME)))?;
-        let signature = serde_json::from_value(signature)
-            .map_err(|e| D::Error::custom(format!("signature: {e}")))?;
-        Ok(Signed {
-            payload,
-            raw,
-            signature,
-        })
+        let raw = raw.ok_or_else(|| A::Error::missing_field(T::NAME))?;
+        let signature = signature.ok_or_else(|| A::Error::missing_field("signature"))?;
+        Signed::from_parts(raw, signature)
+            .map_err(|e| A::Error::custom(format!("{}: {e}", T::NAME)))
     }
 }

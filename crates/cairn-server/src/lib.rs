@@ -18,6 +18,7 @@ mod state;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use cairn_store::Store;
 use tokio::net::TcpListener;
 
@@ -108,9 +109,7 @@ impl Server {
             })?;
             config.issuer = Some(format!("http://{addr}"));
         }
-        let mut state = AppState::new(config, keys, store, external);
-        state.ek_anchors = ek_anchors.into();
-        state.pcr_reference = pcr_reference.map(Arc::new);
+        let state = AppState::new(config, keys, store, external, ek_anchors, pcr_reference);
         Ok(Server {
             listener,
             state,
@@ -119,7 +118,7 @@ impl Server {
     }
 
     /// The key store the server signs with (one per process: an HSM's context is shared).
-    pub fn keys(&self) -> std::sync::Arc<dyn cairn_keystore::KeyStore> {
+    pub fn keys(&self) -> Arc<dyn cairn_keystore::KeyStore> {
         self.state.keys.clone()
     }
 
@@ -144,7 +143,13 @@ impl Server {
             )));
         }
         let app = routes::router(self.state);
-        let result = axum::serve(self.listener, app)
+        // Every request and response is one small write: send it now, not after an ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+        });
+        let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         background.iter().for_each(|task| task.abort());

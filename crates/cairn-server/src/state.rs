@@ -9,8 +9,18 @@ use cairn_token::{Jwks, JwsSigner, TrustedIssuers, Verifier};
 use crate::ServerConfig;
 use crate::metrics::Metrics;
 
+/// Cloned into every request (axum's `State`), so one reference count to bump.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<ServerConfig>,
     pub store: Store,
     pub keys: Arc<dyn KeyStore>,
@@ -33,12 +43,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// `external` are the trusted external issuers, already loaded.
+    /// `external` are the trusted external issuers, already loaded; `ek_anchors` the DER
+    /// certificates of `--ek-ca`.
     pub fn new(
         config: ServerConfig,
         keys: Arc<dyn KeyStore>,
         store: Store,
         external: TrustedIssuers,
+        ek_anchors: Vec<Vec<u8>>,
+        pcr_reference: Option<crate::pcr_reference::PcrReference>,
     ) -> Self {
         let issuer = config.issuer.clone().unwrap_or_default();
         let pat_signer = keys.signer(KeyPurpose::Pat);
@@ -51,7 +64,7 @@ impl AppState {
         let receipt_signer = keys.signer(KeyPurpose::Receipt);
         let receipt_verifier = Verifier::for_receipts(&only(&receipt_signer), Some(issuer.clone()))
             .expect("our own receipt key is a valid JWK");
-        let state = AppState {
+        let state = AppState(Arc::new(Shared {
             receipt_signer,
             receipt_verifier: Arc::new(receipt_verifier),
             issuer: issuer.into(),
@@ -63,9 +76,9 @@ impl AppState {
             store,
             keys,
             metrics: Arc::new(Metrics::default()),
-            ek_anchors: Arc::new([]),
-            pcr_reference: None,
-        };
+            ek_anchors: ek_anchors.into(),
+            pcr_reference: pcr_reference.map(Arc::new),
+        }));
         state.install_issuers(external);
         state
     }

@@ -1,5 +1,7 @@
 //! The registry of hosts, their states and their fingerprint history.
 
+use std::sync::Arc;
+
 use cairn_proto::api::{FingerprintRecord, HostStatus};
 use cairn_proto::{Digest, HardwareKey, HostId, Report, b64};
 use sqlx::Row;
@@ -39,9 +41,9 @@ pub struct Activation {
 
 #[derive(Debug)]
 pub enum Enrolled {
-    Created(HostRecord),
+    Created(Arc<HostRecord>),
     /// The key was enrolled before: the existing record, unchanged.
-    Existing(HostRecord),
+    Existing(Arc<HostRecord>),
     /// A join token was given but is unknown, used or expired; nothing was written.
     JoinTokenRejected,
 }
@@ -57,7 +59,7 @@ impl Enrolled {
 
 #[derive(Debug)]
 pub enum Transition {
-    Done(HostRecord),
+    Done(Arc<HostRecord>),
     NotFound,
     /// A TPM host cannot be approved before it proves its AK sits in its TPM.
     AwaitingActivation,
@@ -191,8 +193,9 @@ impl Store {
         Ok(Enrolled::Created(created))
     }
 
-    /// A host as committed now (served from memory when this process owns the database).
-    pub async fn host(&self, host_id: &HostId) -> Result<Option<HostRecord>> {
+    /// A host as committed now (served from memory when this process owns the database,
+    /// shared rather than copied: every attestation reads one).
+    pub async fn host(&self, host_id: &HostId) -> Result<Option<Arc<HostRecord>>> {
         let generation = match self.local.as_ref().map(|local| local.cached(host_id)) {
             Some(Ok(record)) => return Ok(Some(record)),
             Some(Err(generation)) => Some(generation),
@@ -204,7 +207,7 @@ impl Store {
         .bind(host_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let record = row.as_ref().map(host_from_row).transpose()?;
+        let record = row.as_ref().map(host_from_row).transpose()?.map(Arc::new);
         if let (Some(local), Some(record), Some(generation)) = (&self.local, &record, generation) {
             local.remember(record, generation);
         }
@@ -248,7 +251,7 @@ impl Store {
         host_id: &HostId,
         secret_digest: &str,
         now: i64,
-    ) -> Result<Option<HostRecord>> {
+    ) -> Result<Option<Arc<HostRecord>>> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT grants FROM host_activations WHERE host_id = $1 AND secret_digest = $2",

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use cairn_proto::HostId;
 
@@ -27,7 +27,7 @@ pub(crate) struct Local {
 struct HostCache {
     /// Bumped by every eviction, so a read that raced a write never caches what it read.
     generation: u64,
-    records: HashMap<HostId, HostRecord>,
+    records: HashMap<HostId, Arc<HostRecord>>,
 }
 
 impl Local {
@@ -63,14 +63,14 @@ impl Local {
     }
 
     /// The cached record, and otherwise the generation to pass to [`Local::remember`].
-    pub fn cached(&self, host_id: &HostId) -> Result<HostRecord, u64> {
+    pub fn cached(&self, host_id: &HostId) -> Result<Arc<HostRecord>, u64> {
         let cache = self.hosts.lock().expect("host cache lock");
         cache.records.get(host_id).cloned().ok_or(cache.generation)
     }
 
     /// Caches a record read from the database, unless a write evicted anything since the read
     /// began (`generation` then differs): what was read may already be stale.
-    pub fn remember(&self, record: &HostRecord, generation: u64) {
+    pub fn remember(&self, record: &Arc<HostRecord>, generation: u64) {
         let mut cache = self.hosts.lock().expect("host cache lock");
         if cache.generation != generation {
             return;

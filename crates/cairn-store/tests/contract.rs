@@ -108,7 +108,7 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
             panic!("second enrollment finds the first")
         };
         assert_eq!(
-            (again.host_id, again.fingerprint),
+            (again.host_id.clone(), again.fingerprint),
             (host.host_id.clone(), host.fingerprint)
         );
         assert_eq!(store.hosts().await.unwrap().len(), 1);
@@ -169,7 +169,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
         else {
             panic!()
         };
-        let id = host.host_id;
+        let id = host.host_id.clone();
         assert!(store.activation_pending(&id).await.unwrap());
         let approve = || store.transition(&id, &[HostStatus::Pending], HostStatus::Active, 101);
         assert!(matches!(
@@ -375,7 +375,7 @@ async fn volumes_are_never_overwritten_and_instances_are_replaced() {
             .await
             .unwrap()
         {
-            Enrolled::Created(h) => h.host_id,
+            Enrolled::Created(h) => h.host_id.clone(),
             other => panic!("{other:?}"),
         };
         let mut instance = InstanceRecord {
@@ -425,7 +425,7 @@ async fn host_lookups_see_every_committed_change() {
             .await
             .unwrap()
         {
-            Enrolled::Created(h) => h.host_id,
+            Enrolled::Created(h) => h.host_id.clone(),
             other => panic!("{other:?}"),
         };
         for (from, to) in [

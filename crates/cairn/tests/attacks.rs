@@ -95,7 +95,7 @@ async fn tampered_evidence_is_refused() {
         ),
         ("time", serde_json::json!("2030-01-01T00:00:00Z")),
     ] {
-        let mut raw = signed.raw_payload().clone();
+        let mut raw = signed.raw_payload();
         raw[field] = value;
         let tampered = signed.clone().with_raw_payload(raw).unwrap();
         assert_eq!(
@@ -105,7 +105,7 @@ async fn tampered_evidence_is_refused() {
         );
     }
     // A report swapped after signing.
-    let mut raw = signed.raw_payload().clone();
+    let mut raw = signed.raw_payload();
     raw["report"] = serde_json::to_value(with_changed(ComponentClass::Disk)).unwrap();
     let tampered = signed.clone().with_raw_payload(raw).unwrap();
     assert_eq!(
@@ -259,12 +259,28 @@ async fn rotation_window_accepts_new_hardware_once() {
 #[tokio::test]
 async fn malformed_oversized_and_non_canonical_requests_are_problems() {
     let server = TestServer::start(None, &[]);
-    let (status, body) =
-        post_raw(&server, "/v1/attest", &serde_json::json!({ "evidence": 1 })).await;
+    let not_evidence = serde_json::json!({
+        "evidence": 1,
+        "signature": { "alg": "EdDSA", "value": "" },
+    });
+    let (status, body) = post_raw(&server, "/v1/attest", &not_evidence).await;
     assert_eq!(
         (status, body["type"].as_str().unwrap()),
         (400, "urn:cairn:problem:malformed-request")
     );
+    // The detail names the member at fault.
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("evidence"), "{detail}");
+    let text = reqwest::Client::new()
+        .post(format!("{}/v1/attest", server.url))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status().as_u16(), 415);
+    let body: serde_json::Value = text.json().await.unwrap();
+    assert_eq!(body["type"], "urn:cairn:problem:unsupported-media-type");
     let huge = serde_json::json!({ "evidence": "x".repeat(300 * 1024) });
     let (status, body) = post_raw(&server, "/v1/attest", &huge).await;
     assert_eq!(

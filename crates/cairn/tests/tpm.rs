@@ -365,7 +365,7 @@ mod with_tpm {
         // Evidence re-pointed at another nonce after it was quoted: the qualifying data no
         // longer matches. And evidence for this host quoted by another TPM's AK.
         let quoted = evidence(&server, &key, &baremetal()).await;
-        let mut raw = quoted.raw_payload().clone();
+        let mut raw = quoted.raw_payload();
         raw["nonce"] =
             serde_json::to_value(server.client().challenge().await.unwrap().nonce).unwrap();
         let moved = quoted.with_raw_payload(raw).unwrap();

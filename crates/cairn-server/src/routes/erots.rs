@@ -55,8 +55,8 @@ pub async fn create(
     let mut record = ErotRecord {
         erot_id: format!("e_{}", hex(&random_bytes::<16>())),
         owner: bearer.hash,
-        host_id: host.host_id,
-        hk_public: host.hk.public_key,
+        host_id: host.host_id.clone(),
+        hk_public: host.hk.public_key.clone(),
         workload_digest: erot::workload_digest(&req.workload),
         workload: req.workload,
         nonce: erot::nonce(expires_at),

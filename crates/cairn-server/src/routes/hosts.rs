@@ -184,7 +184,7 @@ pub async fn activate(
         Some(host) => {
             tracing::info!(host = %host.host_id, status = %host.status, "TPM credential activated");
             Ok(Json(EnrollResponse {
-                host_id: host.host_id,
+                host_id: host.host_id.clone(),
                 status: host.status,
                 credential: None,
             }))
@@ -196,14 +196,14 @@ pub async fn activate(
     }
 }
 
-fn view(host: HostRecord) -> HostView {
+fn view(host: &HostRecord) -> HostView {
     HostView {
-        host_id: host.host_id,
-        name: host.name,
+        host_id: host.host_id.clone(),
+        name: host.name.clone(),
         status: host.status,
-        hk: host.hk,
+        hk: host.hk.clone(),
         fingerprint: host.fingerprint,
-        report: host.report,
+        report: host.report.clone(),
         created_at: clock::datetime(host.created_at),
         updated_at: clock::datetime(host.updated_at),
         history: vec![],
@@ -220,9 +220,7 @@ pub async fn list(
     State(state): State<AppState>,
     _: Admin,
 ) -> Result<Json<Vec<HostView>>, ApiError> {
-    Ok(Json(
-        state.store.hosts().await?.into_iter().map(view).collect(),
-    ))
+    Ok(Json(state.store.hosts().await?.iter().map(view).collect()))
 }
 
 pub async fn show(
@@ -239,7 +237,7 @@ pub async fn show(
     let history = state.store.history(&id).await?;
     Ok(Json(HostView {
         history,
-        ..view(host)
+        ..view(&host)
     }))
 }
 
@@ -262,7 +260,7 @@ pub async fn act(
     match state.store.transition(&id, from, to, clock::now()).await? {
         Transition::Done(host) => {
             tracing::info!(host = %host.host_id, %action, status = %host.status, "host status changed");
-            Ok(Json(view(host)))
+            Ok(Json(view(&host)))
         }
         Transition::NotFound => Err(ApiError::not_found("No such host")),
         Transition::AwaitingActivation => Err(ApiError::new(

@@ -238,7 +238,8 @@ impl Run {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn print(&self, what: &str, clients: usize, bound: f64) {
+    /// `in_process`: whether the server ran in this process (its CPU is then counted too).
+    fn print(&self, what: &str, clients: usize, bound: f64, in_process: bool) {
         println!(
             "{what} over HTTP: {clients} clients, {:.1} s, {} ok, {} failed, {} cores",
             self.elapsed.as_secs_f64(),
@@ -256,8 +257,12 @@ impl Run {
             100.0 * self.rate() / bound
         );
         println!(
-            "  {:.0} µs of CPU per operation (server and clients together; the crypto alone is {:.0} µs)",
+            "  {:.0} µs of CPU per operation ({}; the crypto alone is {:.0} µs)",
             self.cpu.as_secs_f64() * 1e6 / self.latencies.len().max(1) as f64,
+            match in_process {
+                true => "server and clients together",
+                false => "clients only: the server is another process",
+            },
             1e6 / bound
         );
     }
@@ -315,7 +320,7 @@ async fn attest(
         }
     })
     .await?;
-    run.print("attest", clients, crypto);
+    run.print("attest", clients, crypto, target.keys.is_some());
     Ok(())
 }
 
@@ -369,7 +374,12 @@ async fn attest_with(
     )
     .await?;
     let crypto = attest_crypto_per_core(Duration::from_secs(1));
-    run.print("attest (one hardware key)", 1, crypto);
+    run.print(
+        "attest (one hardware key)",
+        1,
+        crypto,
+        target.keys.is_some(),
+    );
     Ok(())
 }
 
@@ -519,7 +529,7 @@ async fn release(clients: usize, seconds: u64, boots: usize, key_store: KeyStore
         async move { client.release_key(&b.volume_id, &b.request).await.is_ok() }
     })
     .await?;
-    run.print("key release", clients, crypto);
+    run.print("key release", clients, crypto, target.keys.is_some());
 
     // Whole boots, one after another: scan → challenge → attest → release → open → keyfile.
     let key = &hosts[0];
