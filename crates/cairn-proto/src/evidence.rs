@@ -86,6 +86,37 @@ mod tests {
     }
 
     #[test]
+    fn repeated_members_are_rejected() {
+        // Two readers of one document must not see two payloads: a name given twice, in the
+        // payload or in the envelope, is refused rather than resolved.
+        let kp = Ed25519KeyPair::generate().unwrap();
+        let hk = HardwareKey {
+            alg: HkAlg::EdDSA,
+            public_key: kp.public_key().as_ref().to_vec(),
+        };
+        let signed = Signed::sign(evidence(&hk), |m| {
+            Ok::<_, ()>(Signature::plain(HkAlg::EdDSA, kp.sign(m).as_ref().to_vec()))
+        })
+        .unwrap();
+        let text = serde_json::to_string(&signed).unwrap();
+        let other_nonce = format!(
+            r#"{{"evidence":{{"nonce":"{}","#,
+            crate::b64::encode([8u8; 32])
+        );
+        for bad in [
+            text.replacen(r#"{"evidence":{"#, &other_nonce, 1),
+            format!(
+                r#"{},"signature":{}}}"#,
+                &text[..text.len() - 1],
+                serde_json::to_string(&signed.signature).unwrap()
+            ),
+        ] {
+            let error = serde_json::from_str::<Signed<Evidence>>(&bad).unwrap_err();
+            assert!(error.to_string().contains("duplicate"), "{error}");
+        }
+    }
+
+    #[test]
     fn unknown_members_are_rejected() {
         let text = r#"{"evidence":{},"signature":{"alg":"EdDSA","value":""},"extra":1}"#;
         assert!(serde_json::from_str::<Signed<Evidence>>(text).is_err());
