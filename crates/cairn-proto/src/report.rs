@@ -79,8 +79,8 @@ impl Component {
     }
 
     /// Appends this component's JCS encoding. Every attestation fingerprints a report, so it
-    /// is written directly rather than through a JSON value: the members `class`, `id` and
-    /// `values` are already in canonical order, and `values` holds only strings.
+    /// is written directly rather than serialized and canonicalized: the members `class`,
+    /// `id` and `values` are already in canonical order, and `values` holds only strings.
     fn write_canonical(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(br#"{"class":"#);
         jcs::write_string(out, self.class.as_str());
