@@ -62,8 +62,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn signed_evidence_round_trips_and_verifies() {
+    /// Evidence signed by a fresh Ed25519 key, and that key.
+    fn signed_evidence() -> (HardwareKey, Signed<Evidence>) {
         let kp = Ed25519KeyPair::generate().unwrap();
         let hk = HardwareKey {
             alg: HkAlg::EdDSA,
@@ -73,6 +73,12 @@ mod tests {
             Ok::<_, ()>(Signature::plain(HkAlg::EdDSA, kp.sign(m).as_ref().to_vec()))
         })
         .unwrap();
+        (hk, signed)
+    }
+
+    #[test]
+    fn signed_evidence_round_trips_and_verifies() {
+        let (hk, signed) = signed_evidence();
         let text = serde_json::to_string(&signed).unwrap();
         assert!(text.contains(r#""time":"2027-01-15T08:00:00Z""#), "{text}");
         let back: Signed<Evidence> = serde_json::from_str(&text).unwrap();
@@ -89,15 +95,7 @@ mod tests {
     fn repeated_members_are_rejected() {
         // Two readers of one document must not see two payloads: a name given twice, in the
         // payload or in the envelope, is refused rather than resolved.
-        let kp = Ed25519KeyPair::generate().unwrap();
-        let hk = HardwareKey {
-            alg: HkAlg::EdDSA,
-            public_key: kp.public_key().as_ref().to_vec(),
-        };
-        let signed = Signed::sign(evidence(&hk), |m| {
-            Ok::<_, ()>(Signature::plain(HkAlg::EdDSA, kp.sign(m).as_ref().to_vec()))
-        })
-        .unwrap();
+        let (_, signed) = signed_evidence();
         let text = serde_json::to_string(&signed).unwrap();
         let other_nonce = format!(
             r#"{{"evidence":{{"nonce":"{}","#,
