@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use cairn_agent::run::{Ceilings, DEFAULT_MAX_OUTPUT};
 use cairn_keystore::KeyStoreSpec;
 use clap::{Args, Parser, Subcommand};
 
@@ -247,20 +248,12 @@ pub enum AgentCmd {
     /// failed, 2 usage, 3 server unreachable
     Boot(BootArgs),
     /// Run an encrypted workload: check its receipt, attest, get the ERoT key once, decrypt,
-    /// run it (process runtime), report completion. Exit codes: the workload's own status
-    /// when it ran; 10 attestation refused; 11 key release refused; 12 the container does
-    /// not open; 1 a bad receipt
-    Run {
-        /// The encrypted workload container
-        ewc: PathBuf,
-        /// Its receipt (a JWS from `cairn workload receipt`)
-        #[arg(long)]
-        receipt: PathBuf,
-        #[command(flatten)]
-        remote: Remote,
-        #[command(flatten)]
-        hk: HkArg,
-    },
+    /// run it (wasm in wasmtime, native in a bubblewrap sandbox), report completion. Exit
+    /// codes: the workload's own status when it ran; 10 attestation refused; 11 key release
+    /// refused; 12 the container does not open; 13 the host cannot sandbox the workload
+    /// (nothing was requested or run); 1 a bad receipt, a workload over this host's ceilings,
+    /// or a failed workload
+    Run(RunArgs),
     /// Attest and print a PAT (diagnostics)
     Attest {
         #[command(flatten)]
@@ -274,6 +267,39 @@ pub enum AgentCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    /// The encrypted workload container
+    pub ewc: PathBuf,
+    /// Its receipt (a JWS from `cairn workload receipt`)
+    #[arg(long)]
+    pub receipt: PathBuf,
+    #[command(flatten)]
+    pub remote: Remote,
+    #[command(flatten)]
+    pub hk: HkArg,
+    /// The most memory (MiB) a workload may ask for; more is refused before the key is asked for
+    #[arg(long, env = "CAIRN_MAX_MEMORY_MB", default_value_t = Ceilings::default().memory_mb)]
+    pub max_memory_mb: u64,
+    /// The longest run (seconds) a workload may ask for
+    #[arg(long, env = "CAIRN_MAX_TIMEOUT_S", default_value_t = Ceilings::default().timeout_s)]
+    pub max_timeout_s: u64,
+    /// The most processes a native workload may ask for
+    #[arg(long, env = "CAIRN_MAX_PIDS", default_value_t = Ceilings::default().pids)]
+    pub max_pids: u64,
+    /// Bytes of the workload's stdout kept and printed; the rest is counted and hashed only
+    #[arg(long, env = "CAIRN_MAX_OUTPUT", default_value_t = DEFAULT_MAX_OUTPUT)]
+    pub max_output: usize,
+    /// Run native workloads WITHOUT the kernel sandbox: as this agent's user, seeing this
+    /// host's files, network and processes. Only for hosts that cannot sandbox and run
+    /// nothing but trusted workloads
+    #[arg(long, conflicts_with = "bwrap")]
+    pub unsandboxed: bool,
+    /// The bubblewrap that builds the sandbox (default: `bwrap` on PATH)
+    #[arg(long, env = "CAIRN_BWRAP")]
+    pub bwrap: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -478,5 +504,15 @@ pub enum BenchCmd {
         /// The in-process server's key store (`file`, or `pkcs11:…` to measure an HSM)
         #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
         key_store: KeyStoreSpec,
+    },
+    /// The `process` runtime's sandbox: its probe, and a native payload's start-up and exit in
+    /// it, beside the same executable started directly
+    Run {
+        /// Sandboxed runs to time
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// The bubblewrap to use (default: `bwrap` on PATH)
+        #[arg(long, env = "CAIRN_BWRAP")]
+        bwrap: Option<PathBuf>,
     },
 }

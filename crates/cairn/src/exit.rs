@@ -8,6 +8,8 @@ pub const UNREACHABLE: u8 = 3;
 pub const ATTESTATION_REFUSED: u8 = 10;
 pub const KEY_RELEASE_REFUSED: u8 = 11;
 pub const UNLOCK_FAILED: u8 = 12;
+/// `cairn agent run`: the host cannot build the workload's sandbox; nothing was requested.
+pub const UNSANDBOXABLE: u8 = 13;
 
 #[derive(Debug)]
 pub struct Failure {

@@ -1,12 +1,15 @@
 //! The RHEM (`cairn agent run`, DESIGN.md flow 4, step 4): run one encrypted workload while
-//! its ERoT key exists. The receipt is checked first (DERG signature, this host's hardware key,
-//! this very container), then the host attests, receives the ERoT private key sealed to a
-//! fresh key, decrypts the container into a private directory, and runs it only once every
-//! chunk authenticated. The key is zeroized and the ERoT destroyed by a signed completion.
+//! its ERoT key exists, without trusting it. The receipt is checked first (DERG signature,
+//! this host's hardware key, this very container, held by one descriptor), then the
+//! description against the host's ceilings and the sandbox against the kernel; only then does
+//! the host attest and receive the ERoT private key, sealed to a fresh key. The container is
+//! decrypted into an unnamed file, and runs only once every chunk authenticated and the
+//! decrypted bytes proved to be the receipted ones: a wasm module in wasmtime, a native one in
+//! the kernel sandbox ([`sandbox`]). The key is zeroized and the ERoT destroyed by a signed
+//! completion. `docs/rhem.md` has the threat model.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+use std::io::{Read, Seek};
+use std::path::Path;
 
 use cairn_proto::api::ReleaseRequest;
 use cairn_proto::erot::EROT_KEY_INFO;
@@ -17,12 +20,30 @@ use zeroize::Zeroizing;
 
 use crate::{ApiClient, ClientError, HardwareKeySigner, flows};
 
+mod container;
+mod limits;
+mod output;
+mod process;
+mod sandbox;
+mod seccomp;
 mod wasm;
+
+pub use container::{digest_reader, file_digest};
+pub use limits::{Ceilings, Limits, Runtime};
+pub use output::{DEFAULT_MAX_OUTPUT, Output};
+pub use sandbox::Sandbox;
+
+use container::Container;
+use process::Confinement;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("receipt: {0}")]
     Receipt(String),
+    #[error("workload description: {0}")]
+    Description(String),
+    #[error("cannot sandbox the workload: {0}")]
+    Sandbox(String),
     #[error("attestation: {0}")]
     Attestation(ClientError),
     #[error("ERoT key release: {0}")]
@@ -33,13 +54,39 @@ pub enum RunError {
     Workload(String),
 }
 
+/// How this host runs workloads.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The most any description may ask for.
+    pub ceilings: Ceilings,
+    /// Bytes of stdout kept and shown (the digest covers all of it).
+    pub max_output: usize,
+    /// Run native workloads without the kernel sandbox (the operator's explicit choice).
+    pub unsandboxed: bool,
+    /// The bubblewrap to build the sandbox with (default: `bwrap` on `PATH`).
+    pub bwrap: Option<std::path::PathBuf>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            ceilings: Ceilings::default(),
+            max_output: DEFAULT_MAX_OUTPUT,
+            unsandboxed: false,
+            bwrap: None,
+        }
+    }
+}
+
 /// What the workload did.
 #[derive(Debug)]
 pub struct Outcome {
     pub erot_id: String,
     pub exit_status: i32,
-    pub output: Vec<u8>,
-    pub output_digest: Digest,
+    /// Its stdout: the kept head, the total and the digest the completion reported.
+    pub output: Output,
+    /// The head of its stderr (native workloads only).
+    pub stderr: Vec<u8>,
 }
 
 /// Checks `receipt` against the DERG's keys, this host's key and the container's digest.
@@ -70,17 +117,35 @@ pub fn check_receipt(
 }
 
 /// Runs the container at `ewc` under `receipt`: everything of flow 4, step 4, then the
-/// completion report.
+/// completion report. Whatever can refuse without the ERoT key (the receipt, the description
+/// against the host's ceilings, the sandbox) refuses before the key is asked for.
 pub async fn run(
     client: &ApiClient,
     hk: &dyn HardwareKeySigner,
     report: Report,
     ewc: &Path,
     receipt: &str,
+    options: &RunOptions,
 ) -> Result<Outcome, RunError> {
-    let ewc_digest = file_digest(ewc).map_err(RunError::Container)?;
+    let mut container = Container::open(ewc).map_err(RunError::Container)?;
+    let ewc_digest = container.digest().map_err(RunError::Container)?;
     let jwks: Jwks = client.jwks().await.map_err(RunError::Attestation)?;
     let claims = check_receipt(receipt, &jwks, hk, &ewc_digest)?;
+    let limits = Limits::of(&claims.workload).map_err(RunError::Description)?;
+    limits
+        .within(&options.ceilings)
+        .and_then(|()| limits.fits(container.len()))
+        .map_err(RunError::Description)?;
+    let confinement = match limits.runtime {
+        Runtime::Wasm => None,
+        _ if options.unsandboxed => Some(Confinement::None),
+        _ => Some(Confinement::Sandbox(
+            Sandbox::probe(options.bwrap.as_deref())
+                .await
+                .map_err(RunError::Sandbox)?,
+        )),
+    };
+
     let boot_key = RecipientKey::generate();
     let pat = flows::attest(client, hk, report, boot_key.public(), None)
         .await
@@ -102,177 +167,76 @@ pub async fn run(
         RunError::Release(ClientError::Protocol("the ERoT key is not 32 bytes".into()))
     })?);
     let erot_key = RecipientKey::from_private(private);
-
-    let dir = tempfile::Builder::new()
-        .prefix("cairn-run-")
-        .tempdir()
-        .map_err(|e| RunError::Container(e.to_string()))?;
-    let program = dir.path().join("workload");
-    let opened = open_container(ewc, &program, &erot_key)?;
+    let opened = container.decrypt(&erot_key, &claims.ewc_digest);
     drop(erot_key); // zeroized: the container is open, the key has no further use here
-    if opened.header.erot_id != claims.sub
-        || b64::encode(opened.header.erot_pub) != claims.erot_pub
-        || Digest(opened.header.workload_digest) != claims.workload_digest
+    let ran = match opened {
+        Ok(payload) => execute(payload, &claims, &limits, confinement, options).await,
+        Err(e) => Err(RunError::Container(e)),
+    };
+    // The key was used either way: completion retires the ERoT even when the container did
+    // not open or the workload failed (status -1), so it is never released again.
+    let (exit_status, output_digest) = ran
+        .as_ref()
+        .map_or((-1, Output::none().digest), |r| (r.status, r.stdout.digest));
+    flows::complete(client, hk, &claims.sub, exit_status, output_digest)
+        .await
+        .map_err(RunError::Release)?;
+    let ran = ran?;
+    Ok(Outcome {
+        erot_id: claims.sub,
+        exit_status,
+        output: ran.stdout,
+        stderr: ran.stderr,
+    })
+}
+
+/// Runs an opened payload once its header proved it is the receipted workload.
+async fn execute(
+    mut payload: container::Payload,
+    claims: &ReceiptClaims,
+    limits: &Limits,
+    confinement: Option<Confinement>,
+    options: &RunOptions,
+) -> Result<process::Ran, RunError> {
+    let header = &payload.opened.header;
+    if header.erot_id != claims.sub
+        || b64::encode(header.erot_pub) != claims.erot_pub
+        || Digest(header.workload_digest) != claims.workload_digest
     {
         return Err(RunError::Container(
             "its header does not match the receipt".into(),
         ));
     }
-    let limits = Limits::of(&claims.workload);
-    let ran = if is_wasm(&program, &claims.workload) {
-        let program = program.clone();
-        tokio::task::spawn_blocking(move || wasm::run(&program, &limits))
-            .await
-            .map_err(|e| RunError::Workload(e.to_string()))
-            .and_then(|ran| ran)
-    } else {
-        run_process(&program, dir.path(), &limits).await
-    };
-    drop(dir);
-    // The key was used either way: completion retires the ERoT even when the workload failed
-    // (status -1), so it is never released again.
-    let (exit_status, output) = ran.as_ref().map_or((-1, &[][..]), |(s, o)| (*s, &o[..]));
-    let output_digest = Digest::sha256(output);
-    flows::complete(client, hk, &claims.sub, exit_status, output_digest)
-        .await
-        .map_err(RunError::Release)?;
-    let (exit_status, output) = ran?;
-    Ok(Outcome {
-        erot_id: claims.sub,
-        exit_status,
-        output,
-        output_digest,
-    })
-}
-
-/// Decrypts into `path` (created 0700, private); on any failure the partial file is removed
-/// before anything could run it.
-fn open_container(
-    ewc: &Path,
-    path: &Path,
-    key: &RecipientKey,
-) -> Result<cairn_ewc::Opened, RunError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let input = std::fs::File::open(ewc)
-        .map_err(|e| RunError::Container(format!("{}: {e}", ewc.display())))?;
-    let output = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o700)
-        .open(path)
-        .map_err(|e| RunError::Container(e.to_string()))?;
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let opened = cairn_ewc::open(
-        std::io::BufReader::with_capacity(1 << 20, input),
-        std::io::BufWriter::with_capacity(1 << 20, output),
-        key,
-        threads,
-        &mut |_| {},
-    );
-    opened.map_err(|e| {
-        let _ = std::fs::remove_file(path);
-        RunError::Container(e.to_string())
-    })
-}
-
-/// SHA-256 of a file, streamed (an EWC digest).
-pub fn file_digest(path: &Path) -> Result<Digest, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        context.update(&buf[..n]);
-    }
-    Ok(Digest(
-        context.finish().as_ref().try_into().expect("32 bytes"),
-    ))
-}
-
-/// What the workload description grants: its arguments, memory and time.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    pub args: Vec<String>,
-    pub memory_mb: u64,
-    pub timeout_s: u64,
-}
-
-impl Limits {
-    /// `args` (default none), `memory_mb` (default 256), `timeout_s` (default 60).
-    pub fn of(workload: &serde_json::Value) -> Self {
-        let number = |name: &str, default: u64| {
-            workload
-                .get(name)
-                .and_then(|v| v.as_u64())
-                .unwrap_or(default)
-        };
-        Limits {
-            args: workload
-                .get("args")
-                .and_then(|a| a.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            memory_mb: number("memory_mb", 256),
-            timeout_s: number("timeout_s", 60),
-        }
-    }
-}
-
-/// WebAssembly when the description says `"runtime": "wasm"`, or when it names no runtime
-/// and the payload is a wasm binary.
-fn is_wasm(program: &Path, workload: &serde_json::Value) -> bool {
-    match workload.get("runtime").and_then(|r| r.as_str()) {
-        Some(runtime) => runtime == "wasm",
-        None => {
+    let io = |e: std::io::Error| RunError::Container(e.to_string());
+    let wasm = match limits.runtime {
+        Runtime::Wasm => true,
+        Runtime::Process => false,
+        Runtime::Detect => {
             let mut magic = [0u8; 4];
-            std::fs::File::open(program)
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-                .is_ok()
-                && &magic == b"\0asm"
+            let is_wasm = payload.file.read_exact(&mut magic).is_ok() && &magic == b"\0asm";
+            payload.file.rewind().map_err(io)?;
+            is_wasm
         }
+    };
+    if wasm {
+        let mut module = Vec::new();
+        payload.file.read_to_end(&mut module).map_err(io)?;
+        let (status, stdout) = wasm::run(module, limits, options.max_output).await?;
+        return Ok(process::Ran {
+            status,
+            stdout,
+            stderr: Vec::new(),
+        });
     }
-}
-
-/// The `process` runtime: the executable in its private directory as working directory,
-/// with an empty environment, the description's `args`, its `memory_mb` as the address-space
-/// limit and its `timeout_s` as a wall-clock and CPU limit, enforced by `prlimit(1)` and a
-/// kill on timeout.
-async fn run_process(
-    program: &Path,
-    dir: &Path,
-    limits: &Limits,
-) -> Result<(i32, Vec<u8>), RunError> {
-    let (args, memory_mb, timeout) = (&limits.args, limits.memory_mb, limits.timeout_s);
-    let mut command = tokio::process::Command::new("prlimit");
-    command
-        .arg(format!("--as={}", memory_mb * 1024 * 1024))
-        .arg(format!("--cpu={timeout}"))
-        .arg("--nofile=64")
-        .arg("--")
-        .arg(PathBuf::from(program))
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    let child = command
-        .spawn()
-        .map_err(|e| RunError::Workload(format!("cannot start it: {e}")))?;
-    let output = tokio::time::timeout(Duration::from_secs(timeout), child.wait_with_output())
-        .await
-        .map_err(|_| RunError::Workload(format!("killed after {timeout} s")))?
-        .map_err(|e| RunError::Workload(e.to_string()))?;
-    let status = output.status.code().unwrap_or(-1);
-    Ok((status, output.stdout))
+    let confinement = confinement.ok_or_else(|| {
+        RunError::Workload("no confinement was prepared for a native payload".into())
+    })?;
+    process::run(
+        &confinement,
+        &payload.file,
+        payload.opened.plaintext_len,
+        limits,
+        options.max_output,
+    )
+    .await
 }

@@ -6,9 +6,10 @@ use cairn_agent::{ApiClient, ClientError, HardwareKeySigner, flows, hk};
 use cairn_hfm::Scan;
 use cairn_proto::Report;
 
-use crate::cli::{AgentCmd, BootArgs, HkArg, Remote};
+use crate::cli::{AgentCmd, BootArgs, HkArg, Remote, RunArgs};
 use crate::exit::{
     self, ATTESTATION_REFUSED, Failure, KEY_RELEASE_REFUSED, Result, UNLOCK_FAILED, UNREACHABLE,
+    UNSANDBOXABLE,
 };
 
 pub async fn run(cmd: AgentCmd) -> Result {
@@ -38,12 +39,7 @@ pub async fn run(cmd: AgentCmd) -> Result {
             Ok(())
         }
         AgentCmd::Boot(args) => boot(args).await,
-        AgentCmd::Run {
-            ewc,
-            receipt,
-            remote,
-            hk,
-        } => run_workload(&ewc, &receipt, &remote, &hk).await,
+        AgentCmd::Run(args) => run_workload(args).await,
         AgentCmd::Attest {
             remote,
             hk,
@@ -120,32 +116,61 @@ async fn boot(args: BootArgs) -> Result {
     })
 }
 
-async fn run_workload(
-    ewc: &std::path::Path,
-    receipt: &std::path::Path,
-    remote: &Remote,
-    hk: &HkArg,
-) -> Result {
-    use cairn_agent::run::{self, RunError};
-    let receipt = std::fs::read_to_string(receipt)
-        .map_err(|e| Failure::usage(format!("receipt {}: {e}", receipt.display())))?;
-    let (client, key, report) = prepare(remote, hk, false)?;
-    let outcome = run::run(&client, key.as_ref(), report, ewc, &receipt)
+async fn run_workload(args: RunArgs) -> Result {
+    use cairn_agent::run::{self, Ceilings, RunError, RunOptions};
+    let receipt = std::fs::read_to_string(&args.receipt)
+        .map_err(|e| Failure::usage(format!("receipt {}: {e}", args.receipt.display())))?;
+    let options = RunOptions {
+        ceilings: Ceilings {
+            memory_mb: args.max_memory_mb,
+            timeout_s: args.max_timeout_s,
+            pids: args.max_pids,
+        },
+        max_output: args.max_output,
+        unsandboxed: args.unsandboxed,
+        bwrap: args.bwrap,
+    };
+    if options.unsandboxed {
+        eprintln!(
+            "cairn run: WARNING: --unsandboxed: a native workload runs as this agent's user and \
+             can read this host's files (the hardware key among them), reach its network and \
+             outlive its run"
+        );
+    }
+    let (client, key, report) = prepare(&args.remote, &args.hk, false)?;
+    let outcome = run::run(&client, key.as_ref(), report, &args.ewc, &receipt, &options)
         .await
         .map_err(|e| {
             let code = match &e {
                 RunError::Attestation(c) => exit::client_code(c, ATTESTATION_REFUSED),
                 RunError::Release(c) => exit::client_code(c, KEY_RELEASE_REFUSED),
                 RunError::Container(_) => UNLOCK_FAILED,
-                RunError::Receipt(_) | RunError::Workload(_) => exit::FAILURE,
+                RunError::Sandbox(_) => UNSANDBOXABLE,
+                RunError::Receipt(_) | RunError::Description(_) | RunError::Workload(_) => {
+                    exit::FAILURE
+                }
             };
             Failure::new(code, e.to_string())
         })?;
     use std::io::Write;
-    let _ = std::io::stdout().write_all(&outcome.output);
+    let _ = std::io::stdout().write_all(&outcome.output.kept);
+    let _ = std::io::stdout().flush();
+    if !outcome.stderr.is_empty() {
+        eprintln!(
+            "cairn run: the workload's stderr:\n{}",
+            super::escape_controls(&String::from_utf8_lossy(&outcome.stderr))
+        );
+    }
+    if outcome.output.truncated() {
+        eprintln!(
+            "cairn run: output truncated: {} of {} bytes shown (--max-output)",
+            outcome.output.kept.len(),
+            outcome.output.total
+        );
+    }
     eprintln!(
         "cairn run: workload exited with {}; output digest {}; ERoT {} destroyed",
-        outcome.exit_status, outcome.output_digest, outcome.erot_id
+        outcome.exit_status, outcome.output.digest, outcome.erot_id
     );
     match u8::try_from(outcome.exit_status) {
         Ok(0) => Ok(()),

@@ -1,4 +1,4 @@
-//! `cairn bench attest | release`: the hot paths over HTTP on loopback with N concurrent
+//! `cairn bench attest | release | ewc` (and `run`, in `bench_sandbox`): the hot paths over HTTP on loopback with N concurrent
 //! clients, beside the single-core cost of their crypto alone measured in the same run, so
 //! each figure reads as a fraction of what the machine allows.
 
@@ -49,10 +49,11 @@ pub async fn run(cmd: BenchCmd) -> Result {
             key_store,
         } => release(clients, seconds, boots, key_store).await,
         BenchCmd::Ewc { size, dir } => ewc(super::parse_size(&size)?, dir),
+        BenchCmd::Run { runs, bwrap } => super::bench_sandbox::run(runs, bwrap.as_deref()).await,
     }
 }
 
-fn failure(e: impl std::fmt::Display) -> Failure {
+pub(super) fn failure(e: impl std::fmt::Display) -> Failure {
     Failure::new(FAILURE, e.to_string())
 }
 
@@ -229,9 +230,7 @@ impl Run {
     }
 
     fn percentile(&self, p: f64) -> Duration {
-        let i = ((self.latencies.len() as f64 * p) as usize)
-            .min(self.latencies.len().saturating_sub(1));
-        self.latencies.get(i).copied().unwrap_or_default()
+        percentile(&self.latencies, p)
     }
 
     fn rate(&self) -> f64 {
@@ -268,7 +267,13 @@ impl Run {
     }
 }
 
-fn ms(d: Duration) -> f64 {
+/// The `p` quantile of `sorted` (zero when there are none).
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

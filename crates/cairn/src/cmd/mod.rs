@@ -4,6 +4,7 @@ mod admin;
 mod agent;
 mod audit;
 mod bench;
+mod bench_sandbox;
 mod server;
 mod workload;
 
@@ -27,6 +28,19 @@ fn print_json<T: serde::Serialize>(value: &T) {
         "{}",
         serde_json::to_string_pretty(value).expect("JSON output")
     );
+}
+
+/// Text from outside (a workload's stderr, say) made safe for a terminal: control characters
+/// other than newline and tab are written as escapes, so none of them can move the cursor,
+/// retitle the window or inject input.
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// A time as people and scripts read it: RFC 3339, UTC.
@@ -58,4 +72,15 @@ fn parse_size(text: &str) -> Result<u64> {
         .and_then(|n| n.checked_mul(1 << shift))
         .filter(|n| *n > 0)
         .ok_or_else(|| crate::exit::Failure::usage(format!("size {text:?} is not a positive size")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(
+            super::escape_controls("ok\tline\n\x1b]0;owned\x07\r"),
+            "ok\tline\n\\u{1b}]0;owned\\u{7}\\u{d}"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use cairn_agent::{ApiClient, HardwareKeySigner, SoftKey};
-use cairn_proto::api::{TokenRequest, TokenRole};
+use cairn_proto::api::{ErotResponse, TokenRequest, TokenRole};
 use cairn_proto::{Evidence, Report, Signed};
 
 pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
@@ -391,6 +391,167 @@ pub async fn host_release(
     )))
 }
 
+/// A customer with a token of its own: derives ERoTs, seals workloads, gets receipts.
+pub struct Customer<'a> {
+    pub server: &'a TestServer,
+    pub token: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Customer<'_> {
+    pub fn new(server: &TestServer) -> Customer<'_> {
+        let token = ok(&server.cli(&["admin", "tokens", "create", "--role", "customer"]))
+            .trim()
+            .to_string();
+        Customer {
+            server,
+            token,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        std::process::Command::new(CAIRN)
+            .args(args)
+            .env("CAIRN_SERVER", &self.server.url)
+            .env("CAIRN_TOKEN", &self.token)
+            .output()
+            .unwrap()
+    }
+
+    /// erot → seal → receipt for `payload`; returns (erot, ewc path, receipt).
+    pub fn seal_for(
+        &self,
+        host: &str,
+        payload: &[u8],
+        ttl: Option<&str>,
+    ) -> (ErotResponse, std::path::PathBuf, String) {
+        let description =
+            r#"{"name":"hello","code_digest":"sha256:00","memory_mb":64,"args":["--greet"]}"#;
+        self.seal_with(host, description, payload, ttl)
+    }
+
+    /// The same with a workload description of the caller's.
+    pub fn seal_with(
+        &self,
+        host: &str,
+        description: &str,
+        payload: &[u8],
+        ttl: Option<&str>,
+    ) -> (ErotResponse, std::path::PathBuf, String) {
+        let d = self.dir.path();
+        let workload = d.join("workload.json");
+        std::fs::write(&workload, description).unwrap();
+        let erot_path = d.join(format!(
+            "erot-{}.json",
+            cairn_proto::b64::encode(cairn_proto::random_bytes::<6>())
+        ));
+        let mut args = vec![
+            "workload",
+            "erot",
+            "--host-id",
+            host,
+            "--workload",
+            workload.to_str().unwrap(),
+            "--out",
+            erot_path.to_str().unwrap(),
+        ];
+        if let Some(ttl) = ttl {
+            args.extend(["--ttl", ttl]);
+        }
+        ok(&self.cli(&args));
+        let erot: ErotResponse =
+            serde_json::from_str(&std::fs::read_to_string(&erot_path).unwrap()).unwrap();
+        let input = d.join("payload.bin");
+        std::fs::write(&input, payload).unwrap();
+        let ewc = d.join(format!("{}.ewc", erot.erot_id));
+        ok(&self.cli(&[
+            "workload",
+            "seal",
+            input.to_str().unwrap(),
+            "--erot",
+            erot_path.to_str().unwrap(),
+            "--out",
+            ewc.to_str().unwrap(),
+        ]));
+        let receipt = ok(&self.cli(&[
+            "workload",
+            "receipt",
+            "--erot-id",
+            &erot.erot_id,
+            "--ewc",
+            ewc.to_str().unwrap(),
+        ]))
+        .trim()
+        .to_string();
+        (erot, ewc, receipt)
+    }
+}
+
+/// `cairn agent run EWC --receipt R` on the host whose key is `hk_spec`.
+pub fn agent_run(server: &TestServer, hk_spec: &str, ewc: &Path, receipt: &str) -> Output {
+    agent_run_with(server, hk_spec, ewc, receipt, &[], &[])
+}
+
+/// The same with extra flags and environment for the agent.
+pub fn agent_run_with(
+    server: &TestServer,
+    hk_spec: &str,
+    ewc: &Path,
+    receipt: &str,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    let receipt_file = ewc.with_extension("jws");
+    std::fs::write(&receipt_file, receipt).unwrap();
+    let root = fixture("baremetal");
+    std::process::Command::new(CAIRN)
+        .args([
+            "agent",
+            "run",
+            ewc.to_str().unwrap(),
+            "--receipt",
+            receipt_file.to_str().unwrap(),
+        ])
+        .args([
+            "--server",
+            &server.url,
+            "--hk",
+            hk_spec,
+            "--root",
+            root.to_str().unwrap(),
+        ])
+        .args(flags)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// Enrolls a host with a soft key in `dir` through the CLI and a join token: (key, host id).
+pub fn enroll_cli(server: &TestServer, dir: &Path) -> (Box<dyn HardwareKeySigner>, String) {
+    let spec = format!("soft:{}", dir.join("hk.pem").display());
+    let join = ok(&server.cli(&["admin", "tokens", "create"]))
+        .trim()
+        .to_string();
+    let root = fixture("baremetal");
+    let out = ok(&server.cli(&[
+        "agent",
+        "enroll",
+        "--json",
+        "--hk",
+        &spec,
+        "--root",
+        root.to_str().unwrap(),
+        "--join-token",
+        &join,
+    ]));
+    let host: serde_json::Value = serde_json::from_str(&out).unwrap();
+    (
+        cairn_agent::hk::open(&spec).unwrap(),
+        host["host_id"].as_str().unwrap().to_string(),
+    )
+}
+
 /// Whether a tool is on PATH; prints why a test part is skipped when it is not.
 pub fn have(tool: &str) -> bool {
     let found = have_quietly(tool);
@@ -398,7 +559,7 @@ pub fn have(tool: &str) -> bool {
         if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
             panic!("{tool} is required here (CAIRN_REQUIRE_TOOLS is set) but not installed");
         }
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install cryptsetup-bin qemu-utils)");
+        eprintln!("SKIPPED: {tool} is not installed (README.md lists the packages)");
     }
     found
 }

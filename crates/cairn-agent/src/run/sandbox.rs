@@ -1,0 +1,193 @@
+//! The kernel sandbox of the `process` runtime, built by bubblewrap (`bwrap`): the workload
+//! gets its own user, mount, pid, network, IPC, UTS and cgroup namespaces; a root that holds
+//! only the system's read-only `/usr` (and the `/bin`, `/lib*` that lead there), its own
+//! `/proc`, `/dev/{null,zero,random,urandom}` and a size-capped tmpfs `/work` with the
+//! decrypted payload; no network but loopback; no capabilities, `no_new_privs`, no further user
+//! namespaces and the seccomp filter of [`super::seccomp`]; an empty environment; resource
+//! limits from its description (the process limit counts the sandbox's own user namespace, so
+//! it is the run's alone); and it dies with the agent. When the agent runs as root, each run
+//! also gets an unprivileged uid of its own outside the sandbox, so that even an escape from
+//! the namespaces lands on a user that owns nothing.
+//!
+//! When the workload's first process exits, bubblewrap's init (pid 1 of its namespace) exits
+//! and the kernel kills every process left in the namespace; killing bubblewrap at the timeout
+//! does the same, so nothing of a workload outlives its run.
+
+use std::fs::File;
+use std::io::{Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use super::limits::Limits;
+
+/// Where the payload sits inside the sandbox, and the sandbox's working directory.
+const WORK: &str = "/work";
+const PAYLOAD: &str = "/work/workload";
+/// The uid and gid the workload sees (mapped to the run's own uid outside).
+const INSIDE_ID: u32 = 65534;
+/// When the agent is root, each run's uid outside is picked at random in
+/// `[RUN_UID_BASE, RUN_UID_BASE + 2^24)`, a range no distribution allocates.
+const RUN_UID_BASE: u32 = 0x7f00_0000;
+/// Open files per process.
+const NOFILE: u64 = 256;
+
+/// A host that can build the sandbox: where bubblewrap and the tools it runs are.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    bwrap: PathBuf,
+    prlimit: PathBuf,
+    /// The run's own uid and gid outside, when the agent may choose one (it is root).
+    outside_id: Option<u32>,
+    seccomp: Vec<u8>,
+}
+
+impl Sandbox {
+    /// Finds bubblewrap (`bwrap`, or the one on `PATH`) and checks that it can build this
+    /// sandbox on this host, by running `true` in it. Nothing of a workload is needed, so this
+    /// runs before any key is asked for.
+    pub async fn probe(bwrap: Option<&Path>) -> Result<Sandbox, String> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let bwrap = match bwrap {
+            Some(bwrap) => bwrap.to_path_buf(),
+            None => which("bwrap", std::env::split_paths(&path)).ok_or(
+                "bubblewrap (bwrap) is not installed (Debian and Ubuntu: apt-get install bubblewrap)",
+            )?,
+        };
+        // These run inside, where only the system's directories are.
+        let prlimit = which("prlimit", []).ok_or("prlimit (util-linux) is not installed")?;
+        let truth = which("true", []).ok_or("true (coreutils) is not installed")?;
+        let outside_id = rustix::process::geteuid().is_root().then(|| {
+            let [a, b, c, _] = cairn_proto::random_bytes::<4>();
+            RUN_UID_BASE + u32::from_be_bytes([0, a, b, c])
+        });
+        let sandbox = Sandbox {
+            bwrap,
+            prlimit,
+            outside_id,
+            seccomp: super::seccomp::program_bytes()?,
+        };
+        let limits = Limits::of(&serde_json::json!({ "memory_mb": 16, "timeout_s": 5 }))
+            .expect("valid limits");
+        let empty = tempfile::tempfile().map_err(|e| e.to_string())?;
+        let child = sandbox
+            .command(&limits, &empty, 0, Some(&truth))?
+            .spawn()
+            .map_err(|e| format!("{}: {e}", sandbox.bwrap.display()))?;
+        let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
+        if !output.status.success() {
+            let why = String::from_utf8_lossy(&output.stderr);
+            return Err(format!(
+                "bubblewrap cannot build it here ({}): {}",
+                output.status,
+                why.trim()
+            ));
+        }
+        Ok(sandbox)
+    }
+
+    /// The command that runs `payload` (an open file of `payload_len` bytes) under `limits`,
+    /// or, for the probe, the host's `program` in the same sandbox. Its stdin is empty; its
+    /// stdout and stderr are pipes for the caller.
+    pub fn command(
+        &self,
+        limits: &Limits,
+        payload: &File,
+        payload_len: u64,
+        program: Option<&Path>,
+    ) -> Result<SandboxCommand, String> {
+        // The two files bubblewrap reads at start-up go to it by descriptor: the payload, and
+        // the seccomp program (from an unnamed file). They are made inheritable copies, held
+        // until the child is spawned and closed in the agent right after.
+        let mut seccomp = tempfile::tempfile().map_err(|e| e.to_string())?;
+        seccomp
+            .write_all(&self.seccomp)
+            .and_then(|()| seccomp.rewind())
+            .map_err(|e| e.to_string())?;
+        let payload = payload.try_clone().map_err(|e| e.to_string())?;
+        for fd in [&payload, &seccomp] {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(|e| e.to_string())?;
+        }
+        let id = INSIDE_ID.to_string();
+        let mut command = tokio::process::Command::new(&self.bwrap);
+        command
+            .args(["--unshare-all", "--unshare-user", "--disable-userns"])
+            .args(["--die-with-parent", "--new-session", "--cap-drop", "ALL"])
+            .args(["--uid", &id, "--gid", &id, "--hostname", "workload"])
+            .args(["--ro-bind", "/usr", "/usr"]);
+        for dir in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"] {
+            match std::fs::read_link(dir) {
+                Ok(target) => {
+                    command.arg("--symlink").arg(target).arg(dir);
+                }
+                Err(_) if Path::new(dir).is_dir() => {
+                    command.args(["--ro-bind", dir, dir]);
+                }
+                Err(_) => {}
+            }
+        }
+        command.args(["--proc", "/proc", "--dir", "/dev"]);
+        for dev in ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"] {
+            command.args(["--dev-bind", dev, dev]);
+        }
+        // The writable tmpfs counts against the workload's memory; the payload is copied in.
+        command
+            .arg("--size")
+            .arg(limits.memory_bytes().max(payload_len + 4096).to_string())
+            .args(["--tmpfs", WORK, "--perms", "0500", "--file"])
+            .arg(payload.as_raw_fd().to_string())
+            .arg(PAYLOAD)
+            .args(["--remount-ro", "/", "--chdir", WORK, "--clearenv"])
+            .args(["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin"])
+            .args(["--setenv", "HOME", WORK, "--setenv", "TMPDIR", WORK])
+            .arg("--seccomp")
+            .arg(seccomp.as_raw_fd().to_string())
+            .arg("--")
+            .arg(&self.prlimit)
+            .arg(format!("--as={}", limits.memory_bytes()))
+            .arg(format!("--cpu={}", limits.timeout_s))
+            .arg(format!("--nproc={}", limits.pids))
+            .arg(format!("--nofile={NOFILE}"))
+            .arg("--core=0")
+            .arg("--");
+        match program {
+            Some(program) => command.arg(program),
+            None => command.arg(PAYLOAD).args(&limits.args),
+        };
+        command
+            .env_clear()
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(id) = self.outside_id {
+            command.uid(id).gid(id);
+        }
+        Ok(SandboxCommand {
+            command,
+            _inherited: [payload, seccomp],
+        })
+    }
+}
+
+/// A sandbox ready to start, with the descriptors its child inherits.
+pub struct SandboxCommand {
+    command: tokio::process::Command,
+    _inherited: [File; 2],
+}
+
+impl SandboxCommand {
+    /// Starts it; the agent's copies of the inherited descriptors close here.
+    pub fn spawn(mut self) -> std::io::Result<tokio::process::Child> {
+        self.command.spawn()
+    }
+}
+
+/// The first `name` in `dirs`, then in the system's own directories.
+fn which(name: &str, dirs: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
+    dirs.into_iter()
+        .chain(["/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}

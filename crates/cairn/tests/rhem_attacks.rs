@@ -1,0 +1,506 @@
+//! The host runs a tenant's workload without trusting it (DESIGN.md invariants 6 and 10). A
+//! customer can seal any workload for any ERoT (`erot_pub`, `erot_id` and the workload
+//! digest are public), so each hostile workload here is sealed, receipted and run through the
+//! real `cairn agent run` against a real server, and what must hold is checked from outside:
+//! nothing of the host reached, nothing left running, nothing run but the receipted bytes,
+//! every limit holding.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use cairn_proto::api::ErotResponse;
+use common::*;
+
+/// One host, one customer, and a server on loopback.
+struct Host {
+    server: TestServer,
+    dir: tempfile::TempDir,
+    id: String,
+}
+
+impl Host {
+    fn new() -> Host {
+        let server = TestServer::start(None, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let (_, id) = enroll_cli(&server, dir.path());
+        Host { server, dir, id }
+    }
+
+    fn hk_path(&self) -> PathBuf {
+        self.dir.path().join("hk.pem")
+    }
+
+    fn hk_spec(&self) -> String {
+        format!("soft:{}", self.hk_path().display())
+    }
+
+    fn run(&self, ewc: &Path, receipt: &str, flags: &[&str]) -> Output {
+        agent_run_with(&self.server, &self.hk_spec(), ewc, receipt, flags, &[])
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The lines `name=value` a probe script printed.
+fn probe<'a>(output: &'a str, name: &str) -> &'a str {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {name}= in:\n{output}"))
+}
+
+/// Processes on this machine whose command line contains `marker`.
+fn alive_with(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker))
+        .collect()
+}
+
+const HOSTILE: &str = r#"#!/bin/bash
+# A tenant's workload trying everything a sandbox must stop; one line per try.
+hk="$1"; canary="$2"; port="$3"
+echo "uid=$(id -u)"
+echo "caps=$(grep '^CapEff:' /proc/self/status | cut -f2)"
+echo "nnp=$(grep '^NoNewPrivs:' /proc/self/status | cut -f2)"
+echo "seccomp=$(grep '^Seccomp:' /proc/self/status | cut -f2)"
+cat "$hk" 2>/dev/null && echo "hk=READ" || echo "hk=unreadable"
+cat "$canary" 2>/dev/null && echo "canary=READ" || echo "canary=unreadable"
+ls -d /tmp/cairn-run-* 2>/dev/null && echo "others=LISTED" || echo "others=none"
+# Every environment and command line this workload can see, the agent's included if it could.
+for p in /proc/[0-9]*; do tr '\0' '\n' < $p/environ; tr '\0' ' ' < $p/cmdline; echo; done 2>/dev/null
+echo "pids=$(ls -d /proc/[0-9]* | wc -l)"
+(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && echo "tcp=CONNECTED" || echo "tcp=refused"
+echo "net=$(ls /sys/class/net 2>/dev/null | tr '\n' ' ')$(cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')"
+echo "dev=$(ls /dev | tr '\n' ' ')"
+echo "root=$(ls / | tr '\n' ' ')"
+touch /usr/x 2>/dev/null && echo "usr=WRITABLE" || echo "usr=readonly"
+touch /x 2>/dev/null && echo "slash=WRITABLE" || echo "slash=readonly"
+touch /work/scratch && echo "work=writable" || echo "work=READONLY"
+unshare -U true 2>/dev/null && echo "userns=CREATED" || echo "userns=refused"
+# Children that try to outlive the run: a new session, and a double fork.
+setsid sh -c 'exec sleep 31.41592' </dev/null >/dev/null 2>&1 &
+(sleep 27.18281 </dev/null >/dev/null 2>&1 &)
+# Descriptors it inherited: none of the agent's (sockets, the key file, the container).
+for fd in /proc/$$/fd/*; do echo "fd=$(readlink $fd)"; done
+echo "done=yes"
+"#;
+
+#[tokio::test]
+async fn a_hostile_native_workload_reaches_nothing_of_its_host_and_nothing_of_it_survives() {
+    if !have("bwrap") {
+        return;
+    }
+    let host = Host::new();
+    let customer = Customer::new(&host.server);
+    let canary = tempfile::Builder::new()
+        .prefix("cairn-canary-")
+        .tempfile_in("/tmp")
+        .unwrap();
+    std::fs::write(canary.path(), "canary-contents-7d1f").unwrap();
+    let port = host
+        .server
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/');
+    let description = serde_json::json!({
+        "name": "hostile", "runtime": "process", "memory_mb": 256, "timeout_s": 20,
+        "args": [host.hk_path().to_str().unwrap(), canary.path().to_str().unwrap(), port],
+    })
+    .to_string();
+    let (_, ewc, receipt) = customer.seal_with(&host.id, &description, HOSTILE.as_bytes(), None);
+    let admin_canary = "admin-canary-4b9e0c";
+    let out = agent_run_with(
+        &host.server,
+        &host.hk_spec(),
+        &ewc,
+        &receipt,
+        &[],
+        &[
+            ("CAIRN_ADMIN_TOKEN", admin_canary),
+            ("CAIRN_TOKEN", admin_canary),
+        ],
+    );
+    assert_exit(&out, 0);
+    let seen = stdout(&out);
+    assert_eq!(probe(&seen, "done"), "yes", "{seen}");
+
+    // No privilege: an unprivileged uid, no capabilities, no_new_privs, a seccomp filter.
+    assert_eq!(probe(&seen, "uid"), "65534");
+    assert_eq!(probe(&seen, "caps"), "0000000000000000");
+    assert_eq!(probe(&seen, "nnp"), "1");
+    assert_eq!(probe(&seen, "seccomp"), "2");
+    // Nothing of the host's files: the hardware key, another local file, other runs.
+    assert_eq!(probe(&seen, "hk"), "unreadable");
+    assert_eq!(probe(&seen, "canary"), "unreadable");
+    assert_eq!(probe(&seen, "others"), "none");
+    let hk_pem = std::fs::read_to_string(host.hk_path()).unwrap();
+    let hk_body = hk_pem.lines().nth(1).unwrap();
+    assert!(!seen.contains(hk_body) && !seen.contains("PRIVATE KEY"));
+    assert!(!seen.contains("canary-contents-7d1f"));
+    // Nothing of the agent: its environment and command line are out of sight.
+    assert!(
+        !seen.contains(admin_canary),
+        "the agent's environment leaked"
+    );
+    assert!(!seen.contains("CAIRN_"), "{seen}");
+    assert!(
+        !seen.contains("--hk"),
+        "the agent's command line is visible"
+    );
+    for fd in seen.lines().filter_map(|l| l.strip_prefix("fd=")) {
+        assert!(
+            fd == "/dev/null" || fd.starts_with("pipe:") || fd.starts_with("/work/"),
+            "the workload holds {fd}"
+        );
+    }
+    let pids: u32 = probe(&seen, "pids").parse().unwrap();
+    assert!(pids < 10, "{pids} processes visible");
+    // No network but loopback.
+    assert_eq!(probe(&seen, "tcp"), "refused");
+    assert_eq!(probe(&seen, "net").trim(), "lo");
+    // Only its own root: the system's read-only /usr, four devices, a writable /work.
+    assert_eq!(probe(&seen, "dev").trim(), "null random urandom zero");
+    assert!(!probe(&seen, "root").contains("tmp"), "{seen}");
+    assert!(!probe(&seen, "root").contains("home"), "{seen}");
+    assert_eq!(probe(&seen, "usr"), "readonly");
+    assert_eq!(probe(&seen, "slash"), "readonly");
+    assert_eq!(probe(&seen, "work"), "writable");
+    assert_eq!(probe(&seen, "userns"), "refused");
+    // Nothing of it outlives the run.
+    for marker in ["31.41592", "27.18281"] {
+        let alive = alive_with(marker);
+        assert!(alive.is_empty(), "still running after the run: {alive:?}");
+    }
+    assert!(stderr(&out).contains("destroyed"));
+}
+
+/// A native workload past its timeout is killed with every process it started; the agent
+/// does not wait for them.
+#[tokio::test]
+async fn a_native_workload_past_its_timeout_is_killed_with_all_its_processes() {
+    if !have("bwrap") {
+        return;
+    }
+    let host = Host::new();
+    let customer = Customer::new(&host.server);
+    let description = r#"{"name":"sleeper","runtime":"process","memory_mb":64,"timeout_s":2}"#;
+    let program = "#!/bin/sh\nsetsid sh -c 'exec sleep 41.4213' </dev/null >/dev/null 2>&1 &\nexec sleep 42.4213\n";
+    let (_, ewc, receipt) = customer.seal_with(&host.id, description, program.as_bytes(), None);
+    let started = Instant::now();
+    let out = host.run(&ewc, &receipt, &[]);
+    let took = started.elapsed();
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("killed after 2 s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(took < Duration::from_secs(15), "the agent waited {took:?}");
+    for marker in ["41.4213", "42.4213"] {
+        assert!(alive_with(marker).is_empty(), "{marker} outlived its run");
+    }
+    // Completion went through all the same: the ERoT is gone.
+    let out = host.run(&ewc, &receipt, &[]);
+    assert_exit(&out, 11);
+}
+
+/// A fork bomb stops at its `pids` limit instead of filling the host's process table: the
+/// shell's fork fails (and `sh` gives up, exit 2) once the sandbox holds 8 tasks.
+#[tokio::test]
+async fn a_fork_bomb_stops_at_its_process_limit() {
+    if !have("bwrap") {
+        return;
+    }
+    let host = Host::new();
+    let customer = Customer::new(&host.server);
+    let description =
+        r#"{"name":"bomb","runtime":"process","memory_mb":64,"timeout_s":20,"pids":8}"#;
+    let program = "#!/bin/sh\nwhile true; do sleep 5 & echo started; done\n";
+    let (_, ewc, receipt) = customer.seal_with(&host.id, description, program.as_bytes(), None);
+    let out = host.run(&ewc, &receipt, &[]);
+    assert_exit(&out, 2);
+    let started = stdout(&out).lines().filter(|l| *l == "started").count();
+    assert!(
+        (1..8).contains(&started),
+        "{started} processes under a limit of 8"
+    );
+    assert!(stderr(&out).contains("fork"), "{}", stderr(&out));
+}
+
+/// Ordinary native payloads still run: a dynamically linked executable with its arguments.
+#[tokio::test]
+async fn a_dynamically_linked_program_runs_in_the_sandbox() {
+    if !have("bwrap") {
+        return;
+    }
+    let host = Host::new();
+    let customer = Customer::new(&host.server);
+    let program = std::fs::read("/usr/bin/printf").unwrap();
+    let description = r#"{"name":"printf","runtime":"process","memory_mb":64,"timeout_s":10,"args":["hello %s\n","native"]}"#;
+    let (_, ewc, receipt) = customer.seal_with(&host.id, description, &program, None);
+    let out = host.run(&ewc, &receipt, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out), "hello native\n");
+    let digest = cairn_proto::Digest::sha256(b"hello native\n");
+    assert!(stderr(&out).contains(&format!("output digest {digest}")));
+}
+
+/// Seals `payload` for an ERoT that already exists (anyone may: its key is public).
+fn seal_for_erot(customer: &Customer, erot: &ErotResponse, payload: &[u8], name: &str) -> PathBuf {
+    let d = customer.dir.path();
+    let erot_file = d.join(format!("{name}.erot.json"));
+    std::fs::write(&erot_file, serde_json::to_vec(erot).unwrap()).unwrap();
+    let input = d.join(format!("{name}.payload"));
+    std::fs::write(&input, payload).unwrap();
+    let out = d.join(format!("{name}.ewc"));
+    ok(&customer.cli(&[
+        "workload",
+        "seal",
+        input.to_str().unwrap(),
+        "--erot",
+        erot_file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    out
+}
+
+/// Starts the agent on `path` and, the moment it has the file open, lets `swap` change what
+/// the path holds; returns the agent's output.
+fn run_while_swapping(host: &Host, path: &Path, receipt: &str, swap: impl FnOnce()) -> Output {
+    let receipt_file = path.with_extension("jws");
+    std::fs::write(&receipt_file, receipt).unwrap();
+    let root = fixture("baremetal");
+    let child = std::process::Command::new(CAIRN)
+        .args(["agent", "run", path.to_str().unwrap(), "--receipt"])
+        .arg(&receipt_file)
+        .args([
+            "--server",
+            &host.server.url,
+            "--hk",
+            &host.hk_spec(),
+            "--root",
+        ])
+        .arg(root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let opened = loop {
+        let holds = std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == path));
+        if holds || Instant::now() > deadline {
+            break holds;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    assert!(opened, "the agent never opened the container");
+    swap();
+    child.wait_with_output().unwrap()
+}
+
+/// The container that runs is the one the receipt was checked against: another container of
+/// the same ERoT renamed over the path, or written into the same file, after the receipt
+/// check, never runs; nor does anything read through a FIFO, which could serve two streams.
+#[tokio::test]
+async fn a_container_swapped_after_its_receipt_check_never_runs() {
+    if !have("bwrap") {
+        return;
+    }
+    let host = Host::new();
+    let customer = Customer::new(&host.server);
+    let description = r#"{"name":"benign","runtime":"process","memory_mb":64,"timeout_s":10}"#;
+    let benign = b"#!/bin/sh\necho benign\n";
+    let evil = b"#!/bin/sh\necho EVIL\n";
+
+    // Renamed over the path.
+    let (erot, ewc, receipt) = customer.seal_with(&host.id, description, benign, None);
+    let swapped_in = seal_for_erot(&customer, &erot, evil, "rename");
+    let out = run_while_swapping(&host, &ewc, &receipt, || {
+        std::fs::rename(&swapped_in, &ewc).unwrap();
+    });
+    assert!(!stdout(&out).contains("EVIL"), "the swapped container ran");
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out), "benign\n");
+
+    // Rewritten in place (same file, so the same descriptor sees the new bytes).
+    let (erot, ewc, receipt) = customer.seal_with(&host.id, description, benign, None);
+    let evil_bytes = std::fs::read(seal_for_erot(&customer, &erot, evil, "inplace")).unwrap();
+    let out = run_while_swapping(&host, &ewc, &receipt, || {
+        std::fs::write(&ewc, &evil_bytes).unwrap();
+    });
+    assert!(
+        !stdout(&out).contains("EVIL"),
+        "the rewritten container ran"
+    );
+    // Rewritten after the receipt check: the decrypting pass sees other bytes (exit 12); in
+    // the rare case it landed before the check, the receipt refuses it (exit 1).
+    let code = out.status.code();
+    assert!(
+        code == Some(12) || code == Some(1),
+        "{code:?}: {}",
+        stderr(&out)
+    );
+    if code == Some(12) {
+        assert!(
+            stderr(&out).contains("changed after its receipt"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
+    // A FIFO is refused before anything is asked for: the ERoT is still there afterwards.
+    let (_, ewc, receipt) = customer.seal_with(&host.id, description, benign, None);
+    let fifo = customer.dir.path().join("served.ewc");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = host.run(&fifo, &receipt, &[]);
+    assert_exit(&out, 12);
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = host.run(&ewc, &receipt, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out), "benign\n");
+}
+
+/// The host's ceilings and its sandbox are checked before the ERoT key is asked for, so a
+/// refused workload burns nothing; `--unsandboxed` runs it, saying loudly what it gives up.
+#[tokio::test]
+async fn refusals_before_the_key_burn_nothing_and_unsandboxed_says_so() {
+    if !have("bwrap") {
+        return;
+    }
+    let host = Host::new();
+    let customer = Customer::new(&host.server);
+    let description = r#"{"name":"id","runtime":"process","memory_mb":100,"timeout_s":10}"#;
+    let program = b"#!/bin/sh\necho \"uid=$(id -u)\"\n";
+    let (_, ewc, receipt) = customer.seal_with(&host.id, description, program, None);
+
+    let out = host.run(&ewc, &receipt, &["--max-memory-mb", "50"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("memory_mb 100 (this host allows 50)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = agent_run_with(
+        &host.server,
+        &host.hk_spec(),
+        &ewc,
+        &receipt,
+        &[],
+        &[("CAIRN_MAX_TIMEOUT_S", "5")],
+    );
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("timeout_s 10 (this host allows 5)"),
+        "{}",
+        stderr(&out)
+    );
+    // A host where bubblewrap cannot build the sandbox, or has none: exit 13.
+    let out = host.run(&ewc, &receipt, &["--bwrap", "/bin/false"]);
+    assert_exit(&out, 13);
+    assert!(
+        stderr(&out).contains("cannot sandbox the workload"),
+        "{}",
+        stderr(&out)
+    );
+    let out = host.run(&ewc, &receipt, &["--bwrap", "/nonexistent/bwrap"]);
+    assert_exit(&out, 13);
+    // None of that asked for the key: it is released now, and the workload runs sandboxed.
+    let out = host.run(&ewc, &receipt, &[]);
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out), "uid=65534\n");
+
+    // Unsandboxed, only by explicit choice, and loudly.
+    let (_, ewc, receipt) = customer.seal_with(&host.id, description, program, None);
+    let out = host.run(&ewc, &receipt, &["--unsandboxed"]);
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("WARNING: --unsandboxed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ne!(stdout(&out), "uid=65534\n");
+}
+
+/// Twenty memories, which once each got `memory_mb` of their own.
+fn wasm_many_memories() -> String {
+    let memories = "(memory 1)".repeat(20);
+    format!(r#"(module {memories} (func (export "_start")))"#)
+}
+
+/// Sleeps 20 s in a WASI host call (`poll_oneoff` on the monotonic clock).
+const WASM_SLEEPER: &str = r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store8 (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const 20000000000))
+    (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))"#;
+
+/// Spins forever in wasm code.
+const WASM_SPINNER: &str = r#"(module (func (export "_start") (loop (br 0))))"#;
+
+#[tokio::test]
+async fn wasm_limits_hold_for_every_memory_and_across_host_calls() {
+    let host = Host::new();
+    let customer = Customer::new(&host.server);
+    let description = r#"{"name":"w","runtime":"wasm","memory_mb":16,"timeout_s":2}"#;
+
+    let (_, ewc, receipt) =
+        customer.seal_with(&host.id, description, wasm_many_memories().as_bytes(), None);
+    let out = host.run(&ewc, &receipt, &[]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("memor"), "{}", stderr(&out));
+
+    for (module, what) in [(WASM_SLEEPER, "sleeping host call"), (WASM_SPINNER, "spin")] {
+        let (_, ewc, receipt) = customer.seal_with(&host.id, description, module.as_bytes(), None);
+        let started = Instant::now();
+        let out = host.run(&ewc, &receipt, &[]);
+        let took = started.elapsed();
+        assert_exit(&out, 1);
+        assert!(
+            stderr(&out).contains("stopped after 2 s"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        assert!(
+            took < Duration::from_secs(12),
+            "{what}: the agent waited {took:?}"
+        );
+    }
+}
