@@ -300,6 +300,11 @@ pub struct RunArgs {
     /// The bubblewrap that builds the sandbox (default: `bwrap` on PATH)
     #[arg(long, env = "CAIRN_BWRAP")]
     pub bwrap: Option<PathBuf>,
+    /// A cgroup v2 directory delegated to the agent (memory and pids in its
+    /// cgroup.subtree_control): each run gets a child cgroup capping all its processes
+    /// together. Default: the agent's own cgroup v1 memory and pids cgroups, where it may write
+    #[arg(long, env = "CAIRN_CGROUP", conflicts_with = "unsandboxed")]
+    pub cgroup: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -514,5 +519,8 @@ pub enum BenchCmd {
         /// The bubblewrap to use (default: `bwrap` on PATH)
         #[arg(long, env = "CAIRN_BWRAP")]
         bwrap: Option<PathBuf>,
+        /// A delegated cgroup v2 directory, as for `cairn agent run --cgroup`
+        #[arg(long, env = "CAIRN_CGROUP")]
+        cgroup: Option<PathBuf>,
     },
 }

@@ -248,6 +248,57 @@ async fn a_fork_bomb_stops_at_its_process_limit() {
     assert!(stderr(&out).contains("fork"), "{}", stderr(&out));
 }
 
+/// Eight processes of about 14 MB each: each is well under its address-space limit, together
+/// they are over a `memory_mb` of 64.
+const MEMORY_HOG: &str = r#"#!/bin/bash
+for i in 1 2 3 4 5 6 7 8; do
+  ( x=$(head -c 12000000 /dev/zero | tr '\0' a); sleep 2; echo "survived ${#x}" ) &
+done
+wait
+"#;
+
+/// Where the host gives the agent a memory cgroup (here: cgroup v1, as root), `memory_mb`
+/// caps all of a workload's processes together: the same workload that runs whole under a
+/// larger grant loses processes to the OOM killer under a smaller one.
+#[tokio::test]
+async fn memory_mb_caps_all_of_a_native_workloads_processes_together() {
+    if !have("bwrap") {
+        return;
+    }
+    let v1_memory = Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists();
+    if !v1_memory || !rustix_is_root() {
+        eprintln!("SKIPPED: no cgroup v1 memory controller writable here (v2 hosts: --cgroup DIR)");
+        return;
+    }
+    let host = Host::new();
+    let customer = Customer::new(&host.server);
+    let survivors = |memory_mb: u32| {
+        let description = format!(
+            r#"{{"name":"hog","runtime":"process","memory_mb":{memory_mb},"timeout_s":30}}"#
+        );
+        let (_, ewc, receipt) =
+            customer.seal_with(&host.id, &description, MEMORY_HOG.as_bytes(), None);
+        let out = host.run(&ewc, &receipt, &[]);
+        stdout(&out)
+            .lines()
+            .filter(|l| l.starts_with("survived"))
+            .count()
+    };
+    assert_eq!(
+        survivors(512),
+        8,
+        "the workload does not fit even in 512 MiB"
+    );
+    let capped = survivors(64);
+    assert!(capped < 8, "all 8 processes survived a memory_mb of 64");
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
 /// Ordinary native payloads still run: a dynamically linked executable with its arguments.
 #[tokio::test]
 async fn a_dynamically_linked_program_runs_in_the_sandbox() {

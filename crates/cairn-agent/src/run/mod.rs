@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::{ApiClient, ClientError, HardwareKeySigner, flows};
 
+mod cgroup;
 mod container;
 mod limits;
 mod output;
@@ -65,6 +66,9 @@ pub struct RunOptions {
     pub unsandboxed: bool,
     /// The bubblewrap to build the sandbox with (default: `bwrap` on `PATH`).
     pub bwrap: Option<std::path::PathBuf>,
+    /// A cgroup v2 directory delegated to the agent for runs' memory and pids cgroups
+    /// (default: the agent's own v1 cgroups where it may write them).
+    pub cgroup: Option<std::path::PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -74,6 +78,7 @@ impl Default for RunOptions {
             max_output: DEFAULT_MAX_OUTPUT,
             unsandboxed: false,
             bwrap: None,
+            cgroup: None,
         }
     }
 }
@@ -140,7 +145,7 @@ pub async fn run(
         Runtime::Wasm => None,
         _ if options.unsandboxed => Some(Confinement::None),
         _ => Some(Confinement::Sandbox(
-            Sandbox::probe(options.bwrap.as_deref())
+            Sandbox::probe(options.bwrap.as_deref(), options.cgroup.as_deref())
                 .await
                 .map_err(RunError::Sandbox)?,
         )),

@@ -44,13 +44,17 @@ pub async fn run(
 ) -> Result<Ran, RunError> {
     let start = |e: std::io::Error| RunError::Workload(format!("cannot start it: {e}"));
     // Unsandboxed, the payload needs a path; it lives in a private directory for the run.
-    let mut private_dir = None;
+    let (mut private_dir, mut cgroup) = (None, None);
     let child = match confinement {
-        Confinement::Sandbox(sandbox) => sandbox
-            .command(limits, payload, payload_len, None)
-            .map_err(RunError::Sandbox)?
-            .spawn()
-            .map_err(start)?,
+        Confinement::Sandbox(sandbox) => {
+            cgroup = sandbox.cgroup_for(limits).map_err(RunError::Sandbox)?;
+            sandbox
+                .command(limits, payload, payload_len, None)
+                .map_err(RunError::Sandbox)?
+                .spawn(cgroup.as_ref())
+                .await
+                .map_err(RunError::Sandbox)?
+        }
         Confinement::None => {
             let dir = tempfile::Builder::new()
                 .prefix("cairn-run-")
@@ -66,6 +70,8 @@ pub async fn run(
         }
     };
     let ran = supervise(child, limits.timeout_s, max_output).await;
+    // Whatever is left of it dies with its cgroup; its files go with its directory.
+    drop(cgroup);
     drop(private_dir);
     ran
 }

@@ -19,6 +19,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use super::cgroup::{CgroupParent, RunCgroup};
 use super::limits::Limits;
 
 /// Where the payload sits inside the sandbox, and the sandbox's working directory.
@@ -40,13 +41,16 @@ pub struct Sandbox {
     /// The run's own uid and gid outside, when the agent may choose one (it is root).
     outside_id: Option<u32>,
     seccomp: Vec<u8>,
+    /// Where each run's memory and pids cgroup goes, when the host has one for the agent.
+    cgroup: Option<CgroupParent>,
 }
 
 impl Sandbox {
-    /// Finds bubblewrap (`bwrap`, or the one on `PATH`) and checks that it can build this
-    /// sandbox on this host, by running `true` in it. Nothing of a workload is needed, so this
-    /// runs before any key is asked for.
-    pub async fn probe(bwrap: Option<&Path>) -> Result<Sandbox, String> {
+    /// Finds bubblewrap (`bwrap`, or the one on `PATH`) and the cgroup parent (`cgroup`, a
+    /// delegated v2 directory, or the agent's own v1 cgroups) and checks that they can build
+    /// this sandbox on this host, by running `true` in it. Nothing of a workload is needed, so
+    /// this runs before any key is asked for.
+    pub async fn probe(bwrap: Option<&Path>, cgroup: Option<&Path>) -> Result<Sandbox, String> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let bwrap = match bwrap {
             Some(bwrap) => bwrap.to_path_buf(),
@@ -66,13 +70,16 @@ impl Sandbox {
             prlimit,
             outside_id,
             seccomp: super::seccomp::program_bytes()?,
+            cgroup: CgroupParent::find(cgroup)?,
         };
         let limits = Limits::of(&serde_json::json!({ "memory_mb": 16, "timeout_s": 5 }))
             .expect("valid limits");
         let empty = tempfile::tempfile().map_err(|e| e.to_string())?;
+        let cgroup = sandbox.cgroup_for(&limits)?;
         let child = sandbox
             .command(&limits, &empty, 0, Some(&truth))?
-            .spawn()
+            .spawn(cgroup.as_ref())
+            .await
             .map_err(|e| format!("{}: {e}", sandbox.bwrap.display()))?;
         let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
         if !output.status.success() {
@@ -86,6 +93,19 @@ impl Sandbox {
         Ok(sandbox)
     }
 
+    /// A fresh cgroup with `limits` for one run, where the host has a cgroup parent.
+    pub fn cgroup_for(&self, limits: &Limits) -> Result<Option<RunCgroup>, String> {
+        self.cgroup
+            .as_ref()
+            .map(|parent| parent.create(limits))
+            .transpose()
+    }
+
+    /// Whether runs get a memory and pids cgroup (else only per-process limits).
+    pub fn has_cgroup(&self) -> bool {
+        self.cgroup.is_some()
+    }
+
     /// The command that runs `payload` (an open file of `payload_len` bytes) under `limits`,
     /// or, for the probe, the host's `program` in the same sandbox. Its stdin is empty; its
     /// stdout and stderr are pipes for the caller.
@@ -96,18 +116,31 @@ impl Sandbox {
         payload_len: u64,
         program: Option<&Path>,
     ) -> Result<SandboxCommand, String> {
-        // The two files bubblewrap reads at start-up go to it by descriptor: the payload, and
-        // the seccomp program (from an unnamed file). They are made inheritable copies, held
-        // until the child is spawned and closed in the agent right after.
-        let mut seccomp = tempfile::tempfile().map_err(|e| e.to_string())?;
+        // What bubblewrap reads and writes at start-up goes to it by descriptor: the payload,
+        // the seccomp program (from an unnamed file), a pipe on which it tells the sandbox's
+        // first pid, and one it waits on before going on. The child's ends are inheritable
+        // copies, held until it is spawned and closed in the agent right after.
+        let err = |e: std::io::Error| e.to_string();
+        let mut seccomp = tempfile::tempfile().map_err(err)?;
         seccomp
             .write_all(&self.seccomp)
             .and_then(|()| seccomp.rewind())
-            .map_err(|e| e.to_string())?;
-        let payload = payload.try_clone().map_err(|e| e.to_string())?;
-        for fd in [&payload, &seccomp] {
+            .map_err(err)?;
+        let payload = payload.try_clone().map_err(err)?;
+        let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC);
+        let (info_read, info_write) = pipe().map_err(|e| e.to_string())?;
+        let (block_read, block_write) = pipe().map_err(|e| e.to_string())?;
+        let inherited = [
+            payload,
+            seccomp,
+            File::from(info_write),
+            File::from(block_read),
+        ];
+        for fd in &inherited {
             rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).map_err(|e| e.to_string())?;
         }
+        let [payload, seccomp, info_write, block_read] = &inherited;
+        let fd = |file: &File| file.as_raw_fd().to_string();
         let id = INSIDE_ID.to_string();
         let mut command = tokio::process::Command::new(&self.bwrap);
         command
@@ -135,13 +168,17 @@ impl Sandbox {
             .arg("--size")
             .arg(limits.memory_bytes().max(payload_len + 4096).to_string())
             .args(["--tmpfs", WORK, "--perms", "0500", "--file"])
-            .arg(payload.as_raw_fd().to_string())
+            .arg(fd(payload))
             .arg(PAYLOAD)
             .args(["--remount-ro", "/", "--chdir", WORK, "--clearenv"])
             .args(["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin"])
             .args(["--setenv", "HOME", WORK, "--setenv", "TMPDIR", WORK])
             .arg("--seccomp")
-            .arg(seccomp.as_raw_fd().to_string())
+            .arg(fd(seccomp))
+            .arg("--info-fd")
+            .arg(fd(info_write))
+            .arg("--block-fd")
+            .arg(fd(block_read))
             .arg("--")
             .arg(&self.prlimit)
             .arg(format!("--as={}", limits.memory_bytes()))
@@ -166,7 +203,9 @@ impl Sandbox {
         }
         Ok(SandboxCommand {
             command,
-            _inherited: [payload, seccomp],
+            inherited,
+            info: File::from(info_read),
+            go: File::from(block_write),
         })
     }
 }
@@ -174,13 +213,51 @@ impl Sandbox {
 /// A sandbox ready to start, with the descriptors its child inherits.
 pub struct SandboxCommand {
     command: tokio::process::Command,
-    _inherited: [File; 2],
+    inherited: [File; 4],
+    /// Where bubblewrap tells the sandbox's first pid.
+    info: File,
+    /// What bubblewrap waits on, namespaces built, before it starts the workload.
+    go: File,
 }
 
 impl SandboxCommand {
-    /// Starts it; the agent's copies of the inherited descriptors close here.
-    pub fn spawn(mut self) -> std::io::Result<tokio::process::Child> {
-        self.command.spawn()
+    /// Starts it: once bubblewrap has built the namespaces, their first process is admitted
+    /// to `cgroup` (when there is one), and only then is the workload let go, so every one of
+    /// its processes starts inside.
+    pub async fn spawn(
+        mut self,
+        cgroup: Option<&RunCgroup>,
+    ) -> Result<tokio::process::Child, String> {
+        let mut child = self
+            .command
+            .spawn()
+            .map_err(|e| format!("cannot start bubblewrap: {e}"))?;
+        drop(self.inherited); // the agent's copies: the child has its own
+        let mut info = self.info;
+        let told = tokio::task::spawn_blocking(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut info, &mut text).map(|_| text)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let admitted = match cgroup {
+            None => Ok(()),
+            Some(cgroup) => serde_json::from_str::<serde_json::Value>(&told)
+                .ok()
+                .and_then(|info| info.get("child-pid")?.as_u64())
+                .and_then(|pid| u32::try_from(pid).ok())
+                .ok_or_else(|| format!("bubblewrap did not say its child's pid: {told:?}"))
+                .and_then(|pid| cgroup.admit(pid)),
+        };
+        if let Err(e) = admitted {
+            let _ = child.start_kill();
+            return Err(e);
+        }
+        // One byte, then end of file: bubblewrap reads one and goes on.
+        let _ = self.go.write_all(b"1");
+        drop(self.go);
+        Ok(child)
     }
 }
 

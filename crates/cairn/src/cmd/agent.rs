@@ -129,6 +129,7 @@ async fn run_workload(args: RunArgs) -> Result {
         max_output: args.max_output,
         unsandboxed: args.unsandboxed,
         bwrap: args.bwrap,
+        cgroup: args.cgroup,
     };
     if options.unsandboxed {
         eprintln!(

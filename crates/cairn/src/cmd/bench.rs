@@ -49,7 +49,11 @@ pub async fn run(cmd: BenchCmd) -> Result {
             key_store,
         } => release(clients, seconds, boots, key_store).await,
         BenchCmd::Ewc { size, dir } => ewc(super::parse_size(&size)?, dir),
-        BenchCmd::Run { runs, bwrap } => super::bench_sandbox::run(runs, bwrap.as_deref()).await,
+        BenchCmd::Run {
+            runs,
+            bwrap,
+            cgroup,
+        } => super::bench_sandbox::run(runs, bwrap.as_deref(), cgroup.as_deref()).await,
     }
 }
 

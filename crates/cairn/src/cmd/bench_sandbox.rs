@@ -13,32 +13,37 @@ use crate::exit::{Failure, Result};
 
 const TRUE: &str = "/usr/bin/true";
 
-pub async fn run(runs: usize, bwrap: Option<&Path>) -> Result {
+pub async fn run(runs: usize, bwrap: Option<&Path>, cgroup: Option<&Path>) -> Result {
     if runs == 0 {
         return Err(Failure::usage("--runs must be at least 1"));
     }
     let mut probes = Vec::with_capacity(runs);
     let mut sandboxed = Vec::with_capacity(runs);
     let mut direct = Vec::with_capacity(runs);
+    let mut cgroups = false;
     let limits =
         Limits::of(&serde_json::json!({ "memory_mb": 64, "timeout_s": 10 })).expect("valid limits");
     let payload = std::fs::File::open(TRUE).map_err(|e| failure(format!("{TRUE}: {e}")))?;
     let payload_len = payload.metadata().map_err(failure)?.len();
     for _ in 0..runs {
         let started = Instant::now();
-        let sandbox = Sandbox::probe(bwrap)
+        let sandbox = Sandbox::probe(bwrap, cgroup)
             .await
             .map_err(|e| failure(format!("cannot sandbox: {e}")))?;
         probes.push(started.elapsed());
 
         let started = Instant::now();
+        let cgroup = sandbox.cgroup_for(&limits).map_err(failure)?;
         let child = sandbox
             .command(&limits, &payload, payload_len, None)
             .map_err(failure)?
-            .spawn()
+            .spawn(cgroup.as_ref())
+            .await
             .map_err(failure)?;
         let out = child.wait_with_output().await.map_err(failure)?;
+        drop(cgroup);
         sandboxed.push(started.elapsed());
+        cgroups |= sandbox.has_cgroup();
         if !out.status.success() {
             return Err(failure(format!(
                 "the sandboxed payload failed ({}): {}",
@@ -61,7 +66,13 @@ pub async fn run(runs: usize, bwrap: Option<&Path>) -> Result {
         samples.sort();
     }
     let [probe, boxed, plain] = [&probes, &sandboxed, &direct].map(|s| percentile(s, 0.5));
-    println!("sandbox start-up, {runs} runs of a native payload that does nothing ({TRUE}):");
+    println!(
+        "sandbox start-up, {runs} runs of a native payload that does nothing ({TRUE}), {}:",
+        match cgroups {
+            true => "each in a memory and pids cgroup of its own",
+            false => "without cgroups (none here for the agent)",
+        }
+    );
     println!(
         "  probe (once per run, before the ERoT key is asked for): p50 {:.2} ms",
         ms(probe)
