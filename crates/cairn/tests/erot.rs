@@ -175,15 +175,13 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
     if !have("bwrap") {
         return;
     }
-    let server = TestServer::start(None, &[]);
-    let hostdir = tempfile::tempdir().unwrap();
-    let (_, host) = enroll_cli(&server, hostdir.path());
-    let hk_spec = format!("soft:{}", hostdir.path().join("hk.pem").display());
-    let customer = Customer::new(&server);
+    let host = Host::new();
+    let server = &host.server;
+    let customer = Customer::new(server);
     let program = "#!/bin/sh\necho \"hello $1\"\nexit 3\n";
-    let run = |ewc: &std::path::Path, receipt: &str| agent_run(&server, &hk_spec, ewc, receipt);
+    let run = |ewc: &std::path::Path, receipt: &str| host.run(ewc, receipt, &[]);
 
-    let (_, ewc, receipt) = customer.seal_for(&host, program.as_bytes(), None);
+    let (_, ewc, receipt) = customer.seal_for(&host.id, program.as_bytes(), None);
     let out = run(&ewc, &receipt);
     assert_exit(&out, 3);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello --greet\n");
@@ -195,7 +193,7 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
     assert!(out.stdout.is_empty(), "it ran twice");
 
     // A flipped bit in the last chunk, with a receipt issued for exactly those bytes.
-    let (_, ewc, _) = customer.seal_for(&host, program.as_bytes(), None);
+    let (_, ewc, _) = customer.seal_for(&host.id, program.as_bytes(), None);
     let erot_id = ewc.file_stem().unwrap().to_str().unwrap().to_string();
     let mut bytes = std::fs::read(&ewc).unwrap();
     *bytes.last_mut().unwrap() ^= 1;
@@ -216,17 +214,17 @@ async fn the_host_runs_a_sealed_program_once_and_never_a_tampered_one() {
 
     // A container sealed for this host, run on another enrolled host: refused before
     // anything is released or run.
-    let (_, for_a, receipt_a) = customer.seal_for(&host, program.as_bytes(), None);
+    let (_, for_a, receipt_a) = customer.seal_for(&host.id, program.as_bytes(), None);
     let other_dir = tempfile::tempdir().unwrap();
-    let (_, _) = enroll_cli(&server, other_dir.path());
+    let (_, _) = enroll_cli(server, other_dir.path());
     let other_spec = format!("soft:{}", other_dir.path().join("hk.pem").display());
-    let out = agent_run(&server, &other_spec, &for_a, &receipt_a);
+    let out = agent_run(server, &other_spec, &for_a, &receipt_a);
     assert_exit(&out, 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("another host"));
     assert!(out.stdout.is_empty(), "it ran on host B");
 
     // The untampered receipt of another container does not cover this one.
-    let (_, other_ewc, other_receipt) = customer.seal_for(&host, b"#!/bin/sh\nexit 0\n", None);
+    let (_, other_ewc, other_receipt) = customer.seal_for(&host.id, b"#!/bin/sh\nexit 0\n", None);
     let _ = other_ewc;
     let out = run(&ewc, &other_receipt);
     assert_exit(&out, 1);

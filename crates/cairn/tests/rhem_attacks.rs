@@ -11,36 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use cairn_proto::api::ErotResponse;
 use common::*;
-
-/// One host, one customer, and a server on loopback.
-struct Host {
-    server: TestServer,
-    dir: tempfile::TempDir,
-    id: String,
-}
-
-impl Host {
-    fn new() -> Host {
-        let server = TestServer::start(None, &[]);
-        let dir = tempfile::tempdir().unwrap();
-        let (_, id) = enroll_cli(&server, dir.path());
-        Host { server, dir, id }
-    }
-
-    fn hk_path(&self) -> PathBuf {
-        self.dir.path().join("hk.pem")
-    }
-
-    fn hk_spec(&self) -> String {
-        format!("soft:{}", self.hk_path().display())
-    }
-
-    fn run(&self, ewc: &Path, receipt: &str, flags: &[&str]) -> Output {
-        agent_run_with(&self.server, &self.hk_spec(), ewc, receipt, flags, &[])
-    }
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -56,6 +27,17 @@ fn probe<'a>(output: &'a str, name: &str) -> &'a str {
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
         .unwrap_or_else(|| panic!("no {name}= in:\n{output}"))
+}
+
+/// Runs a workload whose `timeout_s` is 2 and asserts that it was stopped (`why`) and that
+/// the agent came back soon after, not when the workload would have ended.
+fn assert_stopped(host: &Host, ewc: &Path, receipt: &str, why: &str) {
+    let started = Instant::now();
+    let out = host.run(ewc, receipt, &[]);
+    let took = started.elapsed();
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains(why), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(12), "the agent waited {took:?}");
 }
 
 /// Processes on this machine whose command line contains `marker`.
@@ -207,16 +189,7 @@ async fn a_native_workload_past_its_timeout_is_killed_with_all_its_processes() {
     let description = r#"{"name":"sleeper","runtime":"process","memory_mb":64,"timeout_s":2}"#;
     let program = "#!/bin/sh\nsetsid sh -c 'exec sleep 41.4213' </dev/null >/dev/null 2>&1 &\nexec sleep 42.4213\n";
     let (_, ewc, receipt) = customer.seal_with(&host.id, description, program.as_bytes(), None);
-    let started = Instant::now();
-    let out = host.run(&ewc, &receipt, &[]);
-    let took = started.elapsed();
-    assert_exit(&out, 1);
-    assert!(
-        stderr(&out).contains("killed after 2 s"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(took < Duration::from_secs(15), "the agent waited {took:?}");
+    assert_stopped(&host, &ewc, &receipt, "killed after 2 s");
     for marker in ["41.4213", "42.4213"] {
         assert!(alive_with(marker).is_empty(), "{marker} outlived its run");
     }
@@ -317,43 +290,11 @@ async fn a_dynamically_linked_program_runs_in_the_sandbox() {
     assert!(stderr(&out).contains(&format!("output digest {digest}")));
 }
 
-/// Seals `payload` for an ERoT that already exists (anyone may: its key is public).
-fn seal_for_erot(customer: &Customer, erot: &ErotResponse, payload: &[u8], name: &str) -> PathBuf {
-    let d = customer.dir.path();
-    let erot_file = d.join(format!("{name}.erot.json"));
-    std::fs::write(&erot_file, serde_json::to_vec(erot).unwrap()).unwrap();
-    let input = d.join(format!("{name}.payload"));
-    std::fs::write(&input, payload).unwrap();
-    let out = d.join(format!("{name}.ewc"));
-    ok(&customer.cli(&[
-        "workload",
-        "seal",
-        input.to_str().unwrap(),
-        "--erot",
-        erot_file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-    out
-}
-
 /// Starts the agent on `path` and, the moment it has the file open, lets `swap` change what
 /// the path holds; returns the agent's output.
 fn run_while_swapping(host: &Host, path: &Path, receipt: &str, swap: impl FnOnce()) -> Output {
-    let receipt_file = path.with_extension("jws");
-    std::fs::write(&receipt_file, receipt).unwrap();
-    let root = fixture("baremetal");
-    let child = std::process::Command::new(CAIRN)
-        .args(["agent", "run", path.to_str().unwrap(), "--receipt"])
-        .arg(&receipt_file)
-        .args([
-            "--server",
-            &host.server.url,
-            "--hk",
-            &host.hk_spec(),
-            "--root",
-        ])
-        .arg(root)
+    let child = host
+        .run_command(path, receipt)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -392,7 +333,7 @@ async fn a_container_swapped_after_its_receipt_check_never_runs() {
 
     // Renamed over the path.
     let (erot, ewc, receipt) = customer.seal_with(&host.id, description, benign, None);
-    let swapped_in = seal_for_erot(&customer, &erot, evil, "rename");
+    let swapped_in = customer.seal(&erot, evil, "rename");
     let out = run_while_swapping(&host, &ewc, &receipt, || {
         std::fs::rename(&swapped_in, &ewc).unwrap();
     });
@@ -402,7 +343,7 @@ async fn a_container_swapped_after_its_receipt_check_never_runs() {
 
     // Rewritten in place (same file, so the same descriptor sees the new bytes).
     let (erot, ewc, receipt) = customer.seal_with(&host.id, description, benign, None);
-    let evil_bytes = std::fs::read(seal_for_erot(&customer, &erot, evil, "inplace")).unwrap();
+    let evil_bytes = std::fs::read(customer.seal(&erot, evil, "inplace")).unwrap();
     let out = run_while_swapping(&host, &ewc, &receipt, || {
         std::fs::write(&ewc, &evil_bytes).unwrap();
     });
@@ -540,18 +481,7 @@ async fn wasm_limits_hold_for_every_memory_and_across_host_calls() {
 
     for (module, what) in [(WASM_SLEEPER, "sleeping host call"), (WASM_SPINNER, "spin")] {
         let (_, ewc, receipt) = customer.seal_with(&host.id, description, module.as_bytes(), None);
-        let started = Instant::now();
-        let out = host.run(&ewc, &receipt, &[]);
-        let took = started.elapsed();
-        assert_exit(&out, 1);
-        assert!(
-            stderr(&out).contains("stopped after 2 s"),
-            "{what}: {}",
-            stderr(&out)
-        );
-        assert!(
-            took < Duration::from_secs(12),
-            "{what}: the agent waited {took:?}"
-        );
+        eprintln!("{what}");
+        assert_stopped(&host, &ewc, &receipt, "stopped after 2 s");
     }
 }

@@ -10,26 +10,14 @@ use std::process::Output;
 use common::*;
 
 /// `cairn agent run` under `/usr/bin/time`: its output and its peak RSS in MiB.
-fn run_measured(
-    server: &TestServer,
-    hk_spec: &str,
-    ewc: &Path,
-    receipt: &str,
-    flags: &[&str],
-) -> (Output, u64) {
-    let receipt_file = ewc.with_extension("jws");
-    std::fs::write(&receipt_file, receipt).unwrap();
+fn run_measured(host: &Host, ewc: &Path, receipt: &str, flags: &[&str]) -> (Output, u64) {
     let rss_file = ewc.with_extension("rss");
+    let agent = host.run_command(ewc, receipt);
     let out = std::process::Command::new("/usr/bin/time")
         .args(["-f", "%M", "-o"])
         .arg(&rss_file)
-        .arg(CAIRN)
-        .args(["agent", "run"])
-        .arg(ewc)
-        .arg("--receipt")
-        .arg(&receipt_file)
-        .args(["--server", &server.url, "--hk", hk_spec, "--root"])
-        .arg(fixture("baremetal"))
+        .arg(agent.get_program())
+        .args(agent.get_args())
         .args(flags)
         .output()
         .unwrap();
@@ -63,27 +51,18 @@ fn wasm_writer(n: u32) -> String {
 
 #[tokio::test]
 async fn gigabytes_of_output_are_hashed_whole_and_kept_bounded() {
-    if !Path::new("/usr/bin/time").exists() {
-        if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
-            panic!(
-                "/usr/bin/time is required here (CAIRN_REQUIRE_TOOLS is set): apt-get install time"
-            );
-        }
-        eprintln!("SKIPPED: /usr/bin/time is not installed (apt-get install time)");
+    if !have("bwrap") || !have("time") {
         return;
     }
-    let server = TestServer::start(None, &[]);
-    let hostdir = tempfile::tempdir().unwrap();
-    let (_, host) = enroll_cli(&server, hostdir.path());
-    let hk_spec = format!("soft:{}", hostdir.path().join("hk.pem").display());
-    let customer = Customer::new(&server);
+    let host = Host::new();
+    let customer = Customer::new(&host.server);
 
     // 1.5 GB from a native workload with 64 MiB of memory.
     let total: u64 = 1_500_000_000;
     let description = r#"{"name":"flood","runtime":"process","memory_mb":64,"timeout_s":120}"#;
     let program = format!("#!/bin/sh\nexec head -c {total} /dev/zero\n");
-    let (_, ewc, receipt) = customer.seal_with(&host, description, program.as_bytes(), None);
-    let (out, peak_mib) = run_measured(&server, &hk_spec, &ewc, &receipt, &[]);
+    let (_, ewc, receipt) = customer.seal_with(&host.id, description, program.as_bytes(), None);
+    let (out, peak_mib) = run_measured(&host, &ewc, &receipt, &[]);
     assert_exit(&out, 0);
     assert_eq!(out.stdout.len(), 1 << 20, "--max-output defaults to 1 MiB");
     assert!(out.stdout.iter().all(|b| *b == 0));
@@ -112,9 +91,8 @@ async fn gigabytes_of_output_are_hashed_whole_and_kept_bounded() {
     // 256 MiB from a wasm module, and a smaller --max-output.
     let description = r#"{"name":"flood","runtime":"wasm","memory_mb":16,"timeout_s":120}"#;
     let (_, ewc, receipt) =
-        customer.seal_with(&host, description, wasm_writer(4096).as_bytes(), None);
-    let (out, peak_mib) =
-        run_measured(&server, &hk_spec, &ewc, &receipt, &["--max-output", "1000"]);
+        customer.seal_with(&host.id, description, wasm_writer(4096).as_bytes(), None);
+    let (out, peak_mib) = run_measured(&host, &ewc, &receipt, &["--max-output", "1000"]);
     assert_exit(&out, 0);
     assert_eq!(out.stdout, vec![b'w'; 1000]);
     let stderr = String::from_utf8_lossy(&out.stderr);

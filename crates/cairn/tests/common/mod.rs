@@ -462,18 +462,7 @@ impl Customer<'_> {
         ok(&self.cli(&args));
         let erot: ErotResponse =
             serde_json::from_str(&std::fs::read_to_string(&erot_path).unwrap()).unwrap();
-        let input = d.join("payload.bin");
-        std::fs::write(&input, payload).unwrap();
-        let ewc = d.join(format!("{}.ewc", erot.erot_id));
-        ok(&self.cli(&[
-            "workload",
-            "seal",
-            input.to_str().unwrap(),
-            "--erot",
-            erot_path.to_str().unwrap(),
-            "--out",
-            ewc.to_str().unwrap(),
-        ]));
+        let ewc = self.seal(&erot, payload, &erot.erot_id);
         let receipt = ok(&self.cli(&[
             "workload",
             "receipt",
@@ -485,6 +474,29 @@ impl Customer<'_> {
         .trim()
         .to_string();
         (erot, ewc, receipt)
+    }
+}
+
+impl Customer<'_> {
+    /// `cairn workload seal` of `payload` for `erot` (anyone may: its key is public), into
+    /// NAME.ewc in the customer's directory.
+    pub fn seal(&self, erot: &ErotResponse, payload: &[u8], name: &str) -> PathBuf {
+        let d = self.dir.path();
+        let erot_file = d.join(format!("{name}.erot.json"));
+        std::fs::write(&erot_file, serde_json::to_vec(erot).unwrap()).unwrap();
+        let input = d.join(format!("{name}.payload"));
+        std::fs::write(&input, payload).unwrap();
+        let ewc = d.join(format!("{name}.ewc"));
+        ok(&self.cli(&[
+            "workload",
+            "seal",
+            input.to_str().unwrap(),
+            "--erot",
+            erot_file.to_str().unwrap(),
+            "--out",
+            ewc.to_str().unwrap(),
+        ]));
+        ewc
     }
 }
 
@@ -502,29 +514,27 @@ pub fn agent_run_with(
     flags: &[&str],
     env: &[(&str, &str)],
 ) -> Output {
-    let receipt_file = ewc.with_extension("jws");
-    std::fs::write(&receipt_file, receipt).unwrap();
-    let root = fixture("baremetal");
-    std::process::Command::new(CAIRN)
-        .args([
-            "agent",
-            "run",
-            ewc.to_str().unwrap(),
-            "--receipt",
-            receipt_file.to_str().unwrap(),
-        ])
-        .args([
-            "--server",
-            &server.url,
-            "--hk",
-            hk_spec,
-            "--root",
-            root.to_str().unwrap(),
-        ])
+    agent_run_command(server, hk_spec, ewc, receipt)
         .args(flags)
         .envs(env.iter().copied())
         .output()
         .unwrap()
+}
+
+/// The command line of `cairn agent run EWC --receipt R` (written beside EWC) against
+/// `server`, with the captured baremetal hardware.
+pub fn agent_run_command(server: &TestServer, hk_spec: &str, ewc: &Path, receipt: &str) -> Command {
+    let receipt_file = ewc.with_extension("jws");
+    std::fs::write(&receipt_file, receipt).unwrap();
+    let mut command = Command::new(CAIRN);
+    command
+        .args(["agent", "run"])
+        .arg(ewc)
+        .arg("--receipt")
+        .arg(receipt_file)
+        .args(["--server", &server.url, "--hk", hk_spec, "--root"])
+        .arg(fixture("baremetal"));
+    command
 }
 
 /// Enrolls a host with a soft key in `dir` through the CLI and a join token: (key, host id).
@@ -550,6 +560,40 @@ pub fn enroll_cli(server: &TestServer, dir: &Path) -> (Box<dyn HardwareKeySigner
         cairn_agent::hk::open(&spec).unwrap(),
         host["host_id"].as_str().unwrap().to_string(),
     )
+}
+
+/// A server on loopback and one host enrolled with a soft key through the CLI.
+pub struct Host {
+    pub server: TestServer,
+    pub dir: tempfile::TempDir,
+    pub id: String,
+}
+
+impl Host {
+    pub fn new() -> Host {
+        let server = TestServer::start(None, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let (_, id) = enroll_cli(&server, dir.path());
+        Host { server, dir, id }
+    }
+
+    pub fn hk_path(&self) -> PathBuf {
+        self.dir.path().join("hk.pem")
+    }
+
+    pub fn hk_spec(&self) -> String {
+        format!("soft:{}", self.hk_path().display())
+    }
+
+    /// `cairn agent run EWC --receipt R` on this host, with extra `flags`.
+    pub fn run(&self, ewc: &Path, receipt: &str, flags: &[&str]) -> Output {
+        agent_run_with(&self.server, &self.hk_spec(), ewc, receipt, flags, &[])
+    }
+
+    /// Its command line, to run another way.
+    pub fn run_command(&self, ewc: &Path, receipt: &str) -> Command {
+        agent_run_command(&self.server, &self.hk_spec(), ewc, receipt)
+    }
 }
 
 /// Whether a tool is on PATH; prints why a test part is skipped when it is not.
