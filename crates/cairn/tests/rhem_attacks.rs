@@ -71,6 +71,10 @@ ls -d /tmp/cairn-run-* 2>/dev/null && echo "others=LISTED" || echo "others=none"
 for p in /proc/[0-9]*; do tr '\0' '\n' < $p/environ; tr '\0' ' ' < $p/cmdline; echo; done 2>/dev/null
 echo "pids=$(ls -d /proc/[0-9]* | wc -l)"
 (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && echo "tcp=CONNECTED" || echo "tcp=refused"
+# vsock ignores network namespaces (it reaches the hypervisor): its sockets must not open.
+perl -e 'socket(my $s, 40, 1, 0) ? print "vsock=OPENED\n" : print "vsock=refused\n"'
+# The agent was started with the hardware key open on descriptor 7.
+cat /proc/self/fd/7 2>/dev/null && echo "fd7=READ" || echo "fd7=unreadable"
 echo "net=$(ls /sys/class/net 2>/dev/null | tr '\n' ' ')$(cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')"
 echo "dev=$(ls /dev | tr '\n' ' ')"
 echo "root=$(ls / | tr '\n' ' ')"
@@ -112,17 +116,20 @@ async fn a_hostile_native_workload_reaches_nothing_of_its_host_and_nothing_of_it
     .to_string();
     let (_, ewc, receipt) = customer.seal_with(&host.id, &description, HOSTILE.as_bytes(), None);
     let admin_canary = "admin-canary-4b9e0c";
-    let out = agent_run_with(
-        &host.server,
-        &host.hk_spec(),
-        &ewc,
-        &receipt,
-        &[],
-        &[
+    // The agent starts with secrets in its environment and the hardware key open on a
+    // descriptor it inherited without close-on-exec (as from a careless parent).
+    let agent = host.run_command(&ewc, &receipt);
+    let out = std::process::Command::new("bash")
+        .args(["-c", "exec 7<\"$0\"; exec \"$@\""])
+        .arg(host.hk_path())
+        .arg(agent.get_program())
+        .args(agent.get_args())
+        .envs([
             ("CAIRN_ADMIN_TOKEN", admin_canary),
             ("CAIRN_TOKEN", admin_canary),
-        ],
-    );
+        ])
+        .output()
+        .unwrap();
     assert_exit(&out, 0);
     let seen = stdout(&out);
     assert_eq!(probe(&seen, "done"), "yes", "{seen}");
@@ -160,6 +167,8 @@ async fn a_hostile_native_workload_reaches_nothing_of_its_host_and_nothing_of_it
     assert!(pids < 10, "{pids} processes visible");
     // No network but loopback.
     assert_eq!(probe(&seen, "tcp"), "refused");
+    assert_eq!(probe(&seen, "vsock"), "refused");
+    assert_eq!(probe(&seen, "fd7"), "unreadable");
     assert_eq!(probe(&seen, "net").trim(), "lo");
     // Only its own root: the system's read-only /usr, four devices, a writable /work.
     assert_eq!(probe(&seen, "dev").trim(), "null random urandom zero");

@@ -63,9 +63,12 @@ impl Container {
     pub fn decrypt(&mut self, key: &RecipientKey, receipted: &Digest) -> Result<Payload, String> {
         self.file.rewind().map_err(|e| e.to_string())?;
         let mut plaintext = tempfile::tempfile().map_err(|e| format!("a private file: {e}"))?;
+        // No further than the length that was hashed for the receipt check: bytes appended
+        // since are never read.
+        let ciphertext = std::io::Read::take(&mut self.file, self.len);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let opened = cairn_ewc::open(
-            std::io::BufReader::with_capacity(1 << 20, &mut self.file),
+            std::io::BufReader::with_capacity(1 << 20, ciphertext),
             std::io::BufWriter::with_capacity(1 << 20, &mut plaintext),
             key,
             threads,

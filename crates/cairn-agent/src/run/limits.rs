@@ -32,6 +32,8 @@ pub struct Limits {
 pub const DEFAULT_MEMORY_MB: u64 = 256;
 pub const DEFAULT_TIMEOUT_S: u64 = 60;
 pub const DEFAULT_PIDS: u64 = 32;
+/// Open files per process of a native workload.
+const NOFILE: u64 = 256;
 
 /// The host's own limits on any workload (`cairn agent run --max-…`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +112,18 @@ impl Limits {
 
     pub fn memory_bytes(&self) -> u64 {
         self.memory_mb.saturating_mul(1 << 20)
+    }
+
+    /// `prlimit(1)` options for each process of the workload: address space, CPU time, tasks,
+    /// open files, no core dumps.
+    pub fn prlimit_args(&self) -> Vec<String> {
+        vec![
+            format!("--as={}", self.memory_bytes()),
+            format!("--cpu={}", self.timeout_s),
+            format!("--nproc={}", self.pids),
+            format!("--nofile={NOFILE}"),
+            "--core=0".into(),
+        ]
     }
 
     /// The payload lives in the workload's memory (the sandbox's tmpfs, or wasmtime's

@@ -47,13 +47,22 @@ pub async fn run(
     let (mut private_dir, mut cgroup) = (None, None);
     let child = match confinement {
         Confinement::Sandbox(sandbox) => {
-            cgroup = sandbox.cgroup_for(limits).map_err(RunError::Sandbox)?;
+            // The key is out by now: a sandbox that fails here is a failed workload, not a
+            // refusal before anything was asked for.
+            let failed = |e: String| RunError::Workload(format!("the sandbox did not start: {e}"));
+            if !sandbox.has_cgroup() {
+                tracing::warn!(
+                    "no memory cgroup for this run (cgroup v2: pass --cgroup DIR): memory_mb \
+                     caps each of its processes, not all of them together"
+                );
+            }
+            cgroup = sandbox.cgroup_for(limits).map_err(failed)?;
             sandbox
                 .command(limits, payload, payload_len, None)
-                .map_err(RunError::Sandbox)?
+                .map_err(failed)?
                 .spawn(cgroup.as_ref())
                 .await
-                .map_err(RunError::Sandbox)?
+                .map_err(failed)?
         }
         Confinement::None => {
             let dir = tempfile::Builder::new()
@@ -140,10 +149,11 @@ fn copy_executable(payload: &File, to: &Path) -> std::io::Result<()> {
 /// directory as working directory.
 fn unsandboxed(program: &Path, dir: &Path, limits: &Limits) -> tokio::process::Command {
     let mut command = tokio::process::Command::new("prlimit");
+    // Without a user namespace of its own, a task limit would count every process of the
+    // agent's user, so it is left out here.
+    let prlimits = limits.prlimit_args().into_iter();
     command
-        .arg(format!("--as={}", limits.memory_bytes()))
-        .arg(format!("--cpu={}", limits.timeout_s))
-        .arg("--nofile=64")
+        .args(prlimits.filter(|a| !a.starts_with("--nproc")))
         .arg("--")
         .arg(program)
         .args(&limits.args)

@@ -30,8 +30,8 @@ const INSIDE_ID: u32 = 65534;
 /// When the agent is root, each run's uid outside is picked at random in
 /// `[RUN_UID_BASE, RUN_UID_BASE + 2^24)`, a range no distribution allocates.
 const RUN_UID_BASE: u32 = 0x7f00_0000;
-/// Open files per process.
-const NOFILE: u64 = 256;
+/// How long bubblewrap may take to build the sandbox.
+const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A host that can build the sandbox: where bubblewrap and the tools it runs are.
 #[derive(Clone, Debug)]
@@ -61,6 +61,7 @@ impl Sandbox {
         // These run inside, where only the system's directories are.
         let prlimit = which("prlimit", []).ok_or("prlimit (util-linux) is not installed")?;
         let truth = which("true", []).ok_or("true (coreutils) is not installed")?;
+        close_inherited_on_exec()?;
         let outside_id = rustix::process::geteuid().is_root().then(|| {
             let [a, b, c, _] = cairn_proto::random_bytes::<4>();
             RUN_UID_BASE + u32::from_be_bytes([0, a, b, c])
@@ -81,7 +82,10 @@ impl Sandbox {
             .spawn(cgroup.as_ref())
             .await
             .map_err(|e| format!("{}: {e}", sandbox.bwrap.display()))?;
-        let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
+        let output = tokio::time::timeout(START_TIMEOUT, child.wait_with_output())
+            .await
+            .map_err(|_| format!("the probe did not finish in {} s", START_TIMEOUT.as_secs()))?
+            .map_err(|e| e.to_string())?;
         if !output.status.success() {
             let why = String::from_utf8_lossy(&output.stderr);
             return Err(format!(
@@ -181,11 +185,7 @@ impl Sandbox {
             .arg(fd(block_read))
             .arg("--")
             .arg(&self.prlimit)
-            .arg(format!("--as={}", limits.memory_bytes()))
-            .arg(format!("--cpu={}", limits.timeout_s))
-            .arg(format!("--nproc={}", limits.pids))
-            .arg(format!("--nofile={NOFILE}"))
-            .arg("--core=0")
+            .args(limits.prlimit_args())
             .arg("--");
         match program {
             Some(program) => command.arg(program),
@@ -234,16 +234,24 @@ impl SandboxCommand {
             .map_err(|e| format!("cannot start bubblewrap: {e}"))?;
         drop(self.inherited); // the agent's copies: the child has its own
         let mut info = self.info;
-        let told = tokio::task::spawn_blocking(move || {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut info, &mut text).map(|_| text)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-        let admitted = match cgroup {
-            None => Ok(()),
-            Some(cgroup) => serde_json::from_str::<serde_json::Value>(&told)
+        let told = tokio::time::timeout(
+            START_TIMEOUT,
+            tokio::task::spawn_blocking(move || {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut info, &mut text).map(|_| text)
+            }),
+        )
+        .await;
+        let told = match told {
+            Ok(Ok(Ok(text))) => Ok(text),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("bubblewrap did not start in time".to_string()),
+        };
+        let admitted = match (told, cgroup) {
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => Ok(()),
+            (Ok(told), Some(cgroup)) => serde_json::from_str::<serde_json::Value>(&told)
                 .ok()
                 .and_then(|info| info.get("child-pid")?.as_u64())
                 .and_then(|pid| u32::try_from(pid).ok())
@@ -259,6 +267,23 @@ impl SandboxCommand {
         drop(self.go);
         Ok(child)
     }
+}
+
+/// Marks every descriptor from 3 up close-on-exec. The agent's own already are; those it
+/// inherited (from systemd, a shell's redirections, its parent) would otherwise pass through
+/// bubblewrap, which hands on whatever it is given, into the workload, past its mount
+/// namespace: an inherited descriptor of the hardware key would be readable there.
+fn close_inherited_on_exec() -> Result<(), String> {
+    // SAFETY: with CLOSE_RANGE_CLOEXEC, close_range(2) closes nothing: it only sets a flag on
+    // open descriptors, on which the validity of no Rust object depends.
+    let done = unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
+    if done != 0 {
+        return Err(format!(
+            "cannot mark inherited descriptors close-on-exec (close_range needs Linux 5.11): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// The first `name` in `dirs`, then in the system's own directories.

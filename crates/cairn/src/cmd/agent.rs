@@ -153,9 +153,16 @@ async fn run_workload(args: RunArgs) -> Result {
             };
             Failure::new(code, e.to_string())
         })?;
-    use std::io::Write;
-    let _ = std::io::stdout().write_all(&outcome.output.kept);
-    let _ = std::io::stdout().flush();
+    use std::io::{IsTerminal, Write};
+    // As bytes for a pipe or a file; on a terminal, with its control characters escaped.
+    let mut stdout = std::io::stdout();
+    if stdout.is_terminal() {
+        let text = super::escape_controls(&String::from_utf8_lossy(&outcome.output.kept));
+        let _ = stdout.write_all(text.as_bytes());
+    } else {
+        let _ = stdout.write_all(&outcome.output.kept);
+    }
+    let _ = stdout.flush();
     if !outcome.stderr.is_empty() {
         eprintln!(
             "cairn run: the workload's stderr:\n{}",
