@@ -1,6 +1,6 @@
 //! The host agent (HFM side of DESIGN.md): the hardware key that signs evidence, the HTTP
-//! client of the Cairn API, the enrollment and attestation flows built from them, and the
-//! boot client with its volume backends.
+//! client of the Cairn API, the enrollment and attestation flows built from them, the boot
+//! client with its volume backends, and the RHEM, which runs encrypted workloads in a sandbox.
 
 pub mod boot;
 pub mod client;
