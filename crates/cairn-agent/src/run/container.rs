@@ -90,7 +90,7 @@ impl Container {
 }
 
 /// SHA-256 of everything `reader` yields, streamed.
-pub fn digest_reader(reader: &mut impl Read) -> Result<Digest, String> {
+fn digest_reader(reader: &mut impl Read) -> Result<Digest, String> {
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     let mut buf = vec![0u8; 1 << 20];
     loop {

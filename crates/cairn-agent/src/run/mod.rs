@@ -29,7 +29,7 @@ mod sandbox;
 mod seccomp;
 mod wasm;
 
-pub use container::{digest_reader, file_digest};
+pub use container::file_digest;
 pub use limits::{Ceilings, Limits, Runtime};
 pub use output::{DEFAULT_MAX_OUTPUT, Output};
 pub use sandbox::Sandbox;
