@@ -6,7 +6,7 @@
 use cairn_proto::Report;
 use cairn_proto::api::KeyRequest;
 use cairn_proto::sealed::{RecipientKey, VOLUME_KEY_INFO};
-use zeroize::Zeroizing;
+use cairn_proto::secret::VolumeKey;
 
 use crate::volume::{Backend, VolumeError};
 use crate::{ApiClient, ClientError, HardwareKeySigner, flows};
@@ -37,7 +37,7 @@ pub async fn boot(
     progress: Progress<'_>,
 ) -> Result<String, BootError> {
     let key = release(client, hk, report, security_token, volume_id, progress).await?;
-    let done = backend.unlock(&key).map_err(BootError::Unlock)?;
+    let done = backend.unlock(key.expose()).map_err(BootError::Unlock)?;
     progress(&done);
     Ok(done)
 }
@@ -50,7 +50,7 @@ pub async fn release(
     security_token: &str,
     volume_id: &str,
     progress: Progress<'_>,
-) -> Result<Zeroizing<Vec<u8>>, BootError> {
+) -> Result<VolumeKey, BootError> {
     let boot_key = RecipientKey::generate();
     let pat = flows::attest(client, hk, report, boot_key.public(), Some(security_token))
         .await
@@ -69,6 +69,7 @@ pub async fn release(
     let key = boot_key
         .open(&sealed, VOLUME_KEY_INFO, volume_id.as_bytes())
         .map_err(|e| BootError::Sealed(e.to_string()))?;
+    let key = VolumeKey::from_slice(&key).map_err(BootError::Sealed)?;
     progress(&format!("volume key for {volume_id} released and opened"));
     Ok(key)
 }

@@ -7,8 +7,8 @@ use cairn_proto::api::{
     InstanceRequest, InstanceResponse, KeyRequest, ReceiptRequest, ReceiptResponse, ReleaseRequest,
     TokenRequest, TokenResponse, VolumeRequest, VolumeView,
 };
-use cairn_proto::{Completion, Enrollment, Evidence, HostId, Problem, Sealed, Signed};
-use reqwest::{Method, StatusCode, Url};
+use cairn_proto::{Completion, Enrollment, Evidence, HostAction, HostId, Problem, Sealed, Signed};
+use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -88,10 +88,6 @@ impl ApiClient {
         self
     }
 
-    pub fn base(&self) -> &Url {
-        &self.base
-    }
-
     async fn send<B: Serialize, R: DeserializeOwned>(
         &self,
         method: Method,
@@ -102,9 +98,9 @@ impl ApiClient {
         let mut url = self.base.clone();
         url.set_path(path);
         url.set_query(None);
-        let mut delay = Duration::from_millis(200);
-        let mut attempt = 1;
-        let response = loop {
+        // Only failures to connect are retried: the server never saw the request, so
+        // repeating it cannot, say, consume a nonce twice.
+        let response = with_backoff(self.attempts, reqwest::Error::is_connect, || {
             let mut req = self.http.request(method.clone(), url.clone());
             if let Some(token) = &self.admin_token {
                 req = req.bearer_auth(token);
@@ -112,19 +108,10 @@ impl ApiClient {
             if let Some(body) = body {
                 req = req.json(body);
             }
-            match req.send().await {
-                Ok(response) => break response,
-                // Only failures to connect are retried: the server never saw the request,
-                // so repeating it cannot, say, consume a nonce twice.
-                Err(e) if e.is_connect() && attempt < self.attempts => {
-                    tracing::debug!(error = %e, attempt, "server unreachable; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                    attempt += 1;
-                }
-                Err(e) => return Err(ClientError::Unreachable(format!("{url}: {e}"))),
-            }
-        };
+            req.send()
+        })
+        .await
+        .map_err(|e| ClientError::Unreachable(format!("{url}: {e}")))?;
         let status = response.status();
         let bytes = response
             .bytes()
@@ -170,11 +157,9 @@ impl ApiClient {
     pub async fn activate(
         &self,
         host_id: &cairn_proto::HostId,
-        secret: zeroize::Zeroizing<Vec<u8>>,
+        secret: cairn_proto::secret::ActivationSecret,
     ) -> Result<EnrollResponse, ClientError> {
-        let request = cairn_proto::api::ActivationRequest {
-            secret: cairn_proto::api::SecretBytes(secret),
-        };
+        let request = cairn_proto::api::ActivationRequest { secret };
         self.post(&format!("/v1/hosts/{host_id}/activation"), &request)
             .await
     }
@@ -198,7 +183,11 @@ impl ApiClient {
     }
 
     /// `approve`, `revoke`, `quarantine` or `rotate`.
-    pub async fn host_action(&self, id: &HostId, action: &str) -> Result<HostView, ClientError> {
+    pub async fn host_action(
+        &self,
+        id: &HostId,
+        action: HostAction,
+    ) -> Result<HostView, ClientError> {
         self.post(&format!("/v1/hosts/{id}/{action}"), &serde_json::json!({}))
             .await
     }
@@ -275,23 +264,54 @@ impl ApiClient {
     }
 }
 
+/// Runs `send` up to `attempts` times while its failure is one `retry` accepts, backing off
+/// from 0.2 s, doubling up to 5 s: the one retry loop of the agent.
+pub(crate) async fn with_backoff<T, F>(
+    attempts: u32,
+    retry: impl Fn(&reqwest::Error) -> bool,
+    mut send: impl FnMut() -> F,
+) -> Result<T, reqwest::Error>
+where
+    F: Future<Output = Result<T, reqwest::Error>>,
+{
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 1;
+    loop {
+        match send().await {
+            Err(e) if attempt < attempts && retry(&e) => {
+                tracing::debug!(error = %e, attempt, "unreachable; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// An instance's security token from its metadata service (`--token-url`). Metadata
+/// services are link-local plain HTTP by design; the token is a signed JWT, so the transport
+/// adds nothing to its integrity. A refusal is a configuration error; anything else is
+/// retried `attempts` times (the GET changes nothing).
+pub async fn fetch_security_token(url: &str, attempts: u32) -> Result<String, ClientError> {
+    let fail = |e: reqwest::Error| match e.is_status() {
+        true => ClientError::Usage(format!("security token from {url}: {e}")),
+        false => ClientError::Unreachable(format!("security token from {url}: {e}")),
+    };
+    let response = with_backoff(
+        attempts.max(1),
+        |e| !e.is_status(),
+        || async { reqwest::get(url).await?.error_for_status() },
+    )
+    .await
+    .map_err(fail)?;
+    response.text().await.map_err(fail)
+}
+
 /// An id that is safe to put in a URL path.
 fn path_segment(id: &str) -> Result<&str, ClientError> {
     cairn_proto::api::check_id("resource", id).map_err(ClientError::Usage)?;
     Ok(id)
-}
-
-impl ClientError {
-    pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClientError::Unreachable(_))
-    }
-
-    pub fn status(&self) -> Option<StatusCode> {
-        match self {
-            ClientError::Refused(p) => StatusCode::from_u16(p.status).ok(),
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]

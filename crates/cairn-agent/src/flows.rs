@@ -6,6 +6,16 @@ use time::OffsetDateTime;
 
 use crate::{ApiClient, ClientError, HardwareKeySigner};
 
+/// This machine's hardware report as evidence carries it: what the files under `root` show,
+/// and the TPM's endorsement key when the hardware key lives in a TPM.
+pub fn host_report(root: &std::path::Path, key: &dyn HardwareKeySigner) -> Report {
+    let report = cairn_hfm::scan(root).report;
+    match key.endorsement_key() {
+        Some(ek) => cairn_hfm::with_endorsement_key(report, &ek),
+        None => report,
+    }
+}
+
 fn sign_with<T: cairn_proto::statement::Payload>(
     hk: &dyn HardwareKeySigner,
     payload: T,

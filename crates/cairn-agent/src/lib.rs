@@ -10,4 +10,4 @@ pub mod run;
 pub mod volume;
 
 pub use client::{ApiClient, ClientError};
-pub use hk::{HardwareKeySigner, HkError, SoftKey};
+pub use hk::{HardwareKeySigner, HkError, HkSpec, SoftKey};

@@ -11,39 +11,15 @@ mod spec;
 
 use std::sync::Arc;
 
-use cairn_token::{Jwks, JwsSigner};
+use cairn_token::{Claims, Jwks, JwsSigner, TokenSigner};
+
+/// What a signing key is for (defined with the kinds of token, which name their key).
+pub use cairn_token::KeyPurpose;
 
 pub use file::FileKeyStore;
 pub use kek::{KeyWrapper, WrapError};
 pub use pkcs11::Pkcs11KeyStore;
 pub use spec::{KeyStoreSpec, Pkcs11Config, SigningAlg};
-
-/// What a signing key is for; each purpose has its own key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum KeyPurpose {
-    /// Signs physical attestation tokens.
-    Pat,
-    /// Signs instance security tokens (the issuer role).
-    SecurityToken,
-    /// Signs ERoT receipts (the DERG).
-    Receipt,
-}
-
-impl KeyPurpose {
-    pub const ALL: [KeyPurpose; 3] = [
-        KeyPurpose::Pat,
-        KeyPurpose::SecurityToken,
-        KeyPurpose::Receipt,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            KeyPurpose::Pat => "pat-signing",
-            KeyPurpose::SecurityToken => "security-token-signing",
-            KeyPurpose::Receipt => "receipt-signing",
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
@@ -81,5 +57,12 @@ pub trait KeyStore: Send + Sync {
                 .map(|p| self.signer(*p).public_jwk())
                 .collect(),
         }
+    }
+}
+
+impl dyn KeyStore {
+    /// The signer of tokens of kind `C`, with the key that kind names.
+    pub fn token_signer<C: Claims>(&self) -> TokenSigner<C> {
+        TokenSigner::new(self.signer(C::KEY))
     }
 }

@@ -3,54 +3,14 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{Digest, HardwareKey, HostId, Nonce, Report};
+use crate::secret::{ActivationSecret, VolumeKey};
+use crate::{Digest, HardwareKey, HostId, HostStatus, Nonce, Report};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Challenge {
     pub nonce: Nonce,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HostStatus {
-    Pending,
-    Active,
-    Maintenance,
-    Quarantined,
-    Revoked,
-}
-
-impl HostStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Maintenance => "maintenance",
-            Self::Quarantined => "quarantined",
-            Self::Revoked => "revoked",
-        }
-    }
-
-    /// Only active hosts, and hosts in a maintenance window, may attest.
-    pub fn may_attest(self) -> bool {
-        matches!(self, Self::Active | Self::Maintenance)
-    }
-}
-
-impl std::str::FromStr for HostStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_value(serde_json::Value::String(s.into()))
-            .map_err(|_| format!("unknown host status {s:?}"))
-    }
-}
-
-impl std::fmt::Display for HostStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -79,7 +39,7 @@ pub struct CredentialChallenge {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationRequest {
-    pub secret: SecretBytes,
+    pub secret: ActivationSecret,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -124,28 +84,17 @@ pub enum TokenRole {
 }
 
 impl TokenRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Join => "join",
-            Self::Customer => "customer",
-        }
+    /// Whether the token authenticates requests (a join token only enrolls one host).
+    pub fn is_bearer(self) -> bool {
+        matches!(self, Self::Admin | Self::Customer)
     }
 }
 
-impl std::str::FromStr for TokenRole {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "admin" => Ok(Self::Admin),
-            "join" => Ok(Self::Join),
-            "customer" => Ok(Self::Customer),
-            other => Err(format!(
-                "unknown token role {other:?} (admin, join, customer)"
-            )),
-        }
-    }
-}
+crate::words!("token role", TokenRole {
+    Admin = "admin",
+    Join = "join",
+    Customer = "customer",
+});
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TokenRequest {
@@ -183,31 +132,6 @@ pub fn check_id(kind: &str, id: &str) -> Result<(), String> {
     }
 }
 
-/// Secret bytes in a JSON body (base64url): zeroized on drop, redacted in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretBytes(pub zeroize::Zeroizing<Vec<u8>>);
-
-impl Serialize for SecretBytes {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&zeroize::Zeroizing::new(crate::b64::encode(&self.0[..])))
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretBytes {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = zeroize::Zeroizing::new(String::deserialize(d)?);
-        crate::b64::decode(&text)
-            .map(|bytes| SecretBytes(zeroize::Zeroizing::new(bytes)))
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl std::fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretBytes({} bytes, redacted)", self.0.len())
-    }
-}
-
 /// `POST /v1/instances`: the control plane places an instance on a host.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceRequest {
@@ -230,15 +154,37 @@ pub struct InstanceResponse {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VolumeRequest {
     pub volume_id: String,
-    /// `luks`, `qcow2` or `raw` (a bare key for the `keyfile` backend).
-    pub format: String,
-    pub key: SecretBytes,
+    pub format: VolumeFormat,
+    pub key: VolumeKey,
+}
+
+/// How a volume's key is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeFormat {
+    /// A LUKS2 device (cryptsetup).
+    Luks,
+    /// A LUKS-encrypted qcow2 image (qemu).
+    Qcow2,
+    /// A bare key (the `keyfile` boot backend).
+    Raw,
+}
+
+crate::words!("volume format", VolumeFormat {
+    Luks = "luks",
+    Qcow2 = "qcow2",
+    Raw = "raw",
+});
+
+impl VolumeFormat {
+    /// The formats that are an image, which `cairn admin volumes create --format` makes.
+    pub const IMAGES: &'static [VolumeFormat] = &[VolumeFormat::Luks, VolumeFormat::Qcow2];
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VolumeView {
     pub volume_id: String,
-    pub format: String,
+    pub format: VolumeFormat,
     pub kek_id: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -263,13 +209,6 @@ mod tests {
         for bad in ["", "a/b", "../x", "a b", "é", &"x".repeat(129), "a\nb"] {
             assert!(check_id("volume", bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn secret_bytes_never_print() {
-        let s = SecretBytes(zeroize::Zeroizing::new(vec![0xAB; 32]));
-        assert!(!format!("{s:?}").contains("171"));
-        assert!(!format!("{s:?}").to_lowercase().contains("ab"));
     }
 }
 

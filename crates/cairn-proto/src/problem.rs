@@ -31,3 +31,157 @@ impl std::fmt::Display for Problem {
         Ok(())
     }
 }
+
+/// Declares [`Refusal`]: each variant once, with its HTTP status, its slug and its title.
+macro_rules! refusals {
+    ($($(#[doc = $doc:literal])* $variant:ident = ($status:literal, $slug:literal, $title:literal),)*) => {
+        /// Every reason the server refuses a request. The slug is the stable part of the
+        /// problem `type` (`urn:cairn:problem:<slug>`); `docs/problems.md` lists them all.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Refusal {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Refusal {
+            pub const ALL: &[Refusal] = &[$(Refusal::$variant,)*];
+
+            pub fn slug(self) -> &'static str {
+                match self { $(Refusal::$variant => $slug,)* }
+            }
+
+            /// The HTTP status it is answered with.
+            pub fn status(self) -> u16 {
+                match self { $(Refusal::$variant => $status,)* }
+            }
+
+            pub fn title(self) -> &'static str {
+                match self { $(Refusal::$variant => $title,)* }
+            }
+        }
+    };
+}
+
+refusals! {
+    // Requests that do not parse or do not make sense.
+    MalformedRequest = (400, "malformed-request", "The request body is not valid"),
+    InvalidReport = (400, "invalid-report", "The hardware report is not canonical"),
+    InvalidName = (400, "invalid-name", "A host name is 1 to 253 characters"),
+    InvalidHostId = (400, "invalid-host-id", "Malformed host id"),
+    UnsupportedHardwareKey = (400, "unsupported-hardware-key", "The hardware key cannot be used"),
+    EkCertRequired = (400, "ek-cert-required", "A TPM host enrolls with its EK certificate (base64url DER)"),
+    InvalidPcrs = (400, "invalid-pcrs", "Malformed PCR values"),
+    InvalidWorkload = (400, "invalid-workload", "The workload description must be a JSON object"),
+    InvalidVolume = (400, "invalid-volume", "The volume is not valid"),
+    InvalidInstance = (400, "invalid-instance", "The instance is not valid"),
+    InvalidTtl = (400, "invalid-ttl", "ttl_seconds is too large"),
+    // Credentials.
+    Unauthorized = (401, "unauthorized", "A valid bearer token is required"),
+    JoinTokenInvalid = (403, "join-token-invalid", "The join token is unknown, used or expired"),
+    // Proofs of possession and freshness.
+    EnrollmentSignatureInvalid = (403, "enrollment-signature-invalid", "The enrollment is not signed by its hardware key"),
+    EkCertUntrusted = (403, "ek-cert-untrusted", "The EK certificate does not chain to a trusted TPM manufacturer"),
+    ActivationFailed = (403, "activation-failed", "No open credential challenge for this host matches the secret"),
+    NonceExpired = (403, "nonce-expired", "The challenge nonce has expired"),
+    NonceUnknown = (403, "nonce-unknown", "The challenge nonce is unknown"),
+    EvidenceSignatureInvalid = (403, "evidence-signature-invalid", "The evidence is not signed by the host's hardware key"),
+    CompletionSignatureInvalid = (403, "completion-signature-invalid", "The completion is not signed by the host's hardware key"),
+    // The host and what its evidence shows.
+    UnknownHost = (403, "unknown-host", "No host with this id is enrolled"),
+    HostPending = (403, "host-pending", "The host awaits operator approval"),
+    HostQuarantined = (403, "host-quarantined", "The host is quarantined"),
+    HostRevoked = (403, "host-revoked", "The host is revoked"),
+    ImmutableComponentChanged = (403, "immutable-component-changed", "An immutable hardware component changed"),
+    ComponentDrift = (403, "component-drift", "Hardware components changed"),
+    PcrMismatch = (403, "pcr-mismatch", "A quoted PCR is not one of its reference values"),
+    // Tokens presented to the key broker and the ERoT generator.
+    PatExpired = (403, "pat-expired", "The PAT has expired"),
+    PatNotYetValid = (403, "pat-not-yet-valid", "The PAT is not valid yet"),
+    PatInvalid = (403, "pat-invalid", "The PAT is not valid"),
+    SecurityTokenExpired = (403, "security-token-expired", "The security token has expired"),
+    SecurityTokenNotYetValid = (403, "security-token-not-yet-valid", "The security token is not valid yet"),
+    SecurityTokenUntrustedIssuer = (403, "security-token-untrusted-issuer", "The security token's issuer is not trusted"),
+    SecurityTokenInvalid = (403, "security-token-invalid", "The security token is not valid"),
+    HostMismatch = (403, "host-mismatch", "The PAT and the security token name different hosts"),
+    TokenBindingMismatch = (403, "token-binding-mismatch", "The PAT is not bound to this security token"),
+    VolumeNotAuthorized = (403, "volume-not-authorized", "The security token does not grant this volume"),
+    CnfKeyInvalid = (403, "cnf-key-invalid", "The PAT's cnf key is not a valid X25519 key"),
+    ReceiptInvalid = (403, "receipt-invalid", "The receipt is not valid for this ERoT"),
+    ErotHostMismatch = (403, "erot-host-mismatch", "The ERoT belongs to another host"),
+    CompletionInvalid = (403, "completion-invalid", "The completion names another ERoT or host"),
+    // Resources and their states.
+    NotFound = (404, "not-found", "No such resource"),
+    MethodNotAllowed = (405, "method-not-allowed", "Method not allowed here"),
+    InvalidTransition = (409, "invalid-transition", "The host's status does not allow this"),
+    ActivationPending = (409, "activation-pending", "The TPM host has not yet proven its attestation key is in its TPM"),
+    HostStatusChanged = (409, "host-status-changed", "The host's status changed during attestation"),
+    VolumeExists = (409, "volume-exists", "A volume with this id exists (its key is never replaced)"),
+    ErotGone = (410, "erot-gone", "The ERoT is no longer active"),
+    ErotExpired = (410, "erot-expired", "The ERoT has expired"),
+    RequestTooLarge = (413, "request-too-large", "The request body is too large"),
+    UnsupportedMediaType = (415, "unsupported-media-type", "Send application/json"),
+    // The server's own parts.
+    SigningUnavailable = (503, "signing-unavailable", "The signing key is unavailable"),
+    StorageUnavailable = (503, "storage-unavailable", "The registry is unavailable"),
+}
+
+impl Refusal {
+    /// The refusal a problem `type` names, if it is one of Cairn's.
+    pub fn from_type(kind: &str) -> Option<Refusal> {
+        let slug = kind.strip_prefix(TYPE_PREFIX)?;
+        Self::ALL.iter().copied().find(|r| r.slug() == slug)
+    }
+
+    /// The problem document for this refusal.
+    pub fn problem(self, detail: Option<String>) -> Problem {
+        Problem {
+            kind: format!("{TYPE_PREFIX}{}", self.slug()),
+            title: self.title().into(),
+            status: self.status(),
+            detail,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.slug())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for &refusal in Refusal::ALL {
+            assert!(seen.insert(refusal.slug()), "{refusal} twice");
+            let problem = refusal.problem(None);
+            assert_eq!(Refusal::from_type(&problem.kind), Some(refusal));
+            assert_eq!(problem.slug(), refusal.slug());
+            assert!((400..600).contains(&refusal.status()));
+        }
+        assert_eq!(Refusal::from_type("urn:cairn:problem:no-such"), None);
+    }
+
+    /// docs/problems.md lists every refusal, each with its status, and nothing else.
+    #[test]
+    fn the_problems_document_lists_every_refusal() {
+        let doc = include_str!("../../../docs/problems.md");
+        let listed: Vec<(&str, u16)> = doc
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.strip_prefix("| `")?.split('|');
+                let slug = cells.next()?.trim().strip_suffix('`')?;
+                let status = cells.next()?.trim().parse().ok()?;
+                Some((slug, status))
+            })
+            .collect();
+        let expected: Vec<(&str, u16)> = Refusal::ALL
+            .iter()
+            .map(|r| (r.slug(), r.status()))
+            .collect();
+        assert_eq!(listed, expected);
+    }
+}

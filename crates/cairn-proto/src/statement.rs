@@ -11,7 +11,6 @@ use std::marker::PhantomData;
 
 use serde::de::{DeserializeOwned, Error, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::hk::{HardwareKey, HkAlg, SignatureError};
@@ -130,13 +129,9 @@ impl<T: Payload> Signed<T> {
         })
     }
 
-    /// The bytes the signature covers.
-    pub fn signed_bytes(&self) -> &[u8] {
-        &self.canonical
-    }
-
     /// The payload exactly as received, parsed.
-    pub fn raw_payload(&self) -> Value {
+    #[cfg(feature = "test-support")]
+    pub fn raw_payload(&self) -> serde_json::Value {
         serde_json::from_str(self.raw.get()).expect("a raw payload is JSON")
     }
 
@@ -145,7 +140,8 @@ impl<T: Payload> Signed<T> {
     }
 
     /// Replaces the payload JSON while keeping the signature: for tests that tamper.
-    pub fn with_raw_payload(self, raw: Value) -> Result<Self, serde_json::Error> {
+    #[cfg(feature = "test-support")]
+    pub fn with_raw_payload(self, raw: serde_json::Value) -> Result<Self, serde_json::Error> {
         Self::from_parts(serde_json::value::to_raw_value(&raw)?, self.signature)
     }
 }

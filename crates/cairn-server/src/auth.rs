@@ -1,11 +1,12 @@
 //! Bearer tokens: admin tokens for the admin API, customer (or admin) tokens for ERoTs.
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use cairn_proto::Refusal;
 use cairn_proto::api::TokenRole;
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, WithDetail};
 use crate::{AppState, clock, token_hash};
 
 /// The hash and role of the request's `Authorization: Bearer` token, when it is an unexpired
@@ -27,8 +28,8 @@ async fn authenticate(
     Ok(role.map(|role| (hash, role)))
 }
 
-fn unauthorized(title: &'static str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", title)
+fn unauthorized(needed: &'static str) -> ApiError {
+    Refusal::Unauthorized.with(needed)
 }
 
 /// Present in a handler's arguments: the request carried a valid admin token.
@@ -40,7 +41,7 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match authenticate(parts, state).await? {
             Some((_, TokenRole::Admin)) => Ok(Admin),
-            _ => Err(unauthorized("A valid admin bearer token is required")),
+            _ => Err(unauthorized("this call needs an admin token")),
         }
     }
 }
@@ -57,9 +58,7 @@ impl FromRequestParts<AppState> for Bearer {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match authenticate(parts, state).await? {
             Some((hash, _)) => Ok(Bearer { hash }),
-            None => Err(unauthorized(
-                "A valid customer or admin bearer token is required",
-            )),
+            None => Err(unauthorized("this call needs a customer or admin token")),
         }
     }
 }

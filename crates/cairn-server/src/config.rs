@@ -1,7 +1,6 @@
 //! What a server process is told at start.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use cairn_keystore::KeyStoreSpec;
@@ -20,24 +19,12 @@ pub enum Role {
     Derg,
 }
 
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Attestation, Role::Issuer, Role::KeyBroker, Role::Derg];
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "attestation" => Ok(Role::Attestation),
-            "issuer" => Ok(Role::Issuer),
-            "kbs" => Ok(Role::KeyBroker),
-            "derg" => Ok(Role::Derg),
-            other => Err(format!(
-                "unknown role {other:?} (available: attestation, issuer, kbs, derg)"
-            )),
-        }
-    }
-}
+cairn_proto::words!("role", Role {
+    Attestation = "attestation",
+    Issuer = "issuer",
+    KeyBroker = "kbs",
+    Derg = "derg",
+});
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {

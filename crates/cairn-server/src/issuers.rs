@@ -37,7 +37,7 @@ pub struct IssuerConfig {
 }
 
 fn default_audience() -> String {
-    cairn_token::pat::PAT_AUDIENCE.into()
+    <cairn_token::SecurityTokenClaims as cairn_token::Claims>::AUDIENCE.into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,17 +54,24 @@ pub struct IssuerError(String);
 pub fn read_config(path: &Path) -> Result<Vec<IssuerConfig>, IssuerError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| IssuerError(format!("{}: {e}", path.display())))?;
-    let file: IssuersFile =
-        serde_json::from_str(&text).map_err(|e| IssuerError(format!("{}: {e}", path.display())))?;
-    for issuer in &file.issuers {
-        if issuer.jwks_file.is_some() == issuer.jwks_url.is_some() {
-            return Err(IssuerError(format!(
-                "issuer {:?} needs exactly one of jwks_file and jwks_url",
-                issuer.issuer
-            )));
+    IssuerConfig::parse_file(&text).map_err(|e| IssuerError(format!("{}: {}", path.display(), e.0)))
+}
+
+impl IssuerConfig {
+    /// The issuers of a `--trusted-issuers` file's text, checked.
+    pub fn parse_file(text: &str) -> Result<Vec<IssuerConfig>, IssuerError> {
+        let file: IssuersFile =
+            serde_json::from_str(text).map_err(|e| IssuerError(e.to_string()))?;
+        for issuer in &file.issuers {
+            if issuer.jwks_file.is_some() == issuer.jwks_url.is_some() {
+                return Err(IssuerError(format!(
+                    "issuer {:?} needs exactly one of jwks_file and jwks_url",
+                    issuer.issuer
+                )));
+            }
         }
+        Ok(file.issuers)
     }
-    Ok(file.issuers)
 }
 
 /// Loads every issuer's keys. Fails on the first unreadable key set: a key broker that

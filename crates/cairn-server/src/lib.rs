@@ -24,6 +24,8 @@ use tokio::net::TcpListener;
 
 pub use config::{Role, ServerConfig};
 pub use init::{InitError, init, new_token, token_hash};
+pub use issuers::{IssuerConfig, IssuerError};
+pub use pcr_reference::PcrReference;
 pub use state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -133,9 +135,7 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let mut background = vec![tokio::spawn(routes::attest::prune_nonces_forever(
-            self.state.clone(),
-        ))];
+        let mut background = vec![tokio::spawn(self.state.store.clone().expire_forever())];
         if self.issuers.iter().any(|i| i.jwks_url.is_some()) {
             background.push(tokio::spawn(issuers::refresh_forever(
                 self.state.clone(),

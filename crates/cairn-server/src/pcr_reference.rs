@@ -15,15 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use cairn_proto::HostId;
+use cairn_proto::lifecycle::OnMismatch;
 use serde::Deserialize;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnMismatch {
-    #[default]
-    Refuse,
-    Warn,
-}
 
 type Lists = BTreeMap<u32, Vec<[u8; 32]>>;
 
@@ -59,16 +52,20 @@ impl PcrReference {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let file: File = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        Self::parse(&text).map_err(fail)
+    }
+
+    /// A reference from a `--pcr-reference` file's text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let hosts = file
             .hosts
             .into_iter()
             .map(|(id, lists)| Ok((id, lists_of(lists)?)))
-            .collect::<Result<_, String>>()
-            .map_err(fail)?;
+            .collect::<Result<_, String>>()?;
         Ok(PcrReference {
             on_mismatch: file.on_mismatch,
-            default: lists_of(file.default).map_err(fail)?,
+            default: lists_of(file.default)?,
             hosts,
         })
     }

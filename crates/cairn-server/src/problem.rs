@@ -5,65 +5,59 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cairn_proto::Problem;
-use cairn_proto::problem::TYPE_PREFIX;
+use cairn_proto::Refusal;
 use serde::de::DeserializeOwned;
 
+/// A refusal as the server answers it: the [`Refusal`] and, for people, a detail.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub slug: &'static str,
-    pub title: &'static str,
+    pub refusal: Refusal,
     pub detail: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, slug: &'static str, title: &'static str) -> Self {
-        ApiError {
-            status,
-            slug,
-            title,
-            detail: None,
-        }
-    }
-
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
     }
 
-    pub fn forbidden(slug: &'static str, title: &'static str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, slug, title)
-    }
-
-    pub fn bad_request(slug: &'static str, title: &'static str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, slug, title)
-    }
-
-    pub fn not_found(what: &'static str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", what)
+    /// A resource that does not exist; `what` says which kind.
+    pub fn not_found(what: &str) -> Self {
+        ApiError::from(Refusal::NotFound).detail(what)
     }
 
     /// A signing key failed (an HSM gone away): logged here, never echoed to the client.
     pub fn signing_unavailable(e: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %e, "token signing failed");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "signing-unavailable",
-            "The signing key is unavailable",
-        )
+        tracing::error!(error = %e, "key store operation failed");
+        Refusal::SigningUnavailable.into()
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        ApiError {
+            refusal,
+            detail: None,
+        }
+    }
+}
+
+/// `refusal.with(detail)`: a refusal with its detail, in one expression.
+pub trait WithDetail {
+    fn with(self, detail: impl Into<String>) -> ApiError;
+}
+
+impl WithDetail for Refusal {
+    fn with(self, detail: impl Into<String>) -> ApiError {
+        ApiError::from(self).detail(detail)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let problem = Problem {
-            kind: format!("{TYPE_PREFIX}{}", self.slug),
-            title: self.title.into(),
-            status: self.status.as_u16(),
-            detail: self.detail,
-        };
-        let mut response = (self.status, Json(problem)).into_response();
+        let status = StatusCode::from_u16(self.refusal.status())
+            .expect("every refusal has a valid HTTP status");
+        let mut response = (status, Json(self.refusal.problem(self.detail))).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
@@ -77,11 +71,7 @@ impl IntoResponse for ApiError {
 impl From<cairn_store::StoreError> for ApiError {
     fn from(e: cairn_store::StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage-unavailable",
-            "The registry is unavailable",
-        )
+        Refusal::StorageUnavailable.into()
     }
 }
 
@@ -97,11 +87,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json(req.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Send application/json",
-            ));
+            return Err(Refusal::UnsupportedMediaType.into());
         }
         let bytes = Bytes::from_request(req, state)
             .await
@@ -139,9 +125,9 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 fn reject(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(status, "request-too-large", "The request body is too large");
+        return Refusal::RequestTooLarge.into();
     }
-    ApiError::bad_request("malformed-request", "The request body is not valid").detail(text)
+    Refusal::MalformedRequest.with(text)
 }
 
 #[cfg(test)]

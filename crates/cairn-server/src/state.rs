@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use cairn_keystore::{KeyPurpose, KeyStore};
+use cairn_keystore::KeyStore;
 use cairn_store::Store;
-use cairn_token::{Jwks, JwsSigner, TrustedIssuers, Verifier};
+use cairn_token::{
+    PatClaims, ReceiptClaims, SecurityTokenClaims, TokenSigner, TrustedIssuers, Verifier,
+};
 
 use crate::ServerConfig;
 use crate::metrics::Metrics;
@@ -24,11 +26,11 @@ pub struct Shared {
     pub config: Arc<ServerConfig>,
     pub store: Store,
     pub keys: Arc<dyn KeyStore>,
-    pub pat_signer: Arc<dyn JwsSigner>,
-    pub security_token_signer: Arc<dyn JwsSigner>,
+    pub pat_signer: TokenSigner<PatClaims>,
+    pub security_token_signer: TokenSigner<SecurityTokenClaims>,
     /// Checks PATs this deployment issued (the key broker's side of flow 3).
     pub pat_verifier: Arc<Verifier>,
-    pub receipt_signer: Arc<dyn JwsSigner>,
+    pub receipt_signer: TokenSigner<ReceiptClaims>,
     pub receipt_verifier: Arc<Verifier>,
     /// Cairn's own issuer and the configured external ones; URL-backed issuers' keys are
     /// refreshed in the background, hence the lock.
@@ -54,15 +56,12 @@ impl AppState {
         pcr_reference: Option<crate::pcr_reference::PcrReference>,
     ) -> Self {
         let issuer = config.issuer.clone().unwrap_or_default();
-        let pat_signer = keys.signer(KeyPurpose::Pat);
-        let security_token_signer = keys.signer(KeyPurpose::SecurityToken);
-        let only = |signer: &Arc<dyn JwsSigner>| Jwks {
-            keys: vec![signer.public_jwk()],
-        };
-        let pat_verifier = Verifier::for_pats(&only(&pat_signer), Some(issuer.clone()))
+        let pat_signer = keys.token_signer::<PatClaims>();
+        let security_token_signer = keys.token_signer::<SecurityTokenClaims>();
+        let receipt_signer = keys.token_signer::<ReceiptClaims>();
+        let pat_verifier = Verifier::for_pats(&pat_signer.jwks(), Some(issuer.clone()))
             .expect("our own PAT key is a valid JWK");
-        let receipt_signer = keys.signer(KeyPurpose::Receipt);
-        let receipt_verifier = Verifier::for_receipts(&only(&receipt_signer), Some(issuer.clone()))
+        let receipt_verifier = Verifier::for_receipts(&receipt_signer.jwks(), Some(issuer.clone()))
             .expect("our own receipt key is a valid JWK");
         let state = AppState(Arc::new(Shared {
             receipt_signer,
@@ -85,11 +84,8 @@ impl AppState {
 
     /// Makes `external` (plus Cairn's own issuer, always trusted) the trusted issuers.
     pub fn install_issuers(&self, mut external: TrustedIssuers) {
-        let own = Jwks {
-            keys: vec![self.security_token_signer.public_jwk()],
-        };
         external
-            .trust_cairn(&self.issuer, &own)
+            .trust_cairn(&self.issuer, &self.security_token_signer.jwks())
             .expect("our own issuer key is a valid JWK");
         *self.issuers.write().expect("issuer lock") = Arc::new(external);
     }

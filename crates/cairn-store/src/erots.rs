@@ -1,41 +1,13 @@
-//! ERoT records and their life cycle: `active` → `released` → `destroyed`, or `expired`.
-//! Every change is a conditional `UPDATE` on the status it read, so a key is released at most
-//! once and never after destruction or expiry, on any replica.
+//! ERoT records. Their life cycle is `cairn_proto::lifecycle`'s; here every change is a
+//! conditional `UPDATE` on the status it read, so a key is released at most once and never
+//! after destruction or expiry, on any replica.
 
-use cairn_proto::{Digest, HostId, b64};
+use cairn_proto::lifecycle::ErotEvent;
+use cairn_proto::{Digest, ErotStatus, HostId, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::{Result, Store, StoreError};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErotStatus {
-    Active,
-    Released,
-    Destroyed,
-    Expired,
-}
-
-impl ErotStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Released => "released",
-            Self::Destroyed => "destroyed",
-            Self::Expired => "expired",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        Ok(match s {
-            "active" => Self::Active,
-            "released" => Self::Released,
-            "destroyed" => Self::Destroyed,
-            "expired" => Self::Expired,
-            other => return Err(StoreError::Corrupt(format!("erot status {other:?}"))),
-        })
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct ErotRecord {
@@ -71,7 +43,7 @@ fn erot_from_row(row: &AnyRow) -> Result<ErotRecord> {
             .map_err(|e| corrupt("workload_digest", e))?,
         nonce: b64::decode(&text("nonce")?).map_err(|e| corrupt("nonce", e.to_string()))?,
         erot_pub: b64::decode_array(&text("erot_pub")?).map_err(|e| corrupt("erot_pub", e))?,
-        status: ErotStatus::parse(&text("status")?)?,
+        status: text("status")?.parse().map_err(|e| corrupt("status", e))?,
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
     })
@@ -130,14 +102,20 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Marks every active or released ERoT past its expiry `expired`; returns how many.
+    /// Marks every ERoT past its expiry that can expire `expired`; returns how many.
     pub async fn expire_erots(&self, now: i64) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE erots SET status = 'expired', updated_at = $1 WHERE status IN ('active', 'released') AND expires_at < $1",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        let mut expired = 0;
+        for (from, to) in ErotStatus::changes(ErotEvent::Expire) {
+            expired += sqlx::query(
+                "UPDATE erots SET status = $1, updated_at = $2 WHERE status = $3 AND expires_at < $2",
+            )
+            .bind(to.as_str())
+            .bind(now)
+            .bind(from.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(expired)
     }
 }

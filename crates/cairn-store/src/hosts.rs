@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use cairn_proto::api::{FingerprintRecord, HostStatus};
-use cairn_proto::{Digest, HardwareKey, HostId, Report, b64};
+use cairn_proto::api::{FingerprintRecord, TokenRole};
+use cairn_proto::lifecycle::{HostChange, KeyProof};
+use cairn_proto::{Digest, HardwareKey, HostId, HostStatus, Report, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -61,9 +62,7 @@ impl Enrolled {
 pub enum Transition {
     Done(Arc<HostRecord>),
     NotFound,
-    /// A TPM host cannot be approved before it proves its AK sits in its TPM.
-    AwaitingActivation,
-    /// The host's current status does not allow the change.
+    /// The host was no longer in the status the change was judged against: the one it is in.
     Conflict(HostStatus),
 }
 
@@ -100,8 +99,9 @@ fn report_json(report: &Report) -> String {
 }
 
 impl Store {
-    /// Registers a host as `pending`, or `active` when `join_token_hash` names an unused,
-    /// unexpired join token, which is consumed in the same transaction.
+    /// Registers a host in the status the life cycle gives a new enrollment: `active` when
+    /// `join_token_hash` names an unused, unexpired join token (consumed in the same
+    /// transaction) and no credential activation is owed, else `pending`.
     pub async fn enroll_host(
         &self,
         new: NewHost,
@@ -111,15 +111,20 @@ impl Store {
         let host_id = new.hk.host_id();
         let fingerprint = new.report.fingerprint();
         let report = report_json(&new.report);
+        let proof = match new.activation {
+            Some(_) => KeyProof::Owed,
+            None => KeyProof::Proven,
+        };
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO hosts (host_id, name, hk_alg, hk_public, status, report, fingerprint, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $7) ON CONFLICT (host_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (host_id) DO NOTHING",
         )
         .bind(host_id.as_str())
         .bind(&new.name)
         .bind(new.hk.alg.as_str())
         .bind(b64::encode(&new.hk.public_key))
+        .bind(HostStatus::enrolled(false, proof).as_str())
         .bind(&report)
         .bind(fingerprint.hex())
         .bind(now)
@@ -149,11 +154,12 @@ impl Store {
         let mut grants = new.activation.as_ref().map(|a| a.grants);
         if let Some(hash) = join_token_hash {
             let used = sqlx::query(
-                "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND role = 'join' AND used_at IS NULL \
+                "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND role = $3 AND used_at IS NULL \
                  AND (expires_at IS NULL OR expires_at > $1)",
             )
             .bind(now)
             .bind(hash)
+            .bind(TokenRole::Join.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -162,10 +168,12 @@ impl Store {
                 return Ok(Enrolled::JoinTokenRejected);
             }
             match &mut grants {
-                // A TPM host becomes active only once it has answered its challenge.
-                Some(grants) => *grants = HostStatus::Active,
+                // A TPM host gets what the token grants only once it has answered its
+                // challenge.
+                Some(grants) => *grants = HostStatus::enrolled(true, KeyProof::Proven),
                 None => {
-                    sqlx::query("UPDATE hosts SET status = 'active' WHERE host_id = $1")
+                    sqlx::query("UPDATE hosts SET status = $1 WHERE host_id = $2")
+                        .bind(HostStatus::enrolled(true, proof).as_str())
                         .bind(host_id.as_str())
                         .execute(&mut *tx)
                         .await?;
@@ -229,9 +237,6 @@ impl Store {
         rows.iter().map(host_from_row).collect()
     }
 
-    /// Moves a host to `to` if its current status is one of `from`. The update is
-    /// conditional on the status it read, so concurrent changes on other replicas are never
-    /// overwritten: a lost race reports the status that won.
     /// Whether a TPM host has yet to answer its credential challenge.
     pub async fn activation_pending(&self, host_id: &HostId) -> Result<bool> {
         Ok(
@@ -264,17 +269,25 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         };
-        let grants: String = row.try_get("grants")?;
+        let grants: HostStatus = row
+            .try_get::<String, _>("grants")?
+            .parse()
+            .map_err(|e| corrupt("grants", e))?;
         sqlx::query("DELETE FROM host_activations WHERE host_id = $1")
             .bind(host_id.as_str())
             .execute(&mut *tx)
             .await?;
-        if grants == HostStatus::Active.as_str() {
+        let from = HostStatus::Pending;
+        if let Ok(to) = from.apply(HostChange::Activated)
+            && grants == to
+        {
             sqlx::query(
-                "UPDATE hosts SET status = 'active', updated_at = $1 WHERE host_id = $2 AND status = 'pending'",
+                "UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4",
             )
+            .bind(to.as_str())
             .bind(now)
             .bind(host_id.as_str())
+            .bind(from.as_str())
             .execute(&mut *tx)
             .await?;
         }
@@ -283,32 +296,23 @@ impl Store {
         self.host(host_id).await
     }
 
+    /// Moves a host from `from` to `to`, as the life cycle judged. The update is conditional
+    /// on `from`, so a concurrent change on any replica is never overwritten: a lost race
+    /// reports the status that won.
     pub async fn transition(
         &self,
         host_id: &HostId,
-        from: &[HostStatus],
+        from: HostStatus,
         to: HostStatus,
         now: i64,
     ) -> Result<Transition> {
-        let Some(host) = self.host(host_id).await? else {
-            return Ok(Transition::NotFound);
-        };
-        if !from.contains(&host.status) {
-            return Ok(Transition::Conflict(host.status));
-        }
-        if to == HostStatus::Active
-            && host.status == HostStatus::Pending
-            && self.activation_pending(host_id).await?
-        {
-            return Ok(Transition::AwaitingActivation);
-        }
         let changed = sqlx::query(
             "UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4",
         )
         .bind(to.as_str())
         .bind(now)
         .bind(host_id.as_str())
-        .bind(host.status.as_str())
+        .bind(from.as_str())
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -320,13 +324,14 @@ impl Store {
         }
     }
 
-    /// Accepts `report` as the host's registered hardware (closing a maintenance window):
-    /// the host becomes `active` again and the old fingerprint stays in the history.
-    /// Only a host still in `maintenance` is changed; returns whether it was.
+    /// Accepts `report` as the host's registered hardware while moving it from `from` to `to`
+    /// (closing a maintenance window); the old fingerprint stays in the history. Only a host
+    /// still in `from` is changed; returns whether it was.
     pub async fn accept_fingerprint(
         &self,
         host_id: &HostId,
         report: &Report,
+        (from, to): (HostStatus, HostStatus),
         reason: &str,
         now: i64,
     ) -> Result<bool> {
@@ -334,13 +339,15 @@ impl Store {
         let json = report_json(report);
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
-            "UPDATE hosts SET report = $1, fingerprint = $2, status = 'active', updated_at = $3 \
-             WHERE host_id = $4 AND status = 'maintenance'",
+            "UPDATE hosts SET report = $1, fingerprint = $2, status = $3, updated_at = $4 \
+             WHERE host_id = $5 AND status = $6",
         )
         .bind(&json)
         .bind(fingerprint.hex())
+        .bind(to.as_str())
         .bind(now)
         .bind(host_id.as_str())
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();

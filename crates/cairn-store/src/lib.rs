@@ -5,9 +5,11 @@
 //! from in-process locks.
 
 mod erots;
+mod expiry;
 mod hosts;
 mod local;
 mod nonces;
+#[cfg(feature = "test-support")]
 pub mod testing;
 mod tokens;
 mod volumes;
@@ -21,7 +23,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor, SqlSafeStr};
 
-pub use erots::{ErotRecord, ErotStatus};
+pub use erots::ErotRecord;
 pub use hosts::{Activation, Enrolled, HostRecord, NewHost, Transition};
 pub use nonces::NonceState;
 pub use volumes::{InstanceRecord, VolumeRecord};
@@ -43,7 +45,7 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+enum Backend {
     Sqlite,
     Postgres,
 }
@@ -51,7 +53,6 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    backend: Backend,
     /// In-memory state of a database this process owns (SQLite); `None` when it is shared.
     local: Option<Arc<local::Local>>,
 }
@@ -128,15 +129,7 @@ impl Store {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&pool).await?;
-        Ok(Store {
-            pool,
-            backend,
-            local,
-        })
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
+        Ok(Store { pool, local })
     }
 
     /// A cheap round trip, for readiness checks.

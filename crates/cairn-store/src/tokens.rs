@@ -24,22 +24,17 @@ impl Store {
         Ok(())
     }
 
-    /// Whether `hash` is an unexpired admin token.
-    pub async fn admin_token_valid(&self, hash: &str, now: i64) -> Result<bool> {
-        Ok(self.bearer_role(hash, now).await? == Some(TokenRole::Admin))
-    }
-}
-
-impl Store {
     /// The role of an unexpired bearer token (join tokens are not bearer credentials).
     pub async fn bearer_role(&self, hash: &str, now: i64) -> Result<Option<TokenRole>> {
         let role: Option<String> = sqlx::query_scalar(
-            "SELECT role FROM tokens WHERE token_hash = $1 AND role IN ('admin', 'customer') AND (expires_at IS NULL OR expires_at > $2)",
+            "SELECT role FROM tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(hash)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(role.and_then(|r| r.parse().ok()))
+        Ok(role
+            .and_then(|r| r.parse::<TokenRole>().ok())
+            .filter(|role| role.is_bearer()))
     }
 }

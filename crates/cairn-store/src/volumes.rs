@@ -1,5 +1,6 @@
 //! Volumes (their wrapped keys) and the instances placed on hosts.
 
+use cairn_proto::api::VolumeFormat;
 use cairn_proto::{HostId, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -9,7 +10,7 @@ use crate::{Result, Store, StoreError};
 #[derive(Clone, Debug)]
 pub struct VolumeRecord {
     pub volume_id: String,
-    pub format: String,
+    pub format: VolumeFormat,
     /// The key wrapped by the key store's KEK `kek_id`; never the key itself.
     pub wrapped_key: Vec<u8>,
     pub kek_id: String,
@@ -27,7 +28,10 @@ pub struct InstanceRecord {
 fn volume_from_row(row: &AnyRow) -> Result<VolumeRecord> {
     Ok(VolumeRecord {
         volume_id: row.try_get("volume_id")?,
-        format: row.try_get("format")?,
+        format: row
+            .try_get::<String, _>("format")?
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("format: {e}")))?,
         wrapped_key: b64::decode(&row.try_get::<String, _>("wrapped_key")?)
             .map_err(|e| StoreError::Corrupt(format!("wrapped_key: {e}")))?,
         kek_id: row.try_get("kek_id")?,
@@ -43,7 +47,7 @@ impl Store {
             "INSERT INTO volumes (volume_id, format, wrapped_key, kek_id, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (volume_id) DO NOTHING",
         )
         .bind(&volume.volume_id)
-        .bind(&volume.format)
+        .bind(volume.format.as_str())
         .bind(b64::encode(&volume.wrapped_key))
         .bind(&volume.kek_id)
         .bind(volume.created_at)

@@ -1,7 +1,8 @@
 //! The store's contract, run against every backend: SQLite always, PostgreSQL when reachable
 //! (CI requires it; see `cairn_store::testing`).
 
-use cairn_proto::api::{HostStatus, TokenRole};
+use cairn_proto::HostStatus;
+use cairn_proto::api::TokenRole;
 use cairn_proto::{Component, ComponentClass, HardwareKey, HkAlg, Nonce, Report};
 use cairn_store::{Activation, Enrolled, NewHost, NonceState, Store, Transition, testing};
 
@@ -171,11 +172,9 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
         };
         let id = host.host_id.clone();
         assert!(store.activation_pending(&id).await.unwrap());
-        let approve = || store.transition(&id, &[HostStatus::Pending], HostStatus::Active, 101);
-        assert!(matches!(
-            approve().await.unwrap(),
-            Transition::AwaitingActivation
-        ));
+        let approve = || store.transition(&id, HostStatus::Pending, HostStatus::Active, 101);
+        // (The life cycle refuses the approval while the activation is owed: see
+        // `cairn_proto::lifecycle`'s `a_tpm_host_is_approved_only_after_its_activation`.)
         assert!(
             store
                 .activate_host(&id, "wrong", 102)
@@ -253,6 +252,9 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
     .await;
 }
 
+/// What closes a maintenance window.
+const ROTATION: (HostStatus, HostStatus) = (HostStatus::Maintenance, HostStatus::Active);
+
 #[tokio::test]
 async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint() {
     each_backend("transitions", |store| async move {
@@ -265,19 +267,19 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
         };
         let id = host.host_id.clone();
         let t = store
-            .transition(&id, &[HostStatus::Pending], HostStatus::Active, 101)
+            .transition(&id, HostStatus::Pending, HostStatus::Active, 101)
             .await
             .unwrap();
         assert!(matches!(t, Transition::Done(h) if h.status == HostStatus::Active));
         let t = store
-            .transition(&id, &[HostStatus::Pending], HostStatus::Active, 102)
+            .transition(&id, HostStatus::Pending, HostStatus::Active, 102)
             .await
             .unwrap();
         assert!(matches!(t, Transition::Conflict(HostStatus::Active)));
         let missing = "h_00000000000000000000000000000000".parse().unwrap();
         assert!(matches!(
             store
-                .transition(&missing, &[HostStatus::Active], HostStatus::Revoked, 1)
+                .transition(&missing, HostStatus::Active, HostStatus::Revoked, 1)
                 .await
                 .unwrap(),
             Transition::NotFound
@@ -287,17 +289,17 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
         let new_report = new_host(7, "S7-new").report;
         assert!(
             !store
-                .accept_fingerprint(&id, &new_report, "rotated", 103)
+                .accept_fingerprint(&id, &new_report, ROTATION, "rotated", 103)
                 .await
                 .unwrap()
         );
         store
-            .transition(&id, &[HostStatus::Active], HostStatus::Maintenance, 104)
+            .transition(&id, HostStatus::Active, HostStatus::Maintenance, 104)
             .await
             .unwrap();
         assert!(
             store
-                .accept_fingerprint(&id, &new_report, "rotated", 105)
+                .accept_fingerprint(&id, &new_report, ROTATION, "rotated", 105)
                 .await
                 .unwrap()
         );
@@ -334,14 +336,14 @@ async fn admin_tokens_are_found_by_hash_until_they_expire() {
             .insert_token("join", TokenRole::Join, None, 1)
             .await
             .unwrap();
-        assert!(store.admin_token_valid("adm", 100).await.unwrap());
-        assert!(store.admin_token_valid("short", 5).await.unwrap());
-        assert!(!store.admin_token_valid("short", 100).await.unwrap());
+        assert!((store.bearer_role("adm", 100).await.unwrap() == Some(TokenRole::Admin)));
+        assert!((store.bearer_role("short", 5).await.unwrap() == Some(TokenRole::Admin)));
+        assert!(!(store.bearer_role("short", 100).await.unwrap() == Some(TokenRole::Admin)));
         assert!(
-            !store.admin_token_valid("join", 5).await.unwrap(),
+            !(store.bearer_role("join", 5).await.unwrap() == Some(TokenRole::Admin)),
             "a join token is not an admin token"
         );
-        assert!(!store.admin_token_valid("nope", 5).await.unwrap());
+        assert!(!(store.bearer_role("nope", 5).await.unwrap() == Some(TokenRole::Admin)));
     })
     .await;
 }
@@ -357,7 +359,7 @@ async fn volumes_are_never_overwritten_and_instances_are_replaced() {
     each_backend("volumes", |store| async move {
         let volume = |id: &str, wrapped: u8| VolumeRecord {
             volume_id: id.into(),
-            format: "luks".into(),
+            format: cairn_proto::api::VolumeFormat::Luks,
             wrapped_key: vec![wrapped; 60],
             kek_id: "file:abc".into(),
             created_at: 100,
@@ -436,7 +438,7 @@ async fn host_lookups_see_every_committed_change() {
         ] {
             assert_eq!(store.host(&host).await.unwrap().unwrap().status, from);
             assert!(matches!(
-                store.transition(&host, &[from], to, 200).await.unwrap(),
+                store.transition(&host, from, to, 200).await.unwrap(),
                 Transition::Done(_)
             ));
             assert_eq!(store.host(&host).await.unwrap().unwrap().status, to);
@@ -447,7 +449,8 @@ async fn host_lookups_see_every_committed_change() {
 
 #[tokio::test]
 async fn an_erot_moves_forward_once_and_expires() {
-    use cairn_store::{ErotRecord, ErotStatus};
+    use cairn_proto::ErotStatus;
+    use cairn_store::ErotRecord;
     each_backend("erots", |store| async move {
         let host = match store
             .enroll_host(new_host(11, "S11"), None, 100)

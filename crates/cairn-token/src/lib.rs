@@ -3,6 +3,7 @@
 //! instance security token claims, and a verifier any relying party can embed.
 
 pub mod binding;
+pub mod claims;
 pub mod jwk;
 pub mod jws;
 pub mod pat;
@@ -10,6 +11,7 @@ pub mod receipt;
 pub mod security;
 pub mod verify;
 
+pub use claims::{Claims, KeyPurpose, TokenSigner, Validity};
 pub use jwk::{Jwk, Jwks};
 pub use jws::{Ed25519Signer, JwsSigner, SignError};
 pub use pat::{PatClaims, PatStatus};

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use cairn_proto::{HostId, b64};
 use serde::{Deserialize, Serialize};
 
-use crate::pat::PAT_AUDIENCE;
 use crate::{Jwks, TokenError, Verifier};
 
 /// The `typ` of security tokens Cairn's own issuer signs.
@@ -52,8 +51,7 @@ pub struct TrustedIssuers {
 impl TrustedIssuers {
     /// Trusts Cairn's own issuer: `st+jwt` tokens for `cairn-kbs` signed by a key in `jwks`.
     pub fn trust_cairn(&mut self, issuer: &str, jwks: &Jwks) -> Result<(), TokenError> {
-        let verifier =
-            Verifier::new(jwks, PAT_AUDIENCE, Some(issuer.into()))?.typ(SECURITY_TOKEN_TYP);
+        let verifier = Verifier::of::<SecurityTokenClaims>(jwks, Some(issuer.into()))?;
         self.by_issuer.insert(issuer.into(), verifier);
         Ok(())
     }
@@ -73,10 +71,6 @@ impl TrustedIssuers {
         }
         self.by_issuer.insert(issuer.into(), verifier);
         Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_issuer.is_empty()
     }
 
     /// Verifies a security token with the verifier of the issuer it names.

@@ -2,9 +2,22 @@
 
 use std::path::PathBuf;
 
+use cairn_agent::HkSpec;
 use cairn_agent::run::{Ceilings, DEFAULT_MAX_OUTPUT};
 use cairn_keystore::KeyStoreSpec;
-use clap::{Args, Parser, Subcommand};
+use cairn_proto::api::{TokenRole, VolumeFormat};
+use cairn_server::Role;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A flag whose values are the words of one of Cairn's enums: listed in `--help`, refused
+/// with the list when wrong, parsed by the enum's own `FromStr`.
+fn one_of<T>(words: impl IntoIterator<Item = &'static str>) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(words).try_map(|word| word.parse::<T>())
+}
 
 #[derive(Parser)]
 #[command(
@@ -143,13 +156,14 @@ pub struct ServeArgs {
     /// `pkcs11:MODULE?token=LABEL&pin-file=PATH[&alg=EdDSA|ES256]` (an HSM)
     #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
     pub key_store: KeyStoreSpec,
-    /// Roles to serve, comma separated: attestation, issuer, kbs, derg
+    /// Roles to serve, comma separated
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "attestation,issuer,kbs,derg"
+        default_value = "attestation,issuer,kbs,derg",
+        value_parser = one_of::<Role>(Role::WORDS.iter().copied())
     )]
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     /// The `iss` of issued tokens (default: http://LISTEN)
     #[arg(long)]
     pub issuer: Option<String>,
@@ -213,7 +227,7 @@ pub enum ServerCmd {
 pub struct HkArg {
     /// Hardware key: soft:PATH (Ed25519 file, created on first use) or tpm:TCTI
     #[arg(long, env = "CAIRN_HK")]
-    pub hk: String,
+    pub hk: HkSpec,
     /// Read hardware from a captured /sys and /proc tree instead of this machine
     #[arg(long, default_value = "/")]
     pub root: PathBuf,
@@ -326,9 +340,9 @@ pub struct BootArgs {
     /// Fetch the security token from this instance-metadata URL
     #[arg(long)]
     pub token_url: Option<String>,
-    /// How to unlock: keyfile, luks or qemu
-    #[arg(long, value_parser = ["keyfile", "luks", "qemu"])]
-    pub backend: String,
+    /// How to unlock
+    #[arg(long, value_enum)]
+    pub backend: BootBackend,
     /// luks: the LUKS2 device or file
     #[arg(long, required_if_eq("backend", "luks"))]
     pub device: Option<PathBuf>,
@@ -350,6 +364,17 @@ pub struct BootArgs {
     /// Attempts per request while the server is unreachable (backoff 0.2 s doubling to 5 s)
     #[arg(long, default_value_t = 6)]
     pub attempts: u32,
+}
+
+/// How `cairn agent boot` hands over the volume key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BootBackend {
+    /// Write the bare key to --key-out or --key-fd
+    Keyfile,
+    /// Open a LUKS2 device with cryptsetup
+    Luks,
+    /// Write the key for qemu to open a LUKS image
+    Qemu,
 }
 
 #[derive(Subcommand)]
@@ -410,9 +435,14 @@ pub enum VolumesAction {
         /// Volume id (default: vol-RANDOM)
         #[arg(long)]
         id: Option<String>,
-        /// Create an encrypted image: luks (LUKS2 via cryptsetup) or qcow2 (LUKS qcow2 via qemu-img)
-        #[arg(long, value_parser = ["luks", "qcow2"], requires = "out")]
-        format: Option<String>,
+        /// Create an encrypted image: luks (LUKS2 via cryptsetup) or qcow2 (LUKS qcow2 via
+        /// qemu-img); without it the volume is a bare key (raw, for the keyfile backend)
+        #[arg(
+            long,
+            requires = "out",
+            value_parser = one_of::<VolumeFormat>(VolumeFormat::IMAGES.iter().map(|f| f.as_str()))
+        )]
+        format: Option<VolumeFormat>,
         /// Where to create the image
         #[arg(long)]
         out: Option<PathBuf>,
@@ -452,9 +482,9 @@ pub enum HostsAction {
 #[derive(Subcommand)]
 pub enum TokensAction {
     Create {
-        /// admin or join
-        #[arg(long, default_value = "join")]
-        role: String,
+        /// What the token may do
+        #[arg(long, default_value = "join", value_parser = one_of::<TokenRole>(TokenRole::WORDS.iter().copied()))]
+        role: TokenRole,
         /// Lifetime in seconds (join tokens default to 24 h; admin tokens do not expire)
         #[arg(long)]
         ttl: Option<u64>,
@@ -484,7 +514,7 @@ pub enum BenchCmd {
         /// Attest with this hardware key instead (e.g. tpm:swtpm:host=…,port=…), one client:
         /// a TPM answers one command at a time
         #[arg(long)]
-        hk: Option<String>,
+        hk: Option<HkSpec>,
     },
     /// EWC seal and open of a large input, beside single-core AES-256-GCM and SHA-256
     Ewc {

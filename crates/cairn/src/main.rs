@@ -14,7 +14,15 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            eprintln!("cairn: {}", one_line(&e.render().to_string()));
+            return std::process::ExitCode::from(exit::USAGE);
+        }
+        // --help and --version.
+        Err(e) => e.exit(),
+    };
     let default_level = if matches!(cli.command, cli::Command::Server(_)) {
         "info"
     } else {
@@ -36,4 +44,17 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(e.code)
         }
     }
+}
+
+/// A clap error on one line: what is wrong, without the usage and the pointer to `--help`.
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_string()
 }

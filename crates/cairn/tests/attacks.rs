@@ -147,8 +147,8 @@ async fn unknown_pending_revoked_and_quarantined_hosts_get_nothing() {
     );
 
     for (action, slug) in [
-        ("revoke", "host-revoked"),
-        ("quarantine", "host-quarantined"),
+        (cairn_proto::HostAction::Revoke, "host-revoked"),
+        (cairn_proto::HostAction::Quarantine, "host-quarantined"),
     ] {
         let key = active_host(&server, &baremetal()).await;
         // Challenge taken while active; the status changes before the evidence arrives.
@@ -171,16 +171,25 @@ async fn revoked_is_final_and_invalid_transitions_conflict() {
     let server = TestServer::start(None, &[]);
     let key = active_host(&server, &baremetal()).await;
     let id = key.public().host_id();
-    server.admin().host_action(&id, "revoke").await.unwrap();
+    server
+        .admin()
+        .host_action(&id, cairn_proto::HostAction::Revoke)
+        .await
+        .unwrap();
     assert_eq!(
-        refusal(server.admin().host_action(&id, "approve").await),
+        refusal(
+            server
+                .admin()
+                .host_action(&id, cairn_proto::HostAction::Approve)
+                .await
+        ),
         "invalid-transition"
     );
     // Enrolling the revoked key again returns the revoked record, not a fresh one.
     let again = cairn_agent::flows::enroll(&server.client(), &key, "again", baremetal(), None)
         .await
         .unwrap();
-    assert_eq!(again.status, cairn_proto::api::HostStatus::Revoked);
+    assert_eq!(again.status, cairn_proto::HostStatus::Revoked);
 }
 
 #[tokio::test]
@@ -199,7 +208,7 @@ async fn a_swapped_immutable_component_is_refused_and_quarantines() {
             "{class}"
         );
         let host = server.admin().host(&key.public().host_id()).await.unwrap();
-        assert_eq!(host.status, cairn_proto::api::HostStatus::Quarantined);
+        assert_eq!(host.status, cairn_proto::HostStatus::Quarantined);
         // Even the original hardware gets nothing now, until an operator acts.
         let signed = evidence(&server, &key, &baremetal()).await;
         assert_eq!(
@@ -236,7 +245,11 @@ async fn rotation_window_accepts_new_hardware_once() {
     let server = TestServer::start(None, &[]);
     let key = active_host(&server, &baremetal()).await;
     let id = key.public().host_id();
-    server.admin().host_action(&id, "rotate").await.unwrap();
+    server
+        .admin()
+        .host_action(&id, cairn_proto::HostAction::Rotate)
+        .await
+        .unwrap();
     let new_board = with_changed(ComponentClass::Board);
     let pat = server
         .client()
@@ -245,7 +258,7 @@ async fn rotation_window_accepts_new_hardware_once() {
         .unwrap();
     assert!(!pat.is_empty());
     let host = server.admin().host(&id).await.unwrap();
-    assert_eq!(host.status, cairn_proto::api::HostStatus::Active);
+    assert_eq!(host.status, cairn_proto::HostStatus::Active);
     assert_eq!(host.fingerprint, new_board.fingerprint());
     assert_eq!(host.history.len(), 2);
     // The window is closed: the old board is now the drift.
@@ -324,7 +337,7 @@ async fn enrollment_needs_proof_of_possession_and_single_use_join_tokens() {
         cairn_agent::flows::enroll(&server.client(), &key, "a", baremetal(), Some(join.clone()))
             .await
             .unwrap();
-    assert_eq!(first.status, cairn_proto::api::HostStatus::Active);
+    assert_eq!(first.status, cairn_proto::HostStatus::Active);
     let reuse =
         cairn_agent::flows::enroll(&server.client(), &impostor, "b", baremetal(), Some(join)).await;
     assert_eq!(refusal(reuse), "join-token-invalid");

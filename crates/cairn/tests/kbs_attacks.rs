@@ -286,14 +286,18 @@ async fn a_host_revoked_or_quarantined_after_attesting_gets_nothing() {
     let host = key.public().host_id();
     server
         .admin()
-        .host_action(&host, "quarantine")
+        .host_action(&host, cairn_proto::HostAction::Quarantine)
         .await
         .unwrap();
     assert_eq!(
         refusal(release(&server, "vol-a", &token, &pat).await),
         "host-quarantined"
     );
-    server.admin().host_action(&host, "revoke").await.unwrap();
+    server
+        .admin()
+        .host_action(&host, cairn_proto::HostAction::Revoke)
+        .await
+        .unwrap();
     assert_eq!(
         refusal(release(&server, "vol-a", &token, &pat).await),
         "host-revoked"
@@ -342,7 +346,7 @@ async fn the_volume_key_never_leaks() {
     }
     server
         .admin()
-        .host_action(&key.public().host_id(), "revoke")
+        .host_action(&key.public().host_id(), cairn_proto::HostAction::Revoke)
         .await
         .unwrap();
     seen += &refusal(release(&server, "vol-a", &token, &pat).await);

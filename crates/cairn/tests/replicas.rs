@@ -47,7 +47,7 @@ async fn revocation_on_one_replica_binds_the_other_immediately() {
         .await
         .unwrap();
     a.admin()
-        .host_action(&key.public().host_id(), "revoke")
+        .host_action(&key.public().host_id(), cairn_proto::HostAction::Revoke)
         .await
         .unwrap();
     let signed = evidence(&b, &key, &baremetal()).await;
@@ -71,7 +71,7 @@ async fn a_key_released_by_one_replica_is_refused_by_both_after_revocation() {
     let pat = pat(&a, &key, Some(&token), &recipient).await;
     release(&b, "vol-a", &token, &pat).await.unwrap();
     b.admin()
-        .host_action(&key.public().host_id(), "revoke")
+        .host_action(&key.public().host_id(), cairn_proto::HostAction::Revoke)
         .await
         .unwrap();
     for server in [&a, &b] {

@@ -234,7 +234,7 @@ mod with_tpm {
         assert!(String::from_utf8_lossy(&approve.stderr).contains("activation-pending"));
         // An answer that is not the secret (what any other TPM could at best produce).
         let wrong = ActivationRequest {
-            secret: cairn_proto::api::SecretBytes(zeroize::Zeroizing::new(vec![7; 32])),
+            secret: cairn_proto::secret::ActivationSecret::from_slice(&[7; 32]).unwrap(),
         };
         let (status, body) = post_raw(
             &server,

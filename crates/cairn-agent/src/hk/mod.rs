@@ -4,10 +4,12 @@
 #[cfg(feature = "tpm")]
 pub mod tpm;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use cairn_keystore::pem::{PRIVATE_KEY, read_key, write_key};
+use cairn_proto::secret::ActivationSecret;
 use cairn_proto::{HardwareKey, HkAlg, Signature};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,41 +47,64 @@ pub trait HardwareKeySigner: Send + Sync {
         &self,
         _id_object: &[u8],
         _encrypted_secret: &[u8],
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>, HkError> {
+    ) -> Result<ActivationSecret, HkError> {
         Err(HkError::Invalid(
             "only a TPM hardware key can activate a credential".into(),
         ))
     }
 }
 
-/// Opens the hardware key named by `--hk`, creating a soft key on first use (enrollment).
-pub fn open_or_create(spec: &str) -> Result<Box<dyn HardwareKeySigner>, HkError> {
-    open_with(spec, true)
+/// Where the hardware key is (`--hk`): parsed once, opened where it is used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HkSpec {
+    /// `soft:PATH`: an Ed25519 key in a PEM file.
+    Soft(PathBuf),
+    /// `tpm:TCTI[?pcrs=LIST]`: an attestation key in the TPM that TCTI reaches.
+    Tpm(String),
 }
 
-/// Opens the existing hardware key named by `--hk` (attestation and boot: a key made now
-/// would belong to no enrolled host, so its absence is a configuration error).
-pub fn open(spec: &str) -> Result<Box<dyn HardwareKeySigner>, HkError> {
-    open_with(spec, false)
-}
-
-fn open_with(spec: &str, create: bool) -> Result<Box<dyn HardwareKeySigner>, HkError> {
-    match spec.split_once(':') {
-        Some(("soft", path)) if !path.is_empty() => {
-            let path = Path::new(path);
-            if !create && !path.exists() {
-                return Err(HkError::Invalid(format!(
-                    "{}: no such hardware key (enroll this host first)",
-                    path.display()
-                )));
-            }
-            Ok(Box::new(SoftKey::load_or_create(path)?))
+impl FromStr for HkSpec {
+    type Err = HkError;
+    fn from_str(spec: &str) -> Result<Self, HkError> {
+        match spec.split_once(':') {
+            Some(("soft", path)) if !path.is_empty() => Ok(HkSpec::Soft(path.into())),
+            Some(("tpm", tcti)) if !tcti.is_empty() => Ok(HkSpec::Tpm(tcti.into())),
+            _ => Err(HkError::BadSpec(spec.into())),
         }
-        #[cfg(feature = "tpm")]
-        Some(("tpm", tcti)) if !tcti.is_empty() => Ok(Box::new(tpm::TpmKey::open(tcti, create)?)),
-        #[cfg(not(feature = "tpm"))]
-        Some(("tpm", _)) => Err(HkError::TpmUnavailable),
-        _ => Err(HkError::BadSpec(spec.into())),
+    }
+}
+
+impl HkSpec {
+    /// Opens the key, creating a soft key on first use (enrollment).
+    pub fn open_or_create(&self) -> Result<Box<dyn HardwareKeySigner>, HkError> {
+        self.open_with(true)
+    }
+
+    /// Opens the existing key (attestation and boot: a key made now would belong to no
+    /// enrolled host, so its absence is a configuration error).
+    pub fn open(&self) -> Result<Box<dyn HardwareKeySigner>, HkError> {
+        self.open_with(false)
+    }
+
+    fn open_with(&self, create: bool) -> Result<Box<dyn HardwareKeySigner>, HkError> {
+        match self {
+            HkSpec::Soft(path) => {
+                if !create && !path.exists() {
+                    return Err(HkError::Invalid(format!(
+                        "{}: no such hardware key (enroll this host first)",
+                        path.display()
+                    )));
+                }
+                Ok(Box::new(SoftKey::load_or_create(path)?))
+            }
+            #[cfg(feature = "tpm")]
+            HkSpec::Tpm(tcti) => Ok(Box::new(tpm::TpmKey::open(tcti, create)?)),
+            #[cfg(not(feature = "tpm"))]
+            HkSpec::Tpm(_) => {
+                let _ = create;
+                Err(HkError::TpmUnavailable)
+            }
+        }
     }
 }
 
@@ -134,19 +159,22 @@ mod tests {
     fn soft_key_is_created_once_and_reloaded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hk.pem");
-        let spec = format!("soft:{}", path.display());
+        let spec: HkSpec = format!("soft:{}", path.display()).parse().unwrap();
         assert!(
-            matches!(open(&spec), Err(HkError::Invalid(_))),
+            matches!(spec.open(), Err(HkError::Invalid(_))),
             "attest never mints a key"
         );
-        let first = open_or_create(&spec).unwrap().public();
-        let again = open(&spec).unwrap().public();
+        let first = spec.open_or_create().unwrap().public();
+        let again = spec.open().unwrap().public();
         assert_eq!(first, again);
         #[cfg(not(feature = "tpm"))]
         assert!(matches!(
-            open("tpm:device:/dev/tpmrm0"),
+            "tpm:device:/dev/tpmrm0".parse::<HkSpec>().unwrap().open(),
             Err(HkError::TpmUnavailable)
         ));
-        assert!(matches!(open("yubikey"), Err(HkError::BadSpec(_))));
+        assert!(matches!(
+            "yubikey".parse::<HkSpec>(),
+            Err(HkError::BadSpec(_))
+        ));
     }
 }

@@ -10,6 +10,7 @@
 
 use std::str::FromStr;
 
+use cairn_proto::secret::ActivationSecret;
 use cairn_proto::{Digest, HardwareKey, HkAlg, Signature};
 use tss_esapi::abstraction::{AsymmetricAlgorithmSelection, ak, ek, pcr};
 use tss_esapi::attributes::SessionAttributesBuilder;
@@ -219,7 +220,7 @@ impl TpmKey {
         &self,
         id_object: &[u8],
         encrypted_secret: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, HkError> {
+    ) -> Result<ActivationSecret, HkError> {
         let mut ctx = self.context()?;
         let ak = find_persistent(&mut ctx, AK_HANDLE)?
             .ok_or_else(|| HkError::Invalid("no Cairn AK".into()))?;
@@ -228,7 +229,7 @@ impl TpmKey {
         if transient {
             let _ = ctx.flush_context(ek.into());
         }
-        result
+        ActivationSecret::from_slice(&result?).map_err(HkError::Invalid)
     }
 }
 
@@ -450,7 +451,7 @@ impl HardwareKeySigner for TpmKey {
         &self,
         id_object: &[u8],
         encrypted_secret: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, HkError> {
+    ) -> Result<ActivationSecret, HkError> {
         TpmKey::activate_credential(self, id_object, encrypted_secret)
     }
 }

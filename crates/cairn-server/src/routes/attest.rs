@@ -1,18 +1,17 @@
 //! Flow 2: challenge → signed evidence → physical attestation token.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
-use cairn_proto::api::{AttestResponse, Challenge, HostStatus};
-use cairn_proto::{Evidence, HkAlg, HostId, Nonce, Signature, Signed, b64, drift, random_bytes};
+use cairn_proto::api::{AttestResponse, Challenge};
+use cairn_proto::lifecycle::{self, HostChange, Verdict};
+use cairn_proto::{Evidence, HkAlg, HostId, Nonce, Refusal, Signature, Signed, drift};
 use cairn_store::{NonceState, Transition};
 use cairn_token::Jwk;
-use cairn_token::pat::{Confirmation, PAT_AUDIENCE, PAT_TYP, PatClaims, PatStatus};
+use cairn_token::claims::{self, Claims, Validity};
+use cairn_token::pat::{Confirmation, PatClaims, PatStatus};
 
 use crate::metrics::Metrics;
-use crate::pcr_reference::OnMismatch;
-use crate::problem::{ApiError, Body};
+use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
 
 pub async fn challenge(State(state): State<AppState>) -> Result<Json<Challenge>, ApiError> {
@@ -30,15 +29,9 @@ pub async fn challenge(State(state): State<AppState>) -> Result<Json<Challenge>,
 pub async fn consume_nonce(state: &AppState, nonce: &Nonce) -> Result<(), ApiError> {
     match state.store.consume_nonce(nonce, clock::now()).await? {
         NonceState::Fresh => Ok(()),
-        NonceState::Expired => Err(ApiError::forbidden(
-            "nonce-expired",
-            "The challenge nonce has expired",
-        )),
-        NonceState::Unknown => Err(ApiError::forbidden(
-            "nonce-unknown",
-            "The challenge nonce is unknown",
-        )
-        .detail("it was never issued by this service, or it was already used")),
+        NonceState::Expired => Err(Refusal::NonceExpired.into()),
+        NonceState::Unknown => Err(Refusal::NonceUnknown
+            .with("it was never issued by this service, or it was already used")),
     }
 }
 
@@ -52,7 +45,7 @@ pub async fn attest(
             PatStatus::Affirming => "affirming",
             PatStatus::Warning => "warning",
         },
-        Err(e) => e.slug,
+        Err(e) => e.refusal.slug(),
     };
     Metrics::count(&state.metrics.attestations, label);
     outcome.map(|(pat, _)| Json(AttestResponse { pat }))
@@ -65,89 +58,94 @@ async fn issue_pat(
     signed: &Signed<Evidence>,
 ) -> Result<(String, PatStatus), ApiError> {
     let evidence = &signed.payload;
-    evidence.report.validate().map_err(|e| {
-        ApiError::bad_request("invalid-report", "The hardware report is not canonical")
-            .detail(e.to_string())
-    })?;
-    let host =
-        state.store.host(&evidence.host_id).await?.ok_or_else(|| {
-            ApiError::forbidden("unknown-host", "No host with this id is enrolled")
-        })?;
-    refuse_unless_may_attest(host.status)?;
-    signed.verify(&host.hk).map_err(|e| {
-        ApiError::forbidden(
-            "evidence-signature-invalid",
-            "The evidence is not signed by the host's hardware key",
-        )
-        .detail(e.to_string())
-    })?;
+    evidence
+        .report
+        .validate()
+        .map_err(|e| Refusal::InvalidReport.with(e.to_string()))?;
+    let host = known_host(state, &evidence.host_id).await?;
+    host.status.admit()?;
+    signed
+        .verify(&host.hk)
+        .map_err(|e| Refusal::EvidenceSignatureInvalid.with(e.to_string()))?;
     consume_nonce(state, &evidence.nonce).await?;
-    let pcr_drift = check_pcrs(state, &host.host_id, &signed.signature)?;
-
-    let now = clock::now();
+    let pcrs_off = pcrs_off(state, &host.host_id, &signed.signature)?;
     let fingerprint = evidence.report.fingerprint();
     // Equal fingerprints mean equal canonical component lists: no per-component work.
-    let drift = if fingerprint == host.fingerprint {
-        drift::Drift::default()
-    } else {
-        drift::compare(&host.report, &evidence.report)
+    let drift = match fingerprint == host.fingerprint {
+        true => drift::Drift::default(),
+        false => drift::compare(&host.report, &evidence.report),
     };
-    let (status, drifted) = if drift.is_empty() {
-        (PatStatus::Affirming, vec![])
-    } else if host.status == HostStatus::Maintenance {
-        // The rotation window: this attestation's hardware becomes the registered one.
-        if !state
-            .store
-            .accept_fingerprint(&host.host_id, &evidence.report, "rotated", now)
-            .await?
-        {
-            return Err(status_changed());
-        }
-        tracing::info!(host = %host.host_id, changed = ?drift.changed, "fingerprint rotated");
-        (PatStatus::Affirming, vec![])
-    } else if drift.immutable {
-        // A different board, CPU or TPM answering with this host's key: tamper.
-        if let Transition::Done(_) = state
-            .store
-            .transition(
-                &host.host_id,
-                &[HostStatus::Active],
-                HostStatus::Quarantined,
-                now,
-            )
-            .await?
-        {
-            tracing::warn!(host = %host.host_id, changed = ?drift.changed, "host quarantined: immutable component changed");
-        }
-        return Err(ApiError::forbidden(
-            "immutable-component-changed",
-            "An immutable hardware component changed",
-        )
-        .detail(format!(
-            "changed: {}; the host is quarantined",
-            drift.changed.join(", ")
-        )));
-    } else if state.config.strict_drift {
-        return Err(
-            ApiError::forbidden("component-drift", "Hardware components changed")
-                .detail(format!("changed: {}", drift.changed.join(", "))),
-        );
-    } else {
-        (PatStatus::Warning, drift.changed)
+    let policy = lifecycle::Policy {
+        strict_drift: state.config.strict_drift,
+        on_pcr_mismatch: state
+            .pcr_reference
+            .as_ref()
+            .map(|r| r.on_mismatch)
+            .unwrap_or_default(),
     };
 
-    let (status, drifted) = match pcr_drift.is_empty() {
-        true => (status, drifted),
-        false => (PatStatus::Warning, [drifted, pcr_drift].concat()),
+    let now = clock::now();
+    let (status, drifted) = match lifecycle::judge(host.status, drift, &pcrs_off, policy) {
+        Verdict::Affirm => (PatStatus::Affirming, vec![]),
+        Verdict::Warn(drifted) => (PatStatus::Warning, drifted),
+        Verdict::Rotate { warn } => {
+            // The rotation window: this attestation's hardware becomes the registered one.
+            let to = host
+                .status
+                .apply(HostChange::Rotated)
+                .map_err(|conflict| Refusal::HostStatusChanged.with(conflict.to_string()))?;
+            if !state
+                .store
+                .accept_fingerprint(
+                    &host.host_id,
+                    &evidence.report,
+                    (host.status, to),
+                    "rotated",
+                    now,
+                )
+                .await?
+            {
+                return Err(Refusal::HostStatusChanged.into());
+            }
+            tracing::info!(host = %host.host_id, "fingerprint rotated");
+            match warn.is_empty() {
+                true => (PatStatus::Affirming, warn),
+                false => (PatStatus::Warning, warn),
+            }
+        }
+        Verdict::Quarantine(changed) => {
+            if let Ok(to) = host.status.apply(HostChange::ImmutableDrift)
+                && let Transition::Done(_) = state
+                    .store
+                    .transition(&host.host_id, host.status, to, now)
+                    .await?
+            {
+                tracing::warn!(host = %host.host_id, ?changed, "host quarantined: immutable component changed");
+            }
+            return Err(Refusal::ImmutableComponentChanged.with(format!(
+                "changed: {}; the host is quarantined",
+                changed.join(", ")
+            )));
+        }
+        Verdict::Refuse(refusal, named) => {
+            let detail = match refusal {
+                Refusal::PcrMismatch => format!("off the reference list: {}", named.join(", ")),
+                _ if named.is_empty() => return Err(refusal.into()),
+                _ => format!("changed: {}", named.join(", ")),
+            };
+            return Err(refusal.with(detail));
+        }
     };
+
+    let Validity { iat, nbf, exp } = Validity::for_ttl(now, state.config.pat_ttl);
     let claims = PatClaims {
         iss: state.issuer.to_string(),
         sub: host.host_id.clone(),
-        aud: PAT_AUDIENCE.into(),
-        iat: now as u64,
-        nbf: now as u64,
-        exp: (now as u64) + state.config.pat_ttl.as_secs(),
-        jti: b64::encode(random_bytes::<16>()),
+        aud: PatClaims::AUDIENCE.into(),
+        iat,
+        nbf,
+        exp,
+        jti: claims::new_jti(),
         hwfp: fingerprint,
         cnf: Confirmation {
             jwk: Jwk::okp("X25519", &evidence.instance_key),
@@ -156,74 +154,36 @@ async fn issue_pat(
         status,
         drift: drifted,
     };
-    let pat = cairn_token::jws::encode(state.pat_signer.as_ref(), PAT_TYP, &claims)
+    let pat = state
+        .pat_signer
+        .sign(&claims)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
     Ok((pat, status))
 }
 
-/// A TPM host's quoted PCRs against `--pcr-reference`: the PCRs off their lists, as `pcr:N`
-/// drift entries when mismatches only warn; a refusal when they refuse.
-fn check_pcrs(
-    state: &AppState,
-    host: &HostId,
-    signature: &Signature,
-) -> Result<Vec<String>, ApiError> {
+/// A TPM host's quoted PCRs that are off their `--pcr-reference` lists (none without one).
+fn pcrs_off(state: &AppState, host: &HostId, signature: &Signature) -> Result<Vec<u32>, ApiError> {
     let (Some(reference), HkAlg::TPM2) = (&state.pcr_reference, signature.alg) else {
         return Ok(vec![]);
     };
     // The signature verified, so the values are well formed and are the quoted ones.
-    let values = signature.pcr_values().map_err(|e| {
-        ApiError::bad_request("invalid-pcrs", "Malformed PCR values").detail(e.to_string())
-    })?;
-    let off = cairn_tpm::check_reference(&values, &reference.for_host(host));
-    if off.is_empty() {
-        return Ok(vec![]);
-    }
-    let names: Vec<String> = off.iter().map(|i| format!("pcr:{i}")).collect();
-    match reference.on_mismatch {
-        OnMismatch::Warn => Ok(names),
-        OnMismatch::Refuse => Err(ApiError::forbidden(
-            "pcr-mismatch",
-            "A quoted PCR is not one of its reference values",
-        )
-        .detail(format!("off the reference list: {}", names.join(", ")))),
-    }
+    let values = signature
+        .pcr_values()
+        .map_err(|e| Refusal::InvalidPcrs.with(e.to_string()))?;
+    Ok(cairn_tpm::check_reference(
+        &values,
+        &reference.for_host(host),
+    ))
 }
 
-fn status_changed() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::CONFLICT,
-        "host-status-changed",
-        "The host's status changed during attestation",
-    )
-}
-
-pub fn refuse_unless_may_attest(status: HostStatus) -> Result<(), ApiError> {
-    match status {
-        s if s.may_attest() => Ok(()),
-        HostStatus::Pending => Err(ApiError::forbidden(
-            "host-pending",
-            "The host awaits operator approval",
-        )),
-        HostStatus::Quarantined => Err(ApiError::forbidden(
-            "host-quarantined",
-            "The host is quarantined",
-        )),
-        _ => Err(ApiError::forbidden("host-revoked", "The host is revoked")),
-    }
-}
-
-/// Once a minute: expired challenges nobody consumed are deleted, and ERoTs past their
-/// expiry are marked expired (release checks expiry itself; this keeps the state true).
-pub async fn prune_nonces_forever(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        if let Err(e) = state.store.prune_nonces(clock::now()).await {
-            tracing::warn!(error = %e, "pruning expired nonces failed");
-        }
-        if let Err(e) = state.store.expire_erots(clock::now()).await {
-            tracing::warn!(error = %e, "expiring ERoTs failed");
-        }
-    }
+/// The enrolled host `id` names: every route that acts for a host starts here.
+pub async fn known_host(
+    state: &AppState,
+    id: &HostId,
+) -> Result<std::sync::Arc<cairn_store::HostRecord>, ApiError> {
+    state
+        .store
+        .host(id)
+        .await?
+        .ok_or_else(|| Refusal::UnknownHost.into())
 }

@@ -9,14 +9,16 @@ use cairn_proto::api::{
     ErotRequest, ErotResponse, ReceiptRequest, ReceiptResponse, ReleaseRequest,
 };
 use cairn_proto::erot::{self, EROT_KEY_INFO};
-use cairn_proto::{Completion, Sealed, Signed, b64, random_bytes, sealed};
-use cairn_store::{ErotRecord, ErotStatus};
-use cairn_token::receipt::{RECEIPT_AUDIENCE, RECEIPT_TYP, ReceiptClaims};
+use cairn_proto::lifecycle::ErotEvent;
+use cairn_proto::{Completion, ErotStatus, Refusal, Sealed, Signed, b64, random_bytes, sealed};
+use cairn_store::ErotRecord;
+use cairn_token::claims::{Claims, Validity};
+use cairn_token::receipt::ReceiptClaims;
 
-use super::attest::refuse_unless_may_attest;
-use super::volumes::{Token, token_refusal};
+use super::attest::known_host;
+use super::volumes::{Token, cnf_key, token_refusal};
 use crate::auth::Bearer;
-use crate::problem::{ApiError, Body};
+use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
 
 fn derive(state: &AppState, erot: &ErotRecord) -> Result<sealed::RecipientKey, ApiError> {
@@ -25,27 +27,20 @@ fn derive(state: &AppState, erot: &ErotRecord) -> Result<sealed::RecipientKey, A
         .map_err(|e| ApiError::signing_unavailable(&e))
 }
 
-fn gone(slug: &'static str, title: &'static str) -> ApiError {
-    ApiError::new(StatusCode::GONE, slug, title)
-}
-
 pub async fn create(
     State(state): State<AppState>,
     bearer: Bearer,
     Body(req): Body<ErotRequest>,
 ) -> Result<(StatusCode, Json<ErotResponse>), ApiError> {
     if !req.workload.is_object() {
-        return Err(ApiError::bad_request(
-            "invalid-workload",
-            "The workload description must be a JSON object",
-        ));
+        return Err(Refusal::InvalidWorkload.into());
     }
     let host = state
         .store
         .host(&req.host_id)
         .await?
         .ok_or_else(|| ApiError::not_found("No host with this id is enrolled"))?;
-    refuse_unless_may_attest(host.status)?;
+    host.status.admit()?;
     let now = clock::now();
     let ttl = req
         .ttl_seconds
@@ -53,7 +48,7 @@ pub async fn create(
         .min(state.config.erot_ttl.as_secs()) as i64;
     let expires_at = now + ttl;
     let mut record = ErotRecord {
-        erot_id: format!("e_{}", hex(&random_bytes::<16>())),
+        erot_id: format!("e_{}", hex::encode(random_bytes::<16>())),
         owner: bearer.hash,
         host_id: host.host_id.clone(),
         hk_public: host.hk.public_key.clone(),
@@ -80,10 +75,6 @@ pub async fn create(
     ))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The ERoT `id`, if the caller owns it (others learn nothing, not even that it exists).
 async fn owned(state: &AppState, id: &str, bearer: &Bearer) -> Result<ErotRecord, ApiError> {
     match state.store.erot(id).await? {
@@ -100,16 +91,16 @@ pub async fn receipt(
 ) -> Result<Json<ReceiptResponse>, ApiError> {
     let erot = owned(&state, &id, &bearer).await?;
     if erot.status != ErotStatus::Active || erot.expires_at < clock::now() {
-        return Err(gone("erot-gone", "The ERoT is no longer active"));
+        return Err(Refusal::ErotGone.into());
     }
-    let now = clock::now() as u64;
+    let Validity { iat, nbf, exp } = Validity::until(clock::now(), erot.expires_at);
     let claims = ReceiptClaims {
         iss: state.issuer.to_string(),
         sub: erot.erot_id,
-        aud: RECEIPT_AUDIENCE.into(),
-        iat: now,
-        nbf: now,
-        exp: erot.expires_at as u64,
+        aud: ReceiptClaims::AUDIENCE.into(),
+        iat,
+        nbf,
+        exp,
         workload: erot.workload,
         workload_digest: erot.workload_digest,
         host_id: erot.host_id,
@@ -118,7 +109,9 @@ pub async fn receipt(
         erot_pub: b64::encode(erot.erot_pub),
         ewc_digest: req.ewc_digest,
     };
-    let receipt = cairn_token::jws::encode(state.receipt_signer.as_ref(), RECEIPT_TYP, &claims)
+    let receipt = state
+        .receipt_signer
+        .sign(&claims)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
     Ok(Json(ReceiptResponse { receipt }))
 }
@@ -141,60 +134,47 @@ pub async fn release(
         .await?
         .ok_or_else(|| ApiError::not_found("No ERoT with this id"))?;
     if pat.sub != erot.host_id {
-        return Err(ApiError::forbidden(
-            "erot-host-mismatch",
-            "The ERoT belongs to another host",
-        ));
+        return Err(Refusal::ErotHostMismatch.into());
     }
-    let receipt: ReceiptClaims = state.receipt_verifier.verify(&req.receipt).map_err(|e| {
-        ApiError::forbidden("receipt-invalid", "The receipt is not valid").detail(e.to_string())
-    })?;
+    let receipt: ReceiptClaims = state
+        .receipt_verifier
+        .verify(&req.receipt)
+        .map_err(|e| Refusal::ReceiptInvalid.with(e.to_string()))?;
     if receipt.sub != erot.erot_id || receipt.host_id != erot.host_id {
-        return Err(ApiError::forbidden(
-            "receipt-invalid",
-            "The receipt is for another ERoT",
-        ));
+        return Err(Refusal::ReceiptInvalid.with("the receipt is for another ERoT"));
     }
     let now = clock::now();
-    if erot.status == ErotStatus::Active && erot.expires_at < now {
+    if erot.expires_at < now
+        && let Some(expired) = erot.status.apply(ErotEvent::Expire)
+    {
         state
             .store
-            .erot_transition(&id, ErotStatus::Active, ErotStatus::Expired, now)
+            .erot_transition(&id, erot.status, expired, now)
             .await?;
-        return Err(gone("erot-expired", "The ERoT has expired"));
+        return Err(Refusal::ErotExpired.into());
     }
-    let host =
-        state.store.host(&erot.host_id).await?.ok_or_else(|| {
-            ApiError::forbidden("unknown-host", "No host with this id is enrolled")
-        })?;
-    refuse_unless_may_attest(host.status)?;
-    let recipient = pat.cnf.jwk.x25519_public().ok_or_else(|| {
-        ApiError::forbidden("cnf-key-invalid", "The PAT's cnf key is not an X25519 key")
-    })?;
+    let host = known_host(&state, &erot.host_id).await?;
+    host.status.admit()?;
+    let recipient = cnf_key(&pat)?;
     // Derived and sealed before the ERoT is spent, so a key-store failure burns nothing.
     let key = derive(&state, &erot)?;
     if key.public() != erot.erot_pub {
         tracing::error!(erot = %id, "re-derived ERoT key differs: the master secret changed");
         return Err(ApiError::signing_unavailable(&"ERoT derivation mismatch"));
     }
-    let sealed =
-        sealed::seal(&recipient, EROT_KEY_INFO, id.as_bytes(), key.private()).map_err(|_| {
-            ApiError::forbidden(
-                "cnf-key-invalid",
-                "The PAT's cnf key is not a valid X25519 key",
-            )
-        })?;
+    let sealed = sealed::seal(&recipient, EROT_KEY_INFO, id.as_bytes(), key.private())
+        .map_err(|_| Refusal::CnfKeyInvalid)?;
     drop(key);
     // Released at most once: of concurrent requests on any replica, one wins this update.
+    let gone =
+        || Refusal::ErotGone.with("its key was released already, or it is destroyed or expired");
+    let released = erot.status.apply(ErotEvent::Release).ok_or_else(gone)?;
     if !state
         .store
-        .erot_transition(&id, ErotStatus::Active, ErotStatus::Released, now)
+        .erot_transition(&id, erot.status, released, now)
         .await?
     {
-        return Err(gone(
-            "erot-gone",
-            "The ERoT's key was released already, or it is destroyed or expired",
-        ));
+        return Err(gone());
     }
     tracing::info!(erot = %id, host = %erot.host_id, "ERoT key released");
     Ok(Json(sealed))
@@ -213,35 +193,29 @@ pub async fn complete(
         .ok_or_else(|| ApiError::not_found("No ERoT with this id"))?;
     let completion = &signed.payload;
     if completion.erot_id != id || completion.host_id != erot.host_id {
-        return Err(ApiError::forbidden(
-            "completion-invalid",
-            "The completion names another ERoT or host",
-        ));
+        return Err(Refusal::CompletionInvalid.into());
     }
-    let host =
-        state.store.host(&erot.host_id).await?.ok_or_else(|| {
-            ApiError::forbidden("unknown-host", "No host with this id is enrolled")
-        })?;
-    signed.verify(&host.hk).map_err(|e| {
-        ApiError::forbidden(
-            "completion-signature-invalid",
-            "The completion is not signed by the host's hardware key",
-        )
-        .detail(e.to_string())
-    })?;
-    let now = clock::now();
-    for from in [ErotStatus::Released, ErotStatus::Active] {
+    let host = known_host(&state, &erot.host_id).await?;
+    signed
+        .verify(&host.hk)
+        .map_err(|e| Refusal::CompletionSignatureInvalid.with(e.to_string()))?;
+    // A status only moves forward, so each lost race leaves fewer statuses to try.
+    let mut from = erot.status;
+    loop {
+        let Some(destroyed) = from.apply(ErotEvent::Complete) else {
+            return Err(Refusal::ErotGone.with(format!("the ERoT is {from}")));
+        };
         if state
             .store
-            .erot_transition(&id, from, ErotStatus::Destroyed, now)
+            .erot_transition(&id, from, destroyed, clock::now())
             .await?
         {
             tracing::info!(erot = %id, exit_status = completion.exit_status, output = %completion.output_digest, "ERoT destroyed on completion");
             return Ok(StatusCode::NO_CONTENT);
         }
+        from = match state.store.erot(&id).await? {
+            Some(erot) => erot.status,
+            None => return Err(ApiError::not_found("No ERoT with this id")),
+        };
     }
-    Err(gone(
-        "erot-gone",
-        "The ERoT is already destroyed or expired",
-    ))
 }

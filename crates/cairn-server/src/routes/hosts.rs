@@ -3,16 +3,15 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use cairn_proto::api::{
-    ActivationRequest, CredentialChallenge, EnrollResponse, HostStatus, HostView,
-};
-use cairn_proto::{Digest, Enrollment, HkAlg, HostId, Signed};
+use cairn_proto::api::{ActivationRequest, CredentialChallenge, EnrollResponse, HostView};
+use cairn_proto::lifecycle::KeyProof;
+use cairn_proto::{Digest, Enrollment, HkAlg, HostAction, HostId, HostStatus, Refusal, Signed};
 use cairn_store::{Activation, Enrolled, HostRecord, NewHost, Transition};
 
 use super::attest::consume_nonce;
 use crate::auth::Admin;
 use crate::metrics::Metrics;
-use crate::problem::{ApiError, Body};
+use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock, token_hash};
 
 pub async fn enroll(
@@ -23,7 +22,7 @@ pub async fn enroll(
     let label = match &outcome {
         Ok((StatusCode::CREATED, _)) => "created",
         Ok(_) => "existing",
-        Err(e) => e.slug,
+        Err(e) => e.refusal.slug(),
     };
     Metrics::count(&state.metrics.enrollments, label);
     outcome
@@ -34,31 +33,21 @@ async fn register(
     signed: Signed<Enrollment>,
 ) -> Result<(StatusCode, Json<EnrollResponse>), ApiError> {
     let enrollment = &signed.payload;
-    enrollment.report.validate().map_err(|e| {
-        ApiError::bad_request("invalid-report", "The hardware report is not canonical")
-            .detail(e.to_string())
-    })?;
+    enrollment
+        .report
+        .validate()
+        .map_err(|e| Refusal::InvalidReport.with(e.to_string()))?;
     if enrollment.name.trim().is_empty() || enrollment.name.len() > 253 {
-        return Err(ApiError::bad_request(
-            "invalid-name",
-            "A host name is 1 to 253 characters",
-        ));
+        return Err(Refusal::InvalidName.into());
     }
-    enrollment.hk.validate().map_err(|e| {
-        ApiError::bad_request(
-            "unsupported-hardware-key",
-            "The hardware key cannot be used",
-        )
-        .detail(e.to_string())
-    })?;
+    enrollment
+        .hk
+        .validate()
+        .map_err(|e| Refusal::UnsupportedHardwareKey.with(e.to_string()))?;
     // Proof of possession: the enrollment is signed by the key it registers.
-    signed.verify(&enrollment.hk).map_err(|e| {
-        ApiError::forbidden(
-            "enrollment-signature-invalid",
-            "The enrollment is not signed by its hardware key",
-        )
-        .detail(e.to_string())
-    })?;
+    signed
+        .verify(&enrollment.hk)
+        .map_err(|e| Refusal::EnrollmentSignatureInvalid.with(e.to_string()))?;
     let challenge = match enrollment.hk.alg {
         HkAlg::TPM2 => Some(tpm_challenge(state, enrollment)?),
         _ => None,
@@ -82,12 +71,7 @@ async fn register(
             StatusCode::CREATED
         }
         Enrolled::Existing(_) => StatusCode::OK,
-        Enrolled::JoinTokenRejected => {
-            return Err(ApiError::forbidden(
-                "join-token-invalid",
-                "The join token is unknown, used or expired",
-            ));
-        }
+        Enrolled::JoinTokenRejected => return Err(Refusal::JoinTokenInvalid.into()),
     };
     let host = enrolled.host().expect("created or existing");
     // The challenge goes out only while one is open (a host that answered already has none).
@@ -118,19 +102,8 @@ fn tpm_challenge(
         .ek_cert
         .as_deref()
         .and_then(|c| cairn_proto::b64::decode(c).ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "ek-cert-required",
-                "A TPM host enrolls with its EK certificate (base64url DER)",
-            )
-        })?;
-    let untrusted = |e: cairn_tpm::TpmError| {
-        ApiError::forbidden(
-            "ek-cert-untrusted",
-            "The EK certificate does not chain to a trusted TPM manufacturer",
-        )
-        .detail(e.to_string())
-    };
+        .ok_or(Refusal::EkCertRequired)?;
+    let untrusted = |e: cairn_tpm::TpmError| Refusal::EkCertUntrusted.with(e.to_string());
     let (ek, chains) = match state.ek_anchors.is_empty() {
         true => (
             cairn_tpm::ek_certificate_key(&ek_cert).map_err(untrusted)?,
@@ -142,13 +115,8 @@ fn tpm_challenge(
             true,
         ),
     };
-    let ak = cairn_tpm::AkPublic::parse(&enrollment.hk.public_key).map_err(|e| {
-        ApiError::bad_request(
-            "unsupported-hardware-key",
-            "The hardware key cannot be used",
-        )
-        .detail(e.to_string())
-    })?;
+    let ak = cairn_tpm::AkPublic::parse(&enrollment.hk.public_key)
+        .map_err(|e| Refusal::UnsupportedHardwareKey.with(e.to_string()))?;
     let secret = zeroize::Zeroizing::new(cairn_proto::random_bytes::<32>());
     let made = cairn_tpm::make_credential(&ek, &ak.name, &secret[..]).map_err(untrusted)?;
     let grants = match chains && state.config.ek_auto_approve {
@@ -175,7 +143,7 @@ pub async fn activate(
     Body(req): Body<ActivationRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
     let id = parse_id(&id)?;
-    let digest = Digest::sha256(&req.secret.0[..]).hex();
+    let digest = Digest::sha256(req.secret.expose()).hex();
     match state
         .store
         .activate_host(&id, &digest, clock::now())
@@ -189,10 +157,7 @@ pub async fn activate(
                 credential: None,
             }))
         }
-        None => Err(ApiError::forbidden(
-            "activation-failed",
-            "No open credential challenge for this host matches the secret",
-        )),
+        None => Err(Refusal::ActivationFailed.into()),
     }
 }
 
@@ -211,9 +176,8 @@ fn view(host: &HostRecord) -> HostView {
 }
 
 fn parse_id(raw: &str) -> Result<HostId, ApiError> {
-    raw.parse().map_err(|e: String| {
-        ApiError::bad_request("invalid-host-id", "Malformed host id").detail(e)
-    })
+    raw.parse()
+        .map_err(|e: String| Refusal::InvalidHostId.with(e))
 }
 
 pub async fn list(
@@ -241,38 +205,42 @@ pub async fn show(
     }))
 }
 
-/// `approve`, `revoke`, `quarantine` and `rotate`, each a transition between host states.
+/// `approve`, `revoke`, `quarantine` and `rotate`: an operator's action, judged by the host
+/// life cycle against the status it read, applied only if that status still holds.
 pub async fn act(
     State(state): State<AppState>,
     _: Admin,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<HostView>, ApiError> {
-    use HostStatus::*;
-    let (from, to): (&[HostStatus], HostStatus) = match action.as_str() {
-        "approve" => (&[Pending, Quarantined], Active),
-        "revoke" => (&[Pending, Active, Maintenance, Quarantined], Revoked),
-        "quarantine" => (&[Pending, Active, Maintenance], Quarantined),
-        // Opens the maintenance window: the next attestation's fingerprint is accepted.
-        "rotate" => (&[Active, Quarantined], Maintenance),
-        _ => return Err(ApiError::not_found("No such host action")),
-    };
+    let action: HostAction = action
+        .parse()
+        .map_err(|e: String| ApiError::not_found("No such host action").detail(e))?;
     let id = parse_id(&id)?;
-    match state.store.transition(&id, from, to, clock::now()).await? {
+    let host = state
+        .store
+        .host(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No such host"))?;
+    let proof = match action == HostAction::Approve && state.store.activation_pending(&id).await? {
+        true => KeyProof::Owed,
+        false => KeyProof::Proven,
+    };
+    let to = host
+        .status
+        .act(action, proof)
+        .map_err(|conflict| conflict.refusal().with(conflict.to_string()))?;
+    match state
+        .store
+        .transition(&id, host.status, to, clock::now())
+        .await?
+    {
         Transition::Done(host) => {
             tracing::info!(host = %host.host_id, %action, status = %host.status, "host status changed");
             Ok(Json(view(&host)))
         }
         Transition::NotFound => Err(ApiError::not_found("No such host")),
-        Transition::AwaitingActivation => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "activation-pending",
-            "The TPM host has not yet proven its attestation key is in its TPM",
-        )),
-        Transition::Conflict(current) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "invalid-transition",
-            "The host's status does not allow this",
-        )
-        .detail(format!("cannot {action} a {current} host"))),
+        Transition::Conflict(current) => Err(Refusal::InvalidTransition.with(format!(
+            "the host became {current} meanwhile; cannot {action} it"
+        ))),
     }
 }

@@ -4,13 +4,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use cairn_proto::Refusal;
 use cairn_proto::api::{InstanceRequest, InstanceResponse, check_id};
-use cairn_proto::{b64, random_bytes};
 use cairn_store::InstanceRecord;
-use cairn_token::security::{Audience, SECURITY_TOKEN_TYP, SecurityTokenClaims};
+use cairn_token::claims::{self, Claims, Validity};
+use cairn_token::security::{Audience, SecurityTokenClaims};
 
 use crate::auth::Admin;
-use crate::problem::{ApiError, Body};
+use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
 
 pub async fn create(
@@ -18,9 +19,7 @@ pub async fn create(
     _: Admin,
     Body(req): Body<InstanceRequest>,
 ) -> Result<(StatusCode, Json<InstanceResponse>), ApiError> {
-    let invalid = |e: String| {
-        ApiError::bad_request("invalid-instance", "The instance is not valid").detail(e)
-    };
+    let invalid = |e: String| Refusal::InvalidInstance.with(e);
     check_id("instance", &req.instance_id).map_err(invalid)?;
     if req.volume_ids.is_empty() {
         return Err(invalid("volume_ids is empty".into()));
@@ -51,30 +50,28 @@ pub async fn create(
             now,
         )
         .await?;
-    let exp = now + state.config.security_token_ttl.as_secs() as i64;
+    let Validity { iat, nbf, exp } = Validity::for_ttl(now, state.config.security_token_ttl);
     let claims = SecurityTokenClaims {
         iss: state.issuer.to_string(),
         sub: req.instance_id,
-        aud: Audience::One(cairn_token::pat::PAT_AUDIENCE.into()),
-        iat: now as u64,
-        nbf: Some(now as u64),
-        exp: exp as u64,
-        jti: Some(b64::encode(random_bytes::<16>())),
+        aud: Audience::One(SecurityTokenClaims::AUDIENCE.into()),
+        iat,
+        nbf: Some(nbf),
+        exp,
+        jti: Some(claims::new_jti()),
         host_id: req.host_id,
         volume_ids: req.volume_ids,
         image_digest: req.image_digest,
     };
-    let security_token = cairn_token::jws::encode(
-        state.security_token_signer.as_ref(),
-        SECURITY_TOKEN_TYP,
-        &claims,
-    )
-    .map_err(|e| ApiError::signing_unavailable(&e))?;
+    let security_token = state
+        .security_token_signer
+        .sign(&claims)
+        .map_err(|e| ApiError::signing_unavailable(&e))?;
     Ok((
         StatusCode::CREATED,
         Json(InstanceResponse {
             security_token,
-            expires_at: clock::datetime(exp),
+            expires_at: clock::datetime(exp as i64),
         }),
     ))
 }

@@ -10,8 +10,8 @@ mod volumes;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
+use cairn_proto::Refusal;
 
 use crate::problem::ApiError;
 use crate::{AppState, Role};
@@ -49,13 +49,7 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/volumes/{volume_id}/key", post(volumes::release));
     }
     app.fallback(|| async { ApiError::not_found("No such resource") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed here",
-            )
-        })
+        .method_not_allowed_fallback(|| async { ApiError::from(Refusal::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)
 }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use cairn_proto::Refusal;
 use cairn_proto::api::{TokenRequest, TokenResponse, TokenRole};
 
 use crate::auth::Admin;
@@ -24,9 +25,7 @@ pub async fn create(
     };
     let expires_at = ttl
         .map(|t| i64::try_from(t).ok().and_then(|t| now.checked_add(t)))
-        .map(|at| {
-            at.ok_or_else(|| ApiError::bad_request("invalid-ttl", "ttl_seconds is too large"))
-        })
+        .map(|at| at.ok_or(Refusal::InvalidTtl))
         .transpose()?;
     let token = new_token();
     state

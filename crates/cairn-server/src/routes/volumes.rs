@@ -5,26 +5,23 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use cairn_proto::Sealed;
 use cairn_proto::api::{KeyRequest, VolumeRequest, VolumeView, check_id};
 use cairn_proto::sealed::{self, VOLUME_KEY_INFO};
+use cairn_proto::{Refusal, Sealed};
 use cairn_store::VolumeRecord;
+use cairn_token::pat::PatClaims;
 use cairn_token::{TokenError, binding};
 
-use super::attest::refuse_unless_may_attest;
+use super::attest::known_host;
 use crate::auth::Admin;
 use crate::metrics::Metrics;
-use crate::problem::{ApiError, Body};
+use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
-
-/// Volume keys are 256-bit: what LUKS2 and qcow2 (AES-256-XTS halves aside) are given.
-const VOLUME_KEY_LEN: usize = 32;
-const FORMATS: [&str; 3] = ["luks", "qcow2", "raw"];
 
 fn view(v: &VolumeRecord) -> VolumeView {
     VolumeView {
         volume_id: v.volume_id.clone(),
-        format: v.format.clone(),
+        format: v.format,
         kek_id: v.kek_id.clone(),
         created_at: clock::datetime(v.created_at),
     }
@@ -35,21 +32,11 @@ pub async fn create(
     _: Admin,
     Body(req): Body<VolumeRequest>,
 ) -> Result<(StatusCode, Json<VolumeView>), ApiError> {
-    let invalid =
-        |e: String| ApiError::bad_request("invalid-volume", "The volume is not valid").detail(e);
+    let invalid = |e: String| Refusal::InvalidVolume.with(e);
     check_id("volume", &req.volume_id).map_err(invalid)?;
-    if !FORMATS.contains(&req.format.as_str()) {
-        return Err(invalid(format!(
-            "format must be one of {}",
-            FORMATS.join(", ")
-        )));
-    }
-    if req.key.0.len() != VOLUME_KEY_LEN {
-        return Err(invalid(format!("the key must be {VOLUME_KEY_LEN} bytes")));
-    }
     let kek = state.keys.volume_kek();
     let wrapped_key = kek
-        .wrap(req.volume_id.as_bytes(), &req.key.0)
+        .wrap(req.volume_id.as_bytes(), req.key.expose())
         .map_err(|e| ApiError::signing_unavailable(&e))?;
     let record = VolumeRecord {
         volume_id: req.volume_id,
@@ -59,11 +46,7 @@ pub async fn create(
         created_at: clock::now(),
     };
     if !state.store.insert_volume(&record).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "volume-exists",
-            "A volume with this id exists (its key is never replaced)",
-        ));
+        return Err(Refusal::VolumeExists.into());
     }
     tracing::info!(volume = %record.volume_id, kek = %record.kek_id, "volume registered");
     Ok((StatusCode::CREATED, Json(view(&record))))
@@ -86,7 +69,9 @@ pub async fn release(
     let outcome = release_key(&state, &volume_id, &req).await;
     Metrics::count(
         &state.metrics.key_releases,
-        outcome.as_ref().map_or_else(|e| e.slug, |_| "released"),
+        outcome
+            .as_ref()
+            .map_or_else(|e| e.refusal.slug(), |_| "released"),
     );
     outcome.map(Json)
 }
@@ -107,31 +92,18 @@ async fn release_key(
         .verify(&req.security_token)
         .map_err(|e| token_refusal(Token::Security, e))?;
     binding::check(&pat, &token, &req.security_token, volume_id).map_err(|e| {
-        let (slug, title) = match e {
-            binding::Disagreement::Host { .. } => (
-                "host-mismatch",
-                "The PAT and the security token name different hosts",
-            ),
-            binding::Disagreement::Unbound | binding::Disagreement::OtherToken => (
-                "token-binding-mismatch",
-                "The PAT is not bound to this security token",
-            ),
-            binding::Disagreement::Volume(_) => (
-                "volume-not-authorized",
-                "The security token does not grant this volume",
-            ),
+        let refusal = match e {
+            binding::Disagreement::Host { .. } => Refusal::HostMismatch,
+            binding::Disagreement::Unbound | binding::Disagreement::OtherToken => {
+                Refusal::TokenBindingMismatch
+            }
+            binding::Disagreement::Volume(_) => Refusal::VolumeNotAuthorized,
         };
-        ApiError::forbidden(slug, title).detail(e.to_string())
+        refusal.with(e.to_string())
     })?;
-    let recipient = pat.cnf.jwk.x25519_public().ok_or_else(|| {
-        ApiError::forbidden("cnf-key-invalid", "The PAT's cnf key is not an X25519 key")
-    })?;
+    let recipient = cnf_key(&pat)?;
     // The host must still be active now, not merely when it attested (invariant 4).
-    let host =
-        state.store.host(&pat.sub).await?.ok_or_else(|| {
-            ApiError::forbidden("unknown-host", "No host with this id is enrolled")
-        })?;
-    refuse_unless_may_attest(host.status)?;
+    known_host(state, &pat.sub).await?.status.admit()?;
     let volume = state
         .store
         .volume(volume_id)
@@ -145,13 +117,8 @@ async fn release_key(
     let key = kek
         .unwrap(volume_id.as_bytes(), &volume.wrapped_key)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
-    let sealed =
-        sealed::seal(&recipient, VOLUME_KEY_INFO, volume_id.as_bytes(), &key).map_err(|_| {
-            ApiError::forbidden(
-                "cnf-key-invalid",
-                "The PAT's cnf key is not a valid X25519 key",
-            )
-        })?;
+    let sealed = sealed::seal(&recipient, VOLUME_KEY_INFO, volume_id.as_bytes(), &key)
+        .map_err(|_| Refusal::CnfKeyInvalid)?;
     tracing::info!(volume = %volume_id, host = %pat.sub, instance = %token.sub, "volume key released");
     Ok(sealed)
 }
@@ -162,26 +129,26 @@ pub(crate) enum Token {
     Security,
 }
 
-/// A refusal type per token and failure kind, e.g. `pat-expired`,
+/// A refusal per token and failure kind, e.g. `pat-expired`,
 /// `security-token-untrusted-issuer`.
 pub(crate) fn token_refusal(which: Token, e: TokenError) -> ApiError {
     use Token::{Pat, Security};
-    let (slug, title) = match (which, &e) {
-        (Pat, TokenError::Expired) => ("pat-expired", "The PAT has expired"),
-        (Pat, TokenError::NotYetValid) => ("pat-not-yet-valid", "The PAT is not valid yet"),
-        (Pat, _) => ("pat-invalid", "The PAT is not valid"),
-        (Security, TokenError::Expired) => {
-            ("security-token-expired", "The security token has expired")
-        }
-        (Security, TokenError::NotYetValid) => (
-            "security-token-not-yet-valid",
-            "The security token is not valid yet",
-        ),
-        (Security, TokenError::UntrustedIssuer(_)) => (
-            "security-token-untrusted-issuer",
-            "The security token's issuer is not trusted",
-        ),
-        (Security, _) => ("security-token-invalid", "The security token is not valid"),
+    let refusal = match (which, &e) {
+        (Pat, TokenError::Expired) => Refusal::PatExpired,
+        (Pat, TokenError::NotYetValid) => Refusal::PatNotYetValid,
+        (Pat, _) => Refusal::PatInvalid,
+        (Security, TokenError::Expired) => Refusal::SecurityTokenExpired,
+        (Security, TokenError::NotYetValid) => Refusal::SecurityTokenNotYetValid,
+        (Security, TokenError::UntrustedIssuer(_)) => Refusal::SecurityTokenUntrustedIssuer,
+        (Security, _) => Refusal::SecurityTokenInvalid,
     };
-    ApiError::forbidden(slug, title).detail(e.to_string())
+    refusal.with(e.to_string())
+}
+
+/// The PAT's `cnf` key, to which whatever is released for it is sealed.
+pub(crate) fn cnf_key(pat: &PatClaims) -> Result<[u8; 32], ApiError> {
+    pat.cnf
+        .jwk
+        .x25519_public()
+        .ok_or_else(|| Refusal::CnfKeyInvalid.with("the PAT's cnf key is not an X25519 OKP key"))
 }

@@ -5,10 +5,10 @@ use std::path::Path;
 use cairn_agent::ApiClient;
 use cairn_agent::volume::{self, KeyOut};
 use cairn_proto::api::{
-    HostView, InstanceRequest, SecretBytes, TokenRequest, TokenRole, VolumeRequest, check_id,
+    HostView, InstanceRequest, TokenRequest, VolumeFormat, VolumeRequest, check_id,
 };
-use cairn_proto::{HostId, random_bytes};
-use zeroize::Zeroizing;
+use cairn_proto::secret::VolumeKey;
+use cairn_proto::{HostAction, HostId, random_bytes};
 
 use crate::cli::{
     AdminCmd, AdminRemote, HostsAction, InstancesAction, TokensAction, VolumesAction,
@@ -36,7 +36,6 @@ pub async fn run(cmd: AdminCmd) -> Result {
             remote,
             action: TokensAction::Create { role, ttl, json },
         } => {
-            let role: TokenRole = role.parse().map_err(Failure::usage)?;
             let created = client(&remote)?
                 .create_token(&TokenRequest {
                     role,
@@ -114,26 +113,27 @@ async fn volumes(client: &ApiClient, action: VolumesAction) -> Result {
             size,
             json,
         } => {
-            let volume_id = id.unwrap_or_else(|| format!("vol-{}", hex_id()));
+            let volume_id =
+                id.unwrap_or_else(|| format!("vol-{}", hex::encode(random_bytes::<8>())));
             check_id("volume", &volume_id).map_err(Failure::usage)?;
             let size = super::parse_size(&size)?;
-            let key = Zeroizing::new(random_bytes::<32>().to_vec());
+            let key = VolumeKey::random();
             // The image first, then the registration: a key is registered only for an image
             // that exists, and an image whose registration fails is removed.
-            if let (Some(format), Some(out)) = (&format, &out) {
+            if let (Some(format), Some(out)) = (format, &out) {
                 if out.exists() {
                     return Err(Failure::usage(format!(
                         "{} exists; refusing to overwrite it",
                         out.display()
                     )));
                 }
-                create_image(format, out, size, &key)?;
+                create_image(format, out, size, key.expose())?;
             }
             let registered = client
                 .create_volume(&VolumeRequest {
                     volume_id: volume_id.clone(),
-                    format: format.clone().unwrap_or_else(|| "raw".into()),
-                    key: SecretBytes(key),
+                    format: format.unwrap_or(VolumeFormat::Raw),
+                    key,
                 })
                 .await;
             let view = match registered {
@@ -163,23 +163,16 @@ async fn volumes(client: &ApiClient, action: VolumesAction) -> Result {
     }
 }
 
-fn create_image(format: &str, out: &Path, size: u64, key: &[u8]) -> Result {
+fn create_image(format: VolumeFormat, out: &Path, size: u64, key: &[u8]) -> Result {
     let made = match format {
-        "luks" => volume::format_luks(out, size, key),
-        "qcow2" => volume::create_qcow2(out, size, key),
-        other => return Err(Failure::usage(format!("unknown format {other:?}"))),
+        VolumeFormat::Luks => volume::format_luks(out, size, key),
+        VolumeFormat::Qcow2 => volume::create_qcow2(out, size, key),
+        VolumeFormat::Raw => return Err(Failure::usage("a raw volume has no image")),
     };
     made.map_err(|e| {
         let _ = std::fs::remove_file(out);
         Failure::new(FAILURE, format!("creating the {format} image: {e}"))
     })
-}
-
-fn hex_id() -> String {
-    random_bytes::<8>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 async fn hosts(client: &ApiClient, action: HostsAction) -> Result {
@@ -211,10 +204,10 @@ async fn hosts(client: &ApiClient, action: HostsAction) -> Result {
             }
             return Ok(());
         }
-        HostsAction::Approve { host_id } => (host_id, "approve"),
-        HostsAction::Revoke { host_id } => (host_id, "revoke"),
-        HostsAction::Quarantine { host_id } => (host_id, "quarantine"),
-        HostsAction::Rotate { host_id } => (host_id, "rotate"),
+        HostsAction::Approve { host_id } => (host_id, HostAction::Approve),
+        HostsAction::Revoke { host_id } => (host_id, HostAction::Revoke),
+        HostsAction::Quarantine { host_id } => (host_id, HostAction::Quarantine),
+        HostsAction::Rotate { host_id } => (host_id, HostAction::Rotate),
     };
     let host = client.host_action(&host_id(&id)?, verb).await?;
     println!("{} is now {}", host.host_id, host.status);

@@ -2,14 +2,13 @@
 
 use cairn_agent::boot::{self, BootError};
 use cairn_agent::volume::{Backend, KeyOut, Luks, Qemu};
-use cairn_agent::{ApiClient, ClientError, HardwareKeySigner, flows, hk};
+use cairn_agent::{ApiClient, ClientError, HardwareKeySigner, flows};
 use cairn_hfm::Scan;
 use cairn_proto::Report;
 
-use crate::cli::{AgentCmd, BootArgs, HkArg, Remote, RunArgs};
+use crate::cli::{AgentCmd, BootArgs, BootBackend, HkArg, Remote, RunArgs};
 use crate::exit::{
-    self, ATTESTATION_REFUSED, Failure, KEY_RELEASE_REFUSED, Result, UNLOCK_FAILED, UNREACHABLE,
-    UNSANDBOXABLE,
+    self, ATTESTATION_REFUSED, Failure, KEY_RELEASE_REFUSED, Result, UNLOCK_FAILED, UNSANDBOXABLE,
 };
 
 pub async fn run(cmd: AgentCmd) -> Result {
@@ -199,12 +198,12 @@ fn backend(args: &BootArgs) -> Result<Backend> {
         (None, Some(fd)) => Some(KeyOut::Fd(fd)),
         (None, None) => None,
     };
-    Ok(match args.backend.as_str() {
-        "keyfile" => Backend::Keyfile(
+    Ok(match args.backend {
+        BootBackend::Keyfile => Backend::Keyfile(
             key_out
                 .ok_or_else(|| Failure::usage("--backend keyfile needs --key-out or --key-fd"))?,
         ),
-        "luks" => Backend::Luks(Luks {
+        BootBackend::Luks => Backend::Luks(Luks {
             device: args
                 .device
                 .clone()
@@ -215,14 +214,13 @@ fn backend(args: &BootArgs) -> Result<Backend> {
                 .unwrap_or_else(|| format!("cairn-{}", args.volume)),
             verify_only: args.verify_only,
         }),
-        "qemu" => Backend::Qemu(Qemu {
+        BootBackend::Qemu => Backend::Qemu(Qemu {
             image: args
                 .image
                 .clone()
                 .ok_or_else(|| Failure::usage("--backend qemu needs --image"))?,
             key_out,
         }),
-        other => return Err(Failure::usage(format!("unknown backend {other:?}"))),
     })
 }
 
@@ -235,7 +233,7 @@ async fn security_token(args: &BootArgs) -> Result<String> {
         std::env::var(var)
             .map_err(|_| Failure::usage(format!("security token: ${var} is not set")))?
     } else if let Some(url) = &args.token_url {
-        fetch_token(url, args.attempts).await?
+        cairn_agent::client::fetch_security_token(url, args.attempts).await?
     } else {
         return Err(Failure::usage(
             "give --token-file, --token-env or --token-url",
@@ -248,36 +246,6 @@ async fn security_token(args: &BootArgs) -> Result<String> {
     Ok(token.to_string())
 }
 
-/// Instance metadata services are link-local plain HTTP by design; the token is a signed
-/// JWT, so the transport adds nothing to its integrity.
-async fn fetch_token(url: &str, attempts: u32) -> Result<String> {
-    let mut delay = std::time::Duration::from_millis(200);
-    for attempt in 1..=attempts.max(1) {
-        match reqwest::get(url).await.and_then(|r| r.error_for_status()) {
-            Ok(response) => {
-                return response
-                    .text()
-                    .await
-                    .map_err(|e| Failure::new(UNREACHABLE, format!("{url}: {e}")));
-            }
-            Err(e) if e.is_status() => {
-                return Err(Failure::usage(format!("security token from {url}: {e}")));
-            }
-            Err(e) if attempt == attempts.max(1) => {
-                return Err(Failure::new(
-                    UNREACHABLE,
-                    format!("security token from {url}: {e}"),
-                ));
-            }
-            Err(_) => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(5));
-            }
-        }
-    }
-    unreachable!("the loop returns on its last attempt")
-}
-
 /// The client, the hardware key (created on first use only when `enrolling`) and the scan.
 fn prepare(
     remote: &Remote,
@@ -285,24 +253,13 @@ fn prepare(
     enrolling: bool,
 ) -> Result<(ApiClient, Box<dyn HardwareKeySigner>, Report)> {
     let client = ApiClient::new(&remote.server, remote.insecure)?;
-    let open = if enrolling {
-        hk::open_or_create
-    } else {
-        hk::open
-    };
-    let key = open(&hk.hk).map_err(|e| Failure::usage(e.to_string()))?;
-    let report = host_report(&hk.root, key.as_ref());
-    Ok((client, key, report))
-}
-
-/// This machine's hardware report as evidence carries it: what the files under `root` show,
-/// and the TPM's endorsement key when the hardware key lives in a TPM.
-pub fn host_report(root: &std::path::Path, key: &dyn HardwareKeySigner) -> Report {
-    let report = cairn_hfm::scan(root).report;
-    match key.endorsement_key() {
-        Some(ek) => cairn_hfm::with_endorsement_key(report, &ek),
-        None => report,
+    let key = match enrolling {
+        true => hk.hk.open_or_create(),
+        false => hk.hk.open(),
     }
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let report = flows::host_report(&hk.root, key.as_ref());
+    Ok((client, key, report))
 }
 
 fn hostname() -> String {

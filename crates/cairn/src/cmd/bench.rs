@@ -8,18 +8,18 @@ use std::time::{Duration, Instant};
 
 use cairn_agent::boot;
 use cairn_agent::volume::{Backend, KeyOut};
-use cairn_agent::{ApiClient, HardwareKeySigner, SoftKey, flows};
+use cairn_agent::{ApiClient, HardwareKeySigner, HkSpec, SoftKey, flows};
 use cairn_keystore::{KeyPurpose, KeyStore, KeyStoreSpec};
 use cairn_proto::api::{
-    InstanceRequest, KeyRequest, SecretBytes, TokenRequest, TokenRole, VolumeRequest,
+    InstanceRequest, KeyRequest, TokenRequest, TokenRole, VolumeFormat, VolumeRequest,
 };
 use cairn_proto::sealed::{self, RecipientKey, VOLUME_KEY_INFO};
-use cairn_proto::{Digest, Report, random_bytes};
+use cairn_proto::secret::VolumeKey;
+use cairn_proto::{Digest, Report};
 use cairn_server::{Server, ServerConfig};
-use cairn_token::security::{Audience, SECURITY_TOKEN_TYP, SecurityTokenClaims};
-use cairn_token::{
-    Ed25519Signer, Jwk, Jwks, JwsSigner, PatClaims, PatStatus, TrustedIssuers, Verifier,
-};
+use cairn_token::claims::{self, Claims, TokenSigner, Validity};
+use cairn_token::security::{Audience, SecurityTokenClaims};
+use cairn_token::{Ed25519Signer, Jwk, JwsSigner, PatClaims, PatStatus, TrustedIssuers, Verifier};
 
 use crate::cli::BenchCmd;
 use crate::exit::{FAILURE, Failure, Result};
@@ -336,16 +336,16 @@ async fn attest(
 /// Sequential attestations with one real hardware key (a TPM: each signature is a quote),
 /// beside what verifying such a signature costs the server per core.
 async fn attest_with(
-    spec: &str,
+    spec: &HkSpec,
     seconds: u64,
     server: Option<String>,
     admin_token: Option<String>,
     key_store: KeyStoreSpec,
 ) -> Result {
     check_counts(1, seconds)?;
-    let key = cairn_agent::hk::open_or_create(spec).map_err(failure)?;
+    let key = spec.open_or_create().map_err(failure)?;
     let target = Target::new(server, admin_token, key_store).await?;
-    let report = super::agent::host_report(std::path::Path::new("/"), key.as_ref());
+    let report = flows::host_report(std::path::Path::new("/"), key.as_ref());
     let join = target.join_token().await?;
     flows::enroll(
         &target.client,
@@ -409,43 +409,38 @@ fn attest_crypto_per_core(budget: Duration) -> f64 {
 /// One key release's crypto, as the key broker does it: verify a PAT and a security token
 /// (EdDSA JWTs, every claim checked) and HPKE-seal a 32-byte key.
 fn release_crypto_per_core(budget: Duration) -> f64 {
-    let signer = || Ed25519Signer::from_pkcs8(&Ed25519Signer::generate_pkcs8()).expect("fresh key");
-    let (pat_key, token_key) = (signer(), signer());
-    let jti = cairn_proto::b64::encode(random_bytes::<4>());
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
+    fn signer<C: Claims>() -> TokenSigner<C> {
+        let key = Ed25519Signer::from_pkcs8(&Ed25519Signer::generate_pkcs8()).expect("fresh key");
+        TokenSigner::new(Arc::new(key))
+    }
+    let (pat_key, token_key) = (signer::<PatClaims>(), signer::<SecurityTokenClaims>());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let Validity { iat, nbf, exp } = Validity::for_ttl(now, Duration::from_secs(3600));
     let host = SoftKey::ephemeral().public().host_id();
-    let token = cairn_token::jws::encode(
-        &token_key,
-        SECURITY_TOKEN_TYP,
-        &SecurityTokenClaims {
+    let token = token_key
+        .sign(&SecurityTokenClaims {
             iss: "https://bench".into(),
             sub: "i-bench".into(),
-            aud: Audience::One("cairn-kbs".into()),
-            iat: t,
-            exp: t + 3600,
-            nbf: Some(t),
-            jti: Some(jti.clone()),
+            aud: Audience::One(SecurityTokenClaims::AUDIENCE.into()),
+            iat,
+            exp,
+            nbf: Some(nbf),
+            jti: Some(claims::new_jti()),
             host_id: host.clone(),
             volume_ids: vec!["vol-bench".into()],
             image_digest: None,
-        },
-    )
-    .expect("signs");
+        })
+        .expect("signs");
     let recipient = RecipientKey::generate();
-    let pat = cairn_token::jws::encode(
-        &pat_key,
-        cairn_token::pat::PAT_TYP,
-        &PatClaims {
+    let pat = pat_key
+        .sign(&PatClaims {
             iss: "https://bench".into(),
             sub: host,
-            aud: "cairn-kbs".into(),
-            iat: t,
-            nbf: t,
-            exp: t + 3600,
-            jti,
+            aud: PatClaims::AUDIENCE.into(),
+            iat,
+            nbf,
+            exp,
+            jti: claims::new_jti(),
             hwfp: Digest::sha256("hw"),
             cnf: cairn_token::pat::Confirmation {
                 jwk: Jwk::okp("X25519", &recipient.public()),
@@ -453,16 +448,12 @@ fn release_crypto_per_core(budget: Duration) -> f64 {
             tkd: Some(Digest::sha256(&token)),
             status: PatStatus::Affirming,
             drift: vec![],
-        },
-    )
-    .expect("signs");
-    let jwks = |k: &Ed25519Signer| Jwks {
-        keys: vec![k.public_jwk()],
-    };
-    let pats = Verifier::for_pats(&jwks(&pat_key), Some("https://bench".into())).expect("verifier");
+        })
+        .expect("signs");
+    let pats = Verifier::for_pats(&pat_key.jwks(), Some("https://bench".into())).expect("verifier");
     let mut issuers = TrustedIssuers::default();
     issuers
-        .trust_cairn("https://bench", &jwks(&token_key))
+        .trust_cairn("https://bench", &token_key.jwks())
         .expect("issuer");
     let volume_key = [9u8; 32];
     per_second(budget, || {
@@ -498,8 +489,8 @@ async fn release(clients: usize, seconds: u64, boots: usize, key_store: KeyStore
             .admin
             .create_volume(&VolumeRequest {
                 volume_id: volume_id.clone(),
-                format: "raw".into(),
-                key: SecretBytes(zeroize::Zeroizing::new(random_bytes::<32>().to_vec())),
+                format: VolumeFormat::Raw,
+                key: VolumeKey::random(),
             })
             .await?;
         let security_token = target

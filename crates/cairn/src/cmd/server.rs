@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cairn_keystore::KeyStoreSpec;
-use cairn_server::{Role, Server, ServerConfig};
+use cairn_server::{Server, ServerConfig};
 
 use crate::cli::{ServeArgs, ServerCmd};
 use crate::exit::{FAILURE, Failure, Result};
@@ -66,12 +66,7 @@ async fn bind(data_dir: &Path, args: ServeArgs) -> Result<Server> {
     let mut config = ServerConfig::new(data_dir.to_path_buf(), args.listen);
     config.database_url = args.database_url;
     config.key_store = args.key_store;
-    config.roles = args
-        .roles
-        .iter()
-        .map(|r| r.parse::<Role>())
-        .collect::<std::result::Result<_, _>>()
-        .map_err(Failure::usage)?;
+    config.roles = args.roles;
     config.issuer = args.issuer;
     config.strict_drift = args.strict_drift;
     config.nonce_ttl = Duration::from_secs(args.nonce_ttl);

@@ -258,8 +258,8 @@ pub async fn volume(server: &TestServer, id: &str) -> [u8; 32] {
         .admin()
         .create_volume(&cairn_proto::api::VolumeRequest {
             volume_id: id.into(),
-            format: "raw".into(),
-            key: cairn_proto::api::SecretBytes(zeroize::Zeroizing::new(key.to_vec())),
+            format: cairn_proto::api::VolumeFormat::Raw,
+            key: cairn_proto::secret::VolumeKey::from_slice(&key).unwrap(),
         })
         .await
         .unwrap();
@@ -557,7 +557,7 @@ pub fn enroll_cli(server: &TestServer, dir: &Path) -> (Box<dyn HardwareKeySigner
     ]));
     let host: serde_json::Value = serde_json::from_str(&out).unwrap();
     (
-        cairn_agent::hk::open(&spec).unwrap(),
+        spec.parse::<cairn_agent::HkSpec>().unwrap().open().unwrap(),
         host["host_id"].as_str().unwrap().to_string(),
     )
 }

@@ -1,0 +1,431 @@
+//! The life cycles of hosts and ERoTs, and the verdict on an attestation, as total functions.
+//!
+//! Every status a host or an ERoT can be in, every change between them and every judgement of
+//! evidence lives here, once. Handlers parse, load, verify, ask this module, and then apply
+//! what it answers with a conditional store update (`… WHERE status = from`), so concurrent
+//! requests on any replica never overwrite each other.
+
+use serde::{Deserialize, Serialize};
+
+use crate::drift::Drift;
+use crate::problem::Refusal;
+
+/// DESIGN.md flow 1, step 4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    /// Enrolled, awaiting an operator (or a TPM host's credential activation).
+    Pending,
+    Active,
+    /// A rotation window: the next attestation's new fingerprint is accepted and recorded.
+    Maintenance,
+    /// Drift or tamper was detected, or an operator said so.
+    Quarantined,
+    /// For good.
+    Revoked,
+}
+
+crate::words!("host status", HostStatus {
+    Pending = "pending",
+    Active = "active",
+    Maintenance = "maintenance",
+    Quarantined = "quarantined",
+    Revoked = "revoked",
+});
+
+impl HostStatus {
+    /// Only active hosts, and hosts in a maintenance window, may attest or be given anything
+    /// (invariant 4: a revoked or quarantined host gets nothing from the next request on).
+    pub fn admit(self) -> Result<(), Refusal> {
+        match self {
+            Self::Active | Self::Maintenance => Ok(()),
+            Self::Pending => Err(Refusal::HostPending),
+            Self::Quarantined => Err(Refusal::HostQuarantined),
+            Self::Revoked => Err(Refusal::HostRevoked),
+        }
+    }
+
+    /// The status a new enrollment starts in: `active` with a valid join token, unless a TPM
+    /// host still owes its credential activation (which then grants what the token granted).
+    pub fn enrolled(join_token: bool, proof: KeyProof) -> HostStatus {
+        match (join_token, proof) {
+            (true, KeyProof::Proven) => Self::Active,
+            _ => Self::Pending,
+        }
+    }
+
+    /// What a change does to a host in this status; `Err` when the status does not allow it.
+    pub fn apply(self, change: HostChange) -> Result<HostStatus, Conflict> {
+        use HostAction::*;
+        use HostStatus::*;
+        let conflict = Err(Conflict::Status { from: self, change });
+        match (change, self) {
+            (HostChange::Operator(Approve), Pending | Quarantined) => Ok(Active),
+            (HostChange::Operator(Revoke), Pending | Active | Maintenance | Quarantined) => {
+                Ok(Revoked)
+            }
+            (HostChange::Operator(Quarantine), Pending | Active | Maintenance) => Ok(Quarantined),
+            // Opens the maintenance window.
+            (HostChange::Operator(Rotate), Active | Quarantined) => Ok(Maintenance),
+            // A TPM host answered its credential challenge, and was granted activation.
+            (HostChange::Activated, Pending) => Ok(Active),
+            // The maintenance window closes on the attestation that presented new hardware.
+            (HostChange::Rotated, Maintenance) => Ok(Active),
+            // An attestation showed a different board, CPU or TPM: tamper.
+            (HostChange::ImmutableDrift, Active) => Ok(Quarantined),
+            _ => conflict,
+        }
+    }
+
+    /// An operator's action: the status table above, and a TPM host is approved only once it
+    /// has proven that its attestation key sits in its TPM.
+    pub fn act(self, action: HostAction, proof: KeyProof) -> Result<HostStatus, Conflict> {
+        if (action, self, proof) == (HostAction::Approve, Self::Pending, KeyProof::Owed) {
+            return Err(Conflict::ActivationOwed);
+        }
+        self.apply(HostChange::Operator(action))
+    }
+}
+
+/// What an operator can do to a host (`POST /v1/hosts/{id}/{action}`, `cairn admin hosts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HostAction {
+    Approve,
+    Revoke,
+    Quarantine,
+    /// Opens a maintenance window for a hardware change.
+    Rotate,
+}
+
+crate::words!("host action", HostAction {
+    Approve = "approve",
+    Revoke = "revoke",
+    Quarantine = "quarantine",
+    Rotate = "rotate",
+});
+
+/// Everything that changes a host's status: an operator's action, or what the host proved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostChange {
+    Operator(HostAction),
+    /// A TPM host's credential activation that grants `active`.
+    Activated,
+    /// A maintenance window's attestation presented the new hardware.
+    Rotated,
+    /// An attestation presented another immutable component.
+    ImmutableDrift,
+}
+
+/// Whether a host has proven possession of its hardware key in full. Every host signs its
+/// enrollment; a TPM host also owes a credential activation until it answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyProof {
+    Proven,
+    Owed,
+}
+
+/// Why a change was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("cannot {} a {from} host", change_name(*change))]
+    Status {
+        from: HostStatus,
+        change: HostChange,
+    },
+    #[error("the TPM host has not yet answered its credential challenge")]
+    ActivationOwed,
+}
+
+fn change_name(change: HostChange) -> &'static str {
+    match change {
+        HostChange::Operator(action) => action.as_str(),
+        HostChange::Activated => "activate",
+        HostChange::Rotated => "rotate into",
+        HostChange::ImmutableDrift => "quarantine on drift",
+    }
+}
+
+impl Conflict {
+    pub fn refusal(self) -> Refusal {
+        match self {
+            Conflict::Status { .. } => Refusal::InvalidTransition,
+            Conflict::ActivationOwed => Refusal::ActivationPending,
+        }
+    }
+}
+
+/// DESIGN.md flow 4: `active` → `released` → `destroyed`, or `expired` before destruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErotStatus {
+    Active,
+    Released,
+    Destroyed,
+    Expired,
+}
+
+/// What happens to an ERoT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErotEvent {
+    /// Its private key goes, once, to its host.
+    Release,
+    /// The host reports the workload finished: the key is gone for good.
+    Complete,
+    /// Its time ran out before it was destroyed.
+    Expire,
+}
+
+crate::words!("ERoT status", ErotStatus {
+    Active = "active",
+    Released = "released",
+    Destroyed = "destroyed",
+    Expired = "expired",
+});
+
+impl ErotStatus {
+    /// The status after `event`, or `None` when the event cannot happen to an ERoT in this
+    /// status: nothing leaves `destroyed` or `expired`, and a key is released at most once.
+    pub fn apply(self, event: ErotEvent) -> Option<ErotStatus> {
+        use ErotStatus::*;
+        match (event, self) {
+            (ErotEvent::Release, Active) => Some(Released),
+            (ErotEvent::Complete, Active | Released) => Some(Destroyed),
+            (ErotEvent::Expire, Active | Released) => Some(Expired),
+            _ => None,
+        }
+    }
+
+    /// Every change `event` makes: (from, to).
+    pub fn changes(event: ErotEvent) -> impl Iterator<Item = (ErotStatus, ErotStatus)> {
+        Self::ALL
+            .iter()
+            .filter_map(move |&from| Some((from, from.apply(event)?)))
+    }
+}
+
+/// What a PCR outside its reference values does (`--pcr-reference`'s `on_mismatch`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnMismatch {
+    #[default]
+    Refuse,
+    Warn,
+}
+
+/// The server's configured tolerance.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Policy {
+    /// Replaceable components that changed refuse (instead of warning).
+    pub strict_drift: bool,
+    pub on_pcr_mismatch: OnMismatch,
+}
+
+/// The judgement of one attestation whose signature and nonce verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// An `affirming` PAT.
+    Affirm,
+    /// A `warning` PAT naming what drifted (`class/id`, or `pcr:N`).
+    Warn(Vec<String>),
+    /// The maintenance window closes: the presented hardware becomes the registered one
+    /// ([`HostChange::Rotated`]), then a PAT that affirms, or warns of PCRs off their lists.
+    Rotate { warn: Vec<String> },
+    /// No PAT, and the host is quarantined ([`HostChange::ImmutableDrift`]): these immutable
+    /// components changed.
+    Quarantine(Vec<String>),
+    /// No PAT: why, and what it names (changed components or PCRs, if any).
+    Refuse(Refusal, Vec<String>),
+}
+
+/// DESIGN.md flow 2, step 3: a host's status, the drift between its registered and presented
+/// hardware, and the PCRs its quote shows off their reference lists, judged by `policy`.
+pub fn judge(status: HostStatus, drift: Drift, pcrs_off: &[u32], policy: Policy) -> Verdict {
+    if let Err(refusal) = status.admit() {
+        return Verdict::Refuse(refusal, vec![]);
+    }
+    let pcrs: Vec<String> = pcrs_off.iter().map(|i| format!("pcr:{i}")).collect();
+    if !pcrs.is_empty() && policy.on_pcr_mismatch == OnMismatch::Refuse {
+        return Verdict::Refuse(Refusal::PcrMismatch, pcrs);
+    }
+    let warn = |changed: Vec<String>| match changed.is_empty() {
+        true => Verdict::Affirm,
+        false => Verdict::Warn(changed),
+    };
+    if drift.is_empty() {
+        warn(pcrs)
+    } else if status == HostStatus::Maintenance {
+        Verdict::Rotate { warn: pcrs }
+    } else if drift.immutable {
+        Verdict::Quarantine(drift.changed)
+    } else if policy.strict_drift {
+        Verdict::Refuse(Refusal::ComponentDrift, drift.changed)
+    } else {
+        warn([drift.changed, pcrs].concat())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_status_table() {
+        use HostAction::*;
+        use HostStatus::*;
+        let allowed = [
+            (Approve, vec![Pending, Quarantined], Active),
+            (
+                Revoke,
+                vec![Pending, Active, Maintenance, Quarantined],
+                Revoked,
+            ),
+            (Quarantine, vec![Pending, Active, Maintenance], Quarantined),
+            (Rotate, vec![Active, Quarantined], Maintenance),
+        ];
+        for (action, from, to) in allowed {
+            for &status in HostStatus::ALL {
+                let got = status.act(action, KeyProof::Proven);
+                match from.contains(&status) {
+                    true => assert_eq!(got, Ok(to), "{action} a {status} host"),
+                    false => assert_eq!(got.unwrap_err().refusal(), Refusal::InvalidTransition),
+                }
+            }
+        }
+        // Nothing leaves `revoked`.
+        for change in [
+            HostChange::Activated,
+            HostChange::Rotated,
+            HostChange::ImmutableDrift,
+        ]
+        .into_iter()
+        .chain(HostAction::ALL.iter().map(|&a| HostChange::Operator(a)))
+        {
+            assert!(Revoked.apply(change).is_err());
+        }
+        assert_eq!(Pending.apply(HostChange::Activated), Ok(Active));
+        assert_eq!(Maintenance.apply(HostChange::Rotated), Ok(Active));
+        assert!(Active.apply(HostChange::Rotated).is_err());
+        assert_eq!(Active.apply(HostChange::ImmutableDrift), Ok(Quarantined));
+    }
+
+    #[test]
+    fn a_tpm_host_is_approved_only_after_its_activation() {
+        let owed = HostStatus::Pending.act(HostAction::Approve, KeyProof::Owed);
+        assert_eq!(owed, Err(Conflict::ActivationOwed));
+        assert_eq!(owed.unwrap_err().refusal(), Refusal::ActivationPending);
+        // Revoking or quarantining it needs no proof.
+        assert_eq!(
+            HostStatus::Pending.act(HostAction::Revoke, KeyProof::Owed),
+            Ok(HostStatus::Revoked)
+        );
+        assert_eq!(
+            HostStatus::enrolled(true, KeyProof::Owed),
+            HostStatus::Pending
+        );
+        assert_eq!(
+            HostStatus::enrolled(true, KeyProof::Proven),
+            HostStatus::Active
+        );
+        assert_eq!(
+            HostStatus::enrolled(false, KeyProof::Proven),
+            HostStatus::Pending
+        );
+    }
+
+    #[test]
+    fn words_round_trip() {
+        for &status in HostStatus::ALL {
+            assert_eq!(status.as_str().parse(), Ok(status));
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{status}\""));
+        }
+        for &action in HostAction::ALL {
+            assert_eq!(action.as_str().parse(), Ok(action));
+        }
+        for &status in ErotStatus::ALL {
+            assert_eq!(status.as_str().parse(), Ok(status));
+        }
+        assert!("destroy".parse::<HostAction>().is_err());
+    }
+
+    #[test]
+    fn an_erot_moves_forward_only() {
+        use ErotEvent::*;
+        use ErotStatus::*;
+        assert_eq!(Active.apply(Release), Some(Released));
+        assert_eq!(Released.apply(Release), None);
+        assert_eq!(Released.apply(Complete), Some(Destroyed));
+        assert_eq!(Active.apply(Complete), Some(Destroyed));
+        for end in [Destroyed, Expired] {
+            for event in [Release, Complete, Expire] {
+                assert_eq!(end.apply(event), None);
+            }
+        }
+        assert_eq!(
+            ErotStatus::changes(Expire).collect::<Vec<_>>(),
+            [(Active, Expired), (Released, Expired)]
+        );
+    }
+
+    fn drift(changed: &[&str], immutable: bool) -> Drift {
+        Drift {
+            changed: changed.iter().map(|s| s.to_string()).collect(),
+            immutable,
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        use HostStatus::*;
+        let lax = Policy::default();
+        let strict = Policy {
+            strict_drift: true,
+            on_pcr_mismatch: OnMismatch::Warn,
+        };
+        let none = Drift::default;
+        assert_eq!(judge(Active, none(), &[], lax), Verdict::Affirm);
+        assert_eq!(
+            judge(Pending, none(), &[], lax),
+            Verdict::Refuse(Refusal::HostPending, vec![])
+        );
+        assert_eq!(
+            judge(Revoked, drift(&["board/board"], true), &[], lax),
+            Verdict::Refuse(Refusal::HostRevoked, vec![])
+        );
+        assert_eq!(
+            judge(Active, drift(&["nic/eth0"], false), &[], lax),
+            Verdict::Warn(vec!["nic/eth0".into()])
+        );
+        assert_eq!(
+            judge(Active, drift(&["nic/eth0"], false), &[], strict),
+            Verdict::Refuse(Refusal::ComponentDrift, vec!["nic/eth0".into()])
+        );
+        assert_eq!(
+            judge(Active, drift(&["cpu/0"], true), &[], strict),
+            Verdict::Quarantine(vec!["cpu/0".into()])
+        );
+        // A maintenance window accepts even immutable changes.
+        assert_eq!(
+            judge(Maintenance, drift(&["cpu/0"], true), &[7], strict),
+            Verdict::Rotate {
+                warn: vec!["pcr:7".into()]
+            }
+        );
+        // PCRs refuse before anything else, or join the drift as warnings.
+        assert_eq!(
+            judge(Maintenance, drift(&["cpu/0"], true), &[0, 7], lax),
+            Verdict::Refuse(Refusal::PcrMismatch, vec!["pcr:0".into(), "pcr:7".into()])
+        );
+        assert_eq!(
+            judge(
+                Active,
+                drift(&["nic/eth0"], false),
+                &[7],
+                Policy {
+                    on_pcr_mismatch: OnMismatch::Warn,
+                    ..lax
+                }
+            ),
+            Verdict::Warn(vec!["nic/eth0".into(), "pcr:7".into()])
+        );
+    }
+}

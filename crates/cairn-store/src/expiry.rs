@@ -1,0 +1,29 @@
+//! The store's own upkeep: what has expired is retired without anyone asking, so that the
+//! state read back is true and nothing piles up.
+
+use std::time::Duration;
+
+use crate::Store;
+
+/// How often expired nonces are deleted and expired ERoTs marked so. Reads never depend on
+/// this: consuming a nonce and releasing an ERoT check expiry themselves.
+pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+
+impl Store {
+    /// Runs until the task is dropped: every [`EXPIRY_INTERVAL`], deletes expired challenge
+    /// nonces and marks expired ERoTs `expired`. On several replicas each does this; the
+    /// updates are idempotent.
+    pub async fn expire_forever(self) {
+        let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+        loop {
+            tick.tick().await;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            if let Err(e) = self.prune_nonces(now).await {
+                tracing::warn!(error = %e, "pruning expired nonces failed");
+            }
+            if let Err(e) = self.expire_erots(now).await {
+                tracing::warn!(error = %e, "expiring ERoTs failed");
+            }
+        }
+    }
+}
