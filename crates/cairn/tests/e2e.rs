@@ -285,3 +285,43 @@ fn unreachable_server_exits_3() {
         .unwrap();
     assert_exit(&out, 3);
 }
+
+/// The benchmarks run as `cairn bench …` from their own crate, each printing its figure as a
+/// fraction of the crypto bound it measured in the same run (the figures are not asserted).
+#[test]
+fn benchmarks_report_against_their_crypto_bound() {
+    for args in [
+        &["bench", "attest", "--clients", "2", "--seconds", "1"][..],
+        &[
+            "bench",
+            "release",
+            "--clients",
+            "2",
+            "--seconds",
+            "1",
+            "--boots",
+            "3",
+        ],
+    ] {
+        let out = std::process::Command::new(CAIRN)
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("of the single-core crypto bound"),
+            "{stdout}"
+        );
+        assert!(stdout.contains(" 0 failed"), "{stdout}");
+    }
+    let out = std::process::Command::new(CAIRN)
+        .args(["bench", "attest", "--clients", "0"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+}

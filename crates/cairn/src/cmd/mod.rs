@@ -4,7 +4,6 @@ mod admin;
 mod agent;
 mod audit;
 mod bench;
-mod bench_sandbox;
 mod server;
 mod workload;
 

@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use cairn_agent::run::{Limits, Sandbox};
 
-use super::bench::{failure, ms, percentile};
-use crate::exit::{Failure, Result};
+use crate::measure::{ms, percentile};
+use crate::{BenchError, Result, failure};
 
 const TRUE: &str = "/usr/bin/true";
 
-pub async fn run(runs: usize, bwrap: Option<&Path>, cgroup: Option<&Path>) -> Result {
+pub async fn sandbox(runs: usize, bwrap: Option<&Path>, cgroup: Option<&Path>) -> Result {
     if runs == 0 {
-        return Err(Failure::usage("--runs must be at least 1"));
+        return Err(BenchError::usage("--runs must be at least 1"));
     }
     let mut probes = Vec::with_capacity(runs);
     let mut sandboxed = Vec::with_capacity(runs);
