@@ -326,6 +326,27 @@ mod tests {
         }
     }
 
+    /// Found by the `jcs` fuzz target: serde_json's default float parsing is not correctly
+    /// rounded, so `0.1623157e308` read as the double after 1.623157e307 and canonicalized
+    /// as `1.6231570000000001e+307`, which an implementation that parses exactly (every
+    /// ECMAScript one) does not produce: the same text, two canonical forms, no signature
+    /// that verifies across them. `float_roundtrip` (cairn-proto's Cargo.toml) reads them
+    /// exactly. This test alone cannot catch its loss (a dev-dependency enables it for tests);
+    /// the input is in the fuzz corpus (`fuzz/corpus/jcs/regression-float-rounding`), which
+    /// CI replays in a build without dev-dependencies.
+    #[test]
+    fn numbers_are_read_correctly_rounded() {
+        for (input, expected) in [
+            ("0.1623157e308", "1.623157e+307"),
+            ("[1e21, 1E-7, -0, 0.1623157e308]", "[1e+21,1e-7,0,1.623157e+307]"),
+            ("2.2250738585072011e-308", "2.225073858507201e-308"),
+            ("0.3e-320", "3e-321"),
+        ] {
+            assert_eq!(of_text(input), expected, "{input}");
+            assert_eq!(of_text(expected), expected, "{expected}");
+        }
+    }
+
     #[test]
     fn refuses_repeated_names_and_what_is_not_json() {
         for bad in [
