@@ -72,16 +72,17 @@ pub struct HostView {
     pub history: Vec<FingerprintRecord>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenRole {
-    /// Operates the server: hosts, tokens.
-    Admin,
-    /// Enrolls one host straight to `active`; single use.
-    Join,
-    /// Derives ERoTs and gets receipts for them; owns what it creates.
-    Customer,
-}
+crate::words!(
+    "token role",
+    pub enum TokenRole {
+        /// Operates the server: hosts, tokens.
+        Admin = "admin",
+        /// Enrolls one host straight to `active`; single use.
+        Join = "join",
+        /// Derives ERoTs and gets receipts for them; owns what it creates.
+        Customer = "customer",
+    }
+);
 
 impl TokenRole {
     /// Whether the token authenticates requests (a join token only enrolls one host).
@@ -89,12 +90,6 @@ impl TokenRole {
         matches!(self, Self::Admin | Self::Customer)
     }
 }
-
-crate::words!("token role", TokenRole {
-    Admin = "admin",
-    Join = "join",
-    Customer = "customer",
-});
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TokenRequest {
@@ -158,23 +153,18 @@ pub struct VolumeRequest {
     pub key: VolumeKey,
 }
 
-/// How a volume's key is used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VolumeFormat {
-    /// A LUKS2 device (cryptsetup).
-    Luks,
-    /// A LUKS-encrypted qcow2 image (qemu).
-    Qcow2,
-    /// A bare key (the `keyfile` boot backend).
-    Raw,
-}
-
-crate::words!("volume format", VolumeFormat {
-    Luks = "luks",
-    Qcow2 = "qcow2",
-    Raw = "raw",
-});
+crate::words!(
+    "volume format",
+    /// How a volume's key is used.
+    pub enum VolumeFormat {
+        /// A LUKS2 device (cryptsetup).
+        Luks = "luks",
+        /// A LUKS-encrypted qcow2 image (qemu).
+        Qcow2 = "qcow2",
+        /// A bare key (the `keyfile` boot backend).
+        Raw = "raw",
+    }
+);
 
 impl VolumeFormat {
     /// The formats that are an image, which `cairn admin volumes create --format` makes.

@@ -5,33 +5,26 @@
 //! what it answers with a conditional store update (`… WHERE status = from`), so concurrent
 //! requests on any replica never overwrite each other.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::drift::Drift;
 use crate::problem::Refusal;
 
-/// DESIGN.md flow 1, step 4.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HostStatus {
-    /// Enrolled, awaiting an operator (or a TPM host's credential activation).
-    Pending,
-    Active,
-    /// A rotation window: the next attestation's new fingerprint is accepted and recorded.
-    Maintenance,
-    /// Drift or tamper was detected, or an operator said so.
-    Quarantined,
-    /// For good.
-    Revoked,
-}
-
-crate::words!("host status", HostStatus {
-    Pending = "pending",
-    Active = "active",
-    Maintenance = "maintenance",
-    Quarantined = "quarantined",
-    Revoked = "revoked",
-});
+crate::words!(
+    "host status",
+    /// DESIGN.md flow 1, step 4.
+    pub enum HostStatus {
+        /// Enrolled, awaiting an operator (or a TPM host's credential activation).
+        Pending = "pending",
+        Active = "active",
+        /// A rotation window: the next attestation's new fingerprint is accepted and recorded.
+        Maintenance = "maintenance",
+        /// Drift or tamper was detected, or an operator said so.
+        Quarantined = "quarantined",
+        /// For good.
+        Revoked = "revoked",
+    }
+);
 
 impl HostStatus {
     /// Only active hosts, and hosts in a maintenance window, may attest or be given anything
@@ -77,32 +70,29 @@ impl HostStatus {
         }
     }
 
-    /// An operator's action: the status table above, and a TPM host is approved only once it
-    /// has proven that its attestation key sits in its TPM.
+    /// An operator's action: the status table above, and no action admits a TPM host (to
+    /// `active` or `maintenance`) before it has proven that its attestation key sits in its
+    /// TPM.
     pub fn act(self, action: HostAction, proof: KeyProof) -> Result<HostStatus, Conflict> {
-        if (action, self, proof) == (HostAction::Approve, Self::Pending, KeyProof::Owed) {
-            return Err(Conflict::ActivationOwed);
+        let to = self.apply(HostChange::Operator(action))?;
+        match (to.admit(), proof) {
+            (Ok(()), KeyProof::Owed) => Err(Conflict::ActivationOwed),
+            _ => Ok(to),
         }
-        self.apply(HostChange::Operator(action))
     }
 }
 
-/// What an operator can do to a host (`POST /v1/hosts/{id}/{action}`, `cairn admin hosts`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HostAction {
-    Approve,
-    Revoke,
-    Quarantine,
-    /// Opens a maintenance window for a hardware change.
-    Rotate,
-}
-
-crate::words!("host action", HostAction {
-    Approve = "approve",
-    Revoke = "revoke",
-    Quarantine = "quarantine",
-    Rotate = "rotate",
-});
+crate::words!(
+    "host action",
+    /// What an operator can do to a host (`POST /v1/hosts/{id}/{action}`, `cairn admin hosts`).
+    pub enum HostAction {
+        Approve = "approve",
+        Revoke = "revoke",
+        Quarantine = "quarantine",
+        /// Opens a maintenance window for a hardware change.
+        Rotate = "rotate",
+    }
+);
 
 /// Everything that changes a host's status: an operator's action, or what the host proved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,14 +144,16 @@ impl Conflict {
     }
 }
 
-/// DESIGN.md flow 4: `active` → `released` → `destroyed`, or `expired` before destruction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErotStatus {
-    Active,
-    Released,
-    Destroyed,
-    Expired,
-}
+crate::words!(
+    "ERoT status",
+    /// DESIGN.md flow 4: `active` → `released` → `destroyed`, or `expired` before destruction.
+    pub enum ErotStatus {
+        Active = "active",
+        Released = "released",
+        Destroyed = "destroyed",
+        Expired = "expired",
+    }
+);
 
 /// What happens to an ERoT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,13 +165,6 @@ pub enum ErotEvent {
     /// Its time ran out before it was destroyed.
     Expire,
 }
-
-crate::words!("ERoT status", ErotStatus {
-    Active = "active",
-    Released = "released",
-    Destroyed = "destroyed",
-    Expired = "expired",
-});
 
 impl ErotStatus {
     /// The status after `event`, or `None` when the event cannot happen to an ERoT in this
@@ -312,11 +297,21 @@ mod tests {
         let owed = HostStatus::Pending.act(HostAction::Approve, KeyProof::Owed);
         assert_eq!(owed, Err(Conflict::ActivationOwed));
         assert_eq!(owed.unwrap_err().refusal(), Refusal::ActivationPending);
-        // Revoking or quarantining it needs no proof.
+        // Revoking or quarantining it needs no proof; quarantine is no way around it.
         assert_eq!(
             HostStatus::Pending.act(HostAction::Revoke, KeyProof::Owed),
             Ok(HostStatus::Revoked)
         );
+        assert_eq!(
+            HostStatus::Pending.act(HostAction::Quarantine, KeyProof::Owed),
+            Ok(HostStatus::Quarantined)
+        );
+        for action in [HostAction::Approve, HostAction::Rotate] {
+            assert_eq!(
+                HostStatus::Quarantined.act(action, KeyProof::Owed),
+                Err(Conflict::ActivationOwed)
+            );
+        }
         assert_eq!(
             HostStatus::enrolled(true, KeyProof::Owed),
             HostStatus::Pending

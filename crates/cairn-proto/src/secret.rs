@@ -4,9 +4,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
 /// `N` secret bytes: zeroized on drop, base64url of exactly `N` bytes in JSON, redacted in
-/// `Debug`. Read with [`Secret::expose`], where the bytes are used.
+/// `Debug`. Read with [`Secret::expose`], where the bytes are used. The bytes live on the
+/// heap, so moving a secret leaves no copy behind.
 #[derive(Clone)]
-pub struct Secret<const N: usize>(Zeroizing<[u8; N]>);
+pub struct Secret<const N: usize>(Box<Zeroizing<[u8; N]>>);
 
 /// A volume key: 256 bits, what LUKS2 and LUKS qcow2 are given.
 pub type VolumeKey = Secret<32>;
@@ -16,14 +17,14 @@ pub type ActivationSecret = Secret<32>;
 
 impl<const N: usize> Secret<N> {
     pub fn random() -> Self {
-        let mut bytes = Zeroizing::new([0u8; N]);
+        let mut bytes = Box::new(Zeroizing::new([0u8; N]));
         aws_lc_rs::rand::fill(&mut bytes[..]).expect("the system's random generator");
         Secret(bytes)
     }
 
     /// The secret from `bytes`, which must be exactly `N` long.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, String> {
-        let mut secret = Zeroizing::new([0u8; N]);
+        let mut secret = Box::new(Zeroizing::new([0u8; N]));
         if bytes.len() != N {
             return Err(format!("a {N}-byte secret, not {} bytes", bytes.len()));
         }

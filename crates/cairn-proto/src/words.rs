@@ -1,10 +1,23 @@
 //! Enums whose values are words on the wire, in the database and on the command line.
 
-/// Gives a field-less enum its words, each spelled once: `ALL`, `WORDS`, `as_str`, `FromStr`
-/// (whose error lists the words) and `Display`.
+/// Declares a field-less enum whose variants are words, each word spelled once: the enum,
+/// `ALL`, `WORDS`, `as_str`, `FromStr` (whose error lists the words), `Display`, and serde as
+/// the word itself.
 #[macro_export]
 macro_rules! words {
-    ($kind:literal, $ty:ident { $($variant:ident = $word:literal),+ $(,)? }) => {
+    (
+        $kind:literal,
+        $(#[$meta:meta])*
+        $vis:vis enum $ty:ident {
+            $($(#[doc = $doc:literal])* $variant:ident = $word:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        $vis enum $ty {
+            $($(#[doc = $doc])* $variant,)+
+        }
+
         impl $ty {
             pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
             pub const WORDS: &'static [&'static str] = &[$($word),+];
@@ -33,6 +46,19 @@ macro_rules! words {
         impl ::std::fmt::Display for $ty {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl ::serde::Serialize for $ty {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $ty {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let word = <::std::borrow::Cow<'de, str>>::deserialize(d)?;
+                word.parse().map_err(::serde::de::Error::custom)
             }
         }
     };

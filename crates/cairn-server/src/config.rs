@@ -6,25 +6,20 @@ use std::time::Duration;
 use cairn_keystore::KeyStoreSpec;
 use cairn_store::Store;
 
-/// The roles of DESIGN.md a process serves (`--roles`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Enrollment, challenges, PATs, and the host registry.
-    Attestation,
-    /// Signs instance security tokens for the control plane.
-    Issuer,
-    /// Volume keys: registration and release.
-    KeyBroker,
-    /// ERoTs: derivation, receipts, release and destruction.
-    Derg,
-}
-
-cairn_proto::words!("role", Role {
-    Attestation = "attestation",
-    Issuer = "issuer",
-    KeyBroker = "kbs",
-    Derg = "derg",
-});
+cairn_proto::words!(
+    "role",
+    /// The roles of DESIGN.md a process serves (`--roles`).
+    pub enum Role {
+        /// Enrollment, challenges, PATs, and the host registry.
+        Attestation = "attestation",
+        /// Signs instance security tokens for the control plane.
+        Issuer = "issuer",
+        /// Volume keys: registration and release.
+        KeyBroker = "kbs",
+        /// ERoTs: derivation, receipts, release and destruction.
+        Derg = "derg",
+    }
+);
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {

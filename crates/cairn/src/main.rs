@@ -16,6 +16,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
+        // A command without its subcommand prints its help, as clap does.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            e.exit()
+        }
         Err(e) if e.use_stderr() => {
             eprintln!("cairn: {}", one_line(&e.render().to_string()));
             return std::process::ExitCode::from(exit::USAGE);

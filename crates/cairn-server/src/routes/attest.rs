@@ -10,6 +10,7 @@ use cairn_token::Jwk;
 use cairn_token::claims::{self, Claims, Validity};
 use cairn_token::pat::{Confirmation, PatClaims, PatStatus};
 
+use super::known_host;
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
@@ -174,16 +175,4 @@ fn pcrs_off(state: &AppState, host: &HostId, signature: &Signature) -> Result<Ve
         &values,
         &reference.for_host(host),
     ))
-}
-
-/// The enrolled host `id` names: every route that acts for a host starts here.
-pub async fn known_host(
-    state: &AppState,
-    id: &HostId,
-) -> Result<std::sync::Arc<cairn_store::HostRecord>, ApiError> {
-    state
-        .store
-        .host(id)
-        .await?
-        .ok_or_else(|| Refusal::UnknownHost.into())
 }

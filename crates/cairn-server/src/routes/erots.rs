@@ -15,7 +15,7 @@ use cairn_store::ErotRecord;
 use cairn_token::claims::{Claims, Validity};
 use cairn_token::receipt::ReceiptClaims;
 
-use super::attest::known_host;
+use super::known_host;
 use super::volumes::{Token, cnf_key, token_refusal};
 use crate::auth::Bearer;
 use crate::problem::{ApiError, Body, WithDetail};
@@ -35,11 +35,7 @@ pub async fn create(
     if !req.workload.is_object() {
         return Err(Refusal::InvalidWorkload.into());
     }
-    let host = state
-        .store
-        .host(&req.host_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("No host with this id is enrolled"))?;
+    let host = known_host(&state, &req.host_id).await?;
     host.status.admit()?;
     let now = clock::now();
     let ttl = req
@@ -144,7 +140,9 @@ pub async fn release(
         return Err(Refusal::ReceiptInvalid.with("the receipt is for another ERoT"));
     }
     let now = clock::now();
+    // An ERoT whose key could still go, but whose time is up, expires now.
     if erot.expires_at < now
+        && erot.status.apply(ErotEvent::Release).is_some()
         && let Some(expired) = erot.status.apply(ErotEvent::Expire)
     {
         state

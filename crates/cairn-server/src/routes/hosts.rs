@@ -221,7 +221,9 @@ pub async fn act(
         .host(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("No such host"))?;
-    let proof = match action == HostAction::Approve && state.store.activation_pending(&id).await? {
+    // Only the actions that can admit a host need to know (a database read).
+    let admits = matches!(action, HostAction::Approve | HostAction::Rotate);
+    let proof = match admits && state.store.activation_pending(&id).await? {
         true => KeyProof::Owed,
         false => KeyProof::Proven,
     };

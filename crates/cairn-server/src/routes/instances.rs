@@ -29,9 +29,7 @@ pub async fn create(
     }
     // A placement on a host or with a volume Cairn does not know is a control-plane bug;
     // saying so now beats a refusal at boot.
-    if state.store.host(&req.host_id).await?.is_none() {
-        return Err(ApiError::not_found("No host with this id is enrolled"));
-    }
+    super::known_host(&state, &req.host_id).await?;
     for id in &req.volume_ids {
         if state.store.volume(id).await?.is_none() {
             return Err(ApiError::not_found("No volume with this id").detail(id.clone()));

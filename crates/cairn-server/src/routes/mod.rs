@@ -1,6 +1,6 @@
 //! The HTTP surface, one module per resource.
 
-pub mod attest;
+mod attest;
 mod erots;
 mod hosts;
 mod instances;
@@ -11,10 +11,22 @@ mod volumes;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use cairn_proto::Refusal;
+use cairn_proto::{HostId, Refusal};
 
 use crate::problem::ApiError;
 use crate::{AppState, Role};
+
+/// The enrolled host `id` names: every route that acts for a host starts here.
+pub(crate) async fn known_host(
+    state: &AppState,
+    id: &HostId,
+) -> Result<std::sync::Arc<cairn_store::HostRecord>, ApiError> {
+    state
+        .store
+        .host(id)
+        .await?
+        .ok_or_else(|| Refusal::UnknownHost.into())
+}
 
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()

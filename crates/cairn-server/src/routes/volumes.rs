@@ -12,7 +12,7 @@ use cairn_store::VolumeRecord;
 use cairn_token::pat::PatClaims;
 use cairn_token::{TokenError, binding};
 
-use super::attest::known_host;
+use super::known_host;
 use crate::auth::Admin;
 use crate::metrics::Metrics;
 use crate::problem::{ApiError, Body, WithDetail};
