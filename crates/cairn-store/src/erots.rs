@@ -102,6 +102,27 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Releases an ERoT's key: moves it from `from` to `to` only if it is still unexpired at
+    /// `now`, in the same statement, so that no release slips past its expiry (invariant 5).
+    pub async fn release_erot(
+        &self,
+        erot_id: &str,
+        from: ErotStatus,
+        to: ErotStatus,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE erots SET status = $1, updated_at = $2 WHERE erot_id = $3 AND status = $4 AND expires_at >= $2",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(erot_id)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Marks every ERoT past its expiry that can expire `expired`; returns how many.
     pub async fn expire_erots(&self, now: i64) -> Result<u64> {
         let mut expired = 0;

@@ -500,6 +500,13 @@ async fn an_erot_moves_forward_once_and_expires() {
                 .await
                 .unwrap()
         );
+        // No key goes past its expiry, even to a request that read the ERoT before it.
+        assert!(
+            !store
+                .release_erot("e_2", ErotStatus::Active, ErotStatus::Released, 151)
+                .await
+                .unwrap()
+        );
         // Expiry retires what is past its time, and nothing destroyed comes back.
         assert_eq!(store.expire_erots(500).await.unwrap(), 1);
         assert_eq!(

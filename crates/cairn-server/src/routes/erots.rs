@@ -169,7 +169,7 @@ pub async fn release(
     let released = erot.status.apply(ErotEvent::Release).ok_or_else(gone)?;
     if !state
         .store
-        .erot_transition(&id, erot.status, released, now)
+        .release_erot(&id, erot.status, released, now)
         .await?
     {
         return Err(gone());
