@@ -90,16 +90,11 @@ impl Store {
         to: ErotStatus,
         now: i64,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        self.move_erot(
             "UPDATE erots SET status = $1, updated_at = $2 WHERE erot_id = $3 AND status = $4",
+            (erot_id, from, to, now),
         )
-        .bind(to.as_str())
-        .bind(now)
-        .bind(erot_id)
-        .bind(from.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .await
     }
 
     /// Releases an ERoT's key: moves it from `from` to `to` only if it is still unexpired at
@@ -111,15 +106,25 @@ impl Store {
         to: ErotStatus,
         now: i64,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        self.move_erot(
             "UPDATE erots SET status = $1, updated_at = $2 WHERE erot_id = $3 AND status = $4 AND expires_at >= $2",
+            (erot_id, from, to, now),
         )
-        .bind(to.as_str())
-        .bind(now)
-        .bind(erot_id)
-        .bind(from.as_str())
-        .execute(&self.pool)
-        .await?;
+        .await
+    }
+
+    async fn move_erot(
+        &self,
+        update: &'static str,
+        (erot_id, from, to, now): (&str, ErotStatus, ErotStatus, i64),
+    ) -> Result<bool> {
+        let done = sqlx::query(update)
+            .bind(to.as_str())
+            .bind(now)
+            .bind(erot_id)
+            .bind(from.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
