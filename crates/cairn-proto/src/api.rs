@@ -2,18 +2,20 @@
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use crate::secret::{ActivationSecret, VolumeKey};
 use crate::{Digest, HardwareKey, HostId, HostStatus, Nonce, Report};
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Challenge {
     pub nonce: Nonce,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
     pub expires_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct EnrollResponse {
     pub host_id: HostId,
     pub status: HostStatus,
@@ -24,39 +26,42 @@ pub struct EnrollResponse {
 }
 
 /// TPM2_MakeCredential's output: a secret sealed to the host's EK, bound to its AK's name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialChallenge {
     /// TPM2B_ID_OBJECT contents, base64url.
     #[serde(with = "crate::b64::bytes")]
+    #[schema(schema_with = crate::schema::b64_bytes)]
     pub id_object: Vec<u8>,
     /// TPM2B_ENCRYPTED_SECRET contents, base64url.
     #[serde(with = "crate::b64::bytes")]
+    #[schema(schema_with = crate::schema::b64_bytes)]
     pub encrypted_secret: Vec<u8>,
 }
 
 /// `POST /v1/hosts/{id}/activation`: the secret TPM2_ActivateCredential recovered.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationRequest {
     pub secret: ActivationSecret,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AttestResponse {
     pub pat: String,
 }
 
 /// One recorded fingerprint of a host, oldest first in a host's history.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct FingerprintRecord {
     pub fingerprint: Digest,
     pub reason: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
     pub recorded_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct HostView {
     pub host_id: HostId,
     pub name: String,
@@ -65,8 +70,10 @@ pub struct HostView {
     pub fingerprint: Digest,
     pub report: Report,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
     pub updated_at: OffsetDateTime,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<FingerprintRecord>,
@@ -91,14 +98,26 @@ impl TokenRole {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenRequest {
     pub role: TokenRole,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// At most [`TokenRequest::MAX_TTL_SECONDS`]; a join token without one lasts a day, an
+    /// admin or customer token without one does not expire.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::optional"
+    )]
+    #[schema(minimum = 0, maximum = 315_360_000)]
     pub ttl_seconds: Option<u64>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+impl TokenRequest {
+    /// Ten years: the longest life a token can be given.
+    pub const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     pub token: String,
     pub role: TokenRole,
@@ -107,8 +126,31 @@ pub struct TokenResponse {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schema(schema_with = crate::schema::date_time)]
     pub expires_at: Option<OffsetDateTime>,
 }
+
+/// What [`check_host_name`] accepts, as a JSON Schema pattern (with 1 to 253 characters).
+pub const HOST_NAME_PATTERN: &str =
+    r"^[^\x00-\x20\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\x9f])?$";
+
+/// Checks a host's name: 1 to 253 characters, none of them a control character (so that it
+/// prints safely), with no space at either end.
+pub fn check_host_name(name: &str) -> Result<(), String> {
+    let ok = (1..=253).contains(&name.chars().count())
+        && !name.chars().any(char::is_control)
+        && !name.starts_with(' ')
+        && !name.ends_with(' ');
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "host name {name:?} must be 1 to 253 characters, no control characters, no space at either end"
+        )),
+    }
+}
+
+/// What [`check_id`] accepts, as a JSON Schema pattern.
+pub const ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
 
 /// Checks an instance or volume id: 1 to 128 characters of `A-Z a-z 0-9 . _ : -`, so that
 /// it is safe in a URL path, a file name, a device-mapper name and a log line.
@@ -128,26 +170,30 @@ pub fn check_id(kind: &str, id: &str) -> Result<(), String> {
 }
 
 /// `POST /v1/instances`: the control plane places an instance on a host.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct InstanceRequest {
+    #[schema(schema_with = crate::schema::resource_id)]
     pub instance_id: String,
     pub host_id: HostId,
+    #[schema(schema_with = crate::schema::resource_ids)]
     pub volume_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_digest: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct InstanceResponse {
     pub security_token: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
     pub expires_at: OffsetDateTime,
 }
 
 /// `POST /v1/volumes`: registers a volume and its 256-bit key, which the server stores
 /// only envelope-encrypted and releases only sealed to an attested instance.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct VolumeRequest {
+    #[schema(schema_with = crate::schema::resource_id)]
     pub volume_id: String,
     pub format: VolumeFormat,
     pub key: VolumeKey,
@@ -171,17 +217,18 @@ impl VolumeFormat {
     pub const IMAGES: &'static [VolumeFormat] = &[VolumeFormat::Luks, VolumeFormat::Qcow2];
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct VolumeView {
     pub volume_id: String,
     pub format: VolumeFormat,
     pub kek_id: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
     pub created_at: OffsetDateTime,
 }
 
 /// `POST /v1/volumes/{volume_id}/key`; answered with a [`crate::Sealed`] key.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct KeyRequest {
     pub security_token: String,
     pub pat: String,
@@ -190,6 +237,51 @@ pub struct KeyRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The schema patterns accept exactly what the checks accept.
+    #[test]
+    fn patterns_agree_with_the_checks() {
+        let id = regex::Regex::new(ID_PATTERN).unwrap();
+        let name = regex::Regex::new(HOST_NAME_PATTERN).unwrap();
+        let long = "x".repeat(300);
+        let samples = [
+            "",
+            "a",
+            " ",
+            "a b",
+            " a",
+            "a ",
+            "web-1.example",
+            "é",
+            "名前",
+            "a\tb",
+            "\u{9b}x",
+            "x\u{7f}",
+            "\u{a0}",
+            "a\nb",
+            "vol-1",
+            "i.0123:a_b",
+            "a/b",
+            "../x",
+            &long[..128],
+            &long[..129],
+            &long[..253],
+            &long[..254],
+        ];
+        for sample in samples {
+            assert_eq!(
+                id.is_match(sample),
+                check_id("volume", sample).is_ok(),
+                "{sample:?}"
+            );
+            let fits = sample.chars().count() <= 253;
+            assert_eq!(
+                name.is_match(sample) && fits,
+                check_host_name(sample).is_ok(),
+                "{sample:?}"
+            );
+        }
+    }
 
     #[test]
     fn ids_are_safe_in_paths_and_logs() {
@@ -203,40 +295,51 @@ mod tests {
 }
 
 /// `POST /v1/erots`: a customer asks for a workload's ERoT on a host.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErotRequest {
     pub host_id: HostId,
     /// The workload description (`name`, `code_digest`, `memory_mb`, `args`, …): a JSON
     /// object, digested as JCS.
+    #[schema(value_type = Object)]
     pub workload: serde_json::Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Shortened to the server's `--erot-ttl` when longer.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::optional"
+    )]
+    #[schema(minimum = 0, maximum = 18_446_744_073_709_551_615_u64)]
     pub ttl_seconds: Option<u64>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErotResponse {
+    #[schema(schema_with = crate::schema::erot_id)]
     pub erot_id: String,
     #[serde(with = "crate::b64::array")]
+    #[schema(schema_with = crate::schema::b64_32)]
     pub erot_pub: [u8; 32],
     #[serde(with = "crate::b64::bytes")]
+    #[schema(schema_with = crate::schema::b64_bytes)]
     pub nonce: Vec<u8>,
     pub workload_digest: Digest,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
     pub expires_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptRequest {
     pub ewc_digest: Digest,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptResponse {
     pub receipt: String,
 }
 
 /// `POST /v1/erots/{id}/release`; answered with the ERoT private key, [`crate::Sealed`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReleaseRequest {
     pub pat: String,
     pub receipt: String,

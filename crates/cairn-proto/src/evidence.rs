@@ -7,10 +7,11 @@ use crate::statement::Payload;
 use crate::{Digest, HardwareKey, HostId, Nonce, Report};
 
 /// `POST /v1/hosts`: proof of possession of the hardware key over a server nonce.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Enrollment {
     pub nonce: Nonce,
+    #[schema(schema_with = crate::schema::host_name)]
     pub name: String,
     pub report: Report,
     pub hk: HardwareKey,
@@ -26,17 +27,19 @@ impl Payload for Enrollment {
 }
 
 /// `POST /v1/attest`: the host's report bound to a fresh nonce and to the instance's key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Evidence {
     pub host_id: HostId,
     pub nonce: Nonce,
     /// The boot client's X25519 public key: whatever is released for the PAT is sealed to it.
     #[serde(with = "crate::b64::array")]
+    #[schema(schema_with = crate::schema::b64_32)]
     pub instance_key: [u8; 32],
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_token_digest: Option<Digest>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
     pub time: OffsetDateTime,
     pub report: Report,
 }
@@ -123,15 +126,18 @@ mod tests {
 
 /// `POST /v1/erots/{id}/complete`: the host reports a workload finished, signed with its
 /// hardware key; the ERoT is then destroyed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Completion {
+    #[schema(schema_with = crate::schema::erot_id)]
     pub erot_id: String,
     pub host_id: HostId,
+    #[serde(deserialize_with = "crate::integer::exact")]
     pub exit_status: i32,
     /// SHA-256 of what the workload wrote to its standard output.
     pub output_digest: Digest,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
     pub time: OffsetDateTime,
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, de::Error};
 
 use crate::{Digest, Signature};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum HkAlg {
     EdDSA,
     ES256,
@@ -42,11 +42,12 @@ impl FromStr for HkAlg {
 
 /// `{ "alg", "public_key": b64url }`. EdDSA: the raw 32-byte key; ES256: the SEC1
 /// uncompressed point; TPM2: the TPM2B_PUBLIC of the attestation key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HardwareKey {
     pub alg: HkAlg,
     #[serde(with = "crate::b64::bytes")]
+    #[schema(schema_with = crate::schema::b64_bytes)]
     pub public_key: Vec<u8>,
 }
 

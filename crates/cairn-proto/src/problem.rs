@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
@@ -65,7 +65,7 @@ refusals! {
     // Requests that do not parse or do not make sense.
     MalformedRequest = (400, "malformed-request", "The request body is not valid"),
     InvalidReport = (400, "invalid-report", "The hardware report is not canonical"),
-    InvalidName = (400, "invalid-name", "A host name is 1 to 253 characters"),
+    InvalidName = (400, "invalid-name", "A host name is 1 to 253 characters, none a control character, no space at either end"),
     InvalidHostId = (400, "invalid-host-id", "Malformed host id"),
     UnsupportedHardwareKey = (400, "unsupported-hardware-key", "The hardware key cannot be used"),
     EkCertRequired = (400, "ek-cert-required", "A TPM host enrolls with its EK certificate (base64url DER)"),
@@ -73,7 +73,7 @@ refusals! {
     InvalidWorkload = (400, "invalid-workload", "The workload description must be a JSON object"),
     InvalidVolume = (400, "invalid-volume", "The volume is not valid"),
     InvalidInstance = (400, "invalid-instance", "The instance is not valid"),
-    InvalidTtl = (400, "invalid-ttl", "ttl_seconds is too large"),
+    InvalidTtl = (400, "invalid-ttl", "ttl_seconds is more than ten years"),
     // Credentials.
     Unauthorized = (401, "unauthorized", "A valid bearer token is required"),
     JoinTokenInvalid = (403, "join-token-invalid", "The join token is unknown, used or expired"),

@@ -12,11 +12,13 @@ use zeroize::Zeroizing;
 pub const VOLUME_KEY_INFO: &[u8] = b"cairn/v1/volume-key";
 
 /// `{ "enc": b64url, "ct": b64url }`: the encapsulated key and the AEAD ciphertext.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sealed {
     #[serde(with = "crate::b64::bytes")]
+    #[schema(schema_with = crate::schema::b64_bytes)]
     pub enc: Vec<u8>,
     #[serde(with = "crate::b64::bytes")]
+    #[schema(schema_with = crate::schema::b64_bytes)]
     pub ct: Vec<u8>,
 }
 

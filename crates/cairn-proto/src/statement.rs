@@ -16,14 +16,16 @@ use serde_json::value::RawValue;
 use crate::hk::{HardwareKey, HkAlg, SignatureError};
 use crate::jcs;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signature {
     pub alg: HkAlg,
     #[serde(with = "crate::b64::bytes")]
+    #[schema(schema_with = crate::schema::b64_bytes)]
     pub value: Vec<u8>,
     /// TPM2 only: the TPMS_ATTEST structure the quote signed.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_b64")]
+    #[schema(schema_with = crate::schema::b64_bytes)]
     pub attest: Option<Vec<u8>>,
     /// TPM2 only: `{ "sha256": { index: hex } }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

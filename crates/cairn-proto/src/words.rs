@@ -1,8 +1,8 @@
 //! Enums whose values are words on the wire, in the database and on the command line.
 
 /// Declares a field-less enum whose variants are words, each word spelled once: the enum,
-/// `ALL`, `WORDS`, `as_str`, `FromStr` (whose error lists the words), `Display`, and serde as
-/// the word itself.
+/// `ALL`, `WORDS`, `as_str`, `FromStr` (whose error lists the words), `Display`, serde as the
+/// word itself, and its JSON Schema (the words).
 #[macro_export]
 macro_rules! words {
     (
@@ -52,6 +52,20 @@ macro_rules! words {
         impl ::serde::Serialize for $ty {
             fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
+            }
+        }
+
+        impl $crate::schema::utoipa::PartialSchema for $ty {
+            fn schema() -> $crate::schema::utoipa::openapi::RefOr<
+                $crate::schema::utoipa::openapi::schema::Schema,
+            > {
+                $crate::schema::words($kind, Self::WORDS)
+            }
+        }
+
+        impl $crate::schema::utoipa::ToSchema for $ty {
+            fn name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed(stringify!($ty))
             }
         }
 

@@ -10,6 +10,7 @@ mod config;
 mod init;
 mod issuers;
 mod metrics;
+pub mod openapi;
 mod pcr_reference;
 mod problem;
 mod routes;

@@ -4,7 +4,8 @@
 use cairn_proto::{b64, jcs};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A JSON Web Key (RFC 7517) of the kinds Cairn publishes and reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwk {
     pub kty: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -61,7 +62,8 @@ impl Jwk {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A JWK Set (RFC 7517, section 5).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }

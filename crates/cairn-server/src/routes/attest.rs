@@ -12,9 +12,18 @@ use cairn_token::pat::{Confirmation, PatClaims, PatStatus};
 
 use super::known_host;
 use crate::metrics::Metrics;
+use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
 
+/// A signed evidence, as `#[utoipa::path]` names its schema.
+type SignedEvidence = Signed<Evidence>;
+
+refusals!(ChallengeRefusals: STORE;);
+
+/// A fresh single-use nonce for an enrollment or an attestation.
+#[utoipa::path(post, path = "/v1/attest/challenge", tag = "attestation", operation_id = "challenge",
+    responses((status = 200, description = "A nonce, valid until `expires_at`", body = Challenge), ChallengeRefusals))]
 pub async fn challenge(State(state): State<AppState>) -> Result<Json<Challenge>, ApiError> {
     let nonce = Nonce::random();
     let expires_at = clock::now() + state.config.nonce_ttl.as_secs() as i64;
@@ -36,6 +45,14 @@ pub async fn consume_nonce(state: &AppState, nonce: &Nonce) -> Result<(), ApiErr
     }
 }
 
+refusals!(AttestRefusals: BODY, STORE, ADMITTED, SIGNING;
+    EvidenceSignatureInvalid, InvalidReport, NonceExpired, NonceUnknown, InvalidPcrs,
+    HostStatusChanged, ImmutableComponentChanged, ComponentDrift, PcrMismatch);
+
+/// Signed evidence for a challenge nonce, answered with a PAT.
+#[utoipa::path(post, path = "/v1/attest", tag = "attestation", operation_id = "attest",
+    request_body = SignedEvidence,
+    responses((status = 200, description = "The physical attestation token", body = AttestResponse), AttestRefusals))]
 pub async fn attest(
     State(state): State<AppState>,
     Body(signed): Body<Signed<Evidence>>,
@@ -52,22 +69,23 @@ pub async fn attest(
     outcome.map(|(pat, _)| Json(AttestResponse { pat }))
 }
 
-/// Every check of DESIGN.md flow 2 step 3, cheapest refusals first; the nonce is consumed
-/// only after the signature verifies, so nobody without the key can burn a host's nonce.
+/// Every check of DESIGN.md flow 2 step 3. The evidence is read only once its signature
+/// verifies, and the nonce is consumed only then, so nobody without the key can burn a
+/// host's nonce.
 async fn issue_pat(
     state: &AppState,
     signed: &Signed<Evidence>,
 ) -> Result<(String, PatStatus), ApiError> {
     let evidence = &signed.payload;
-    evidence
-        .report
-        .validate()
-        .map_err(|e| Refusal::InvalidReport.with(e.to_string()))?;
     let host = known_host(state, &evidence.host_id).await?;
     host.status.admit()?;
     signed
         .verify(&host.hk)
         .map_err(|e| Refusal::EvidenceSignatureInvalid.with(e.to_string()))?;
+    evidence
+        .report
+        .validate()
+        .map_err(|e| Refusal::InvalidReport.with(e.to_string()))?;
     consume_nonce(state, &evidence.nonce).await?;
     let pcrs_off = pcrs_off(state, &host.host_id, &signed.signature)?;
     let fingerprint = evidence.report.fingerprint();

@@ -10,6 +10,7 @@ use cairn_proto::api::{
 };
 use cairn_proto::erot::{self, EROT_KEY_INFO};
 use cairn_proto::lifecycle::ErotEvent;
+use cairn_proto::schema::ErotId;
 use cairn_proto::{Completion, ErotStatus, Refusal, Sealed, Signed, b64, random_bytes, sealed};
 use cairn_store::ErotRecord;
 use cairn_token::claims::{Claims, Validity};
@@ -18,6 +19,7 @@ use cairn_token::receipt::ReceiptClaims;
 use super::known_host;
 use super::volumes::{Token, cnf_key, token_refusal};
 use crate::auth::Bearer;
+use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
 
@@ -27,6 +29,23 @@ fn derive(state: &AppState, erot: &ErotRecord) -> Result<sealed::RecipientKey, A
         .map_err(|e| ApiError::signing_unavailable(&e))
 }
 
+/// A signed completion, as `#[utoipa::path]` names its schema.
+type SignedCompletion = Signed<Completion>;
+
+refusals!(CreateErotRefusals: BODY, BEARER, STORE, ADMITTED, SIGNING; InvalidWorkload);
+
+/// Derives a workload's ERoT key pair for a host (its private key is never stored).
+#[utoipa::path(post, path = "/v1/erots", tag = "erots", operation_id = "createErot",
+    security(("customer" = []), ("admin" = [])),
+    request_body = ErotRequest,
+    responses(
+        (status = 201, description = "The ERoT's public key and derivation inputs", body = ErotResponse, links(
+            ("receipt" = (operation_id = "erotReceipt", parameters(("erot_id" = "$response.body#/erot_id")))),
+            ("release" = (operation_id = "releaseErot", parameters(("erot_id" = "$response.body#/erot_id")))),
+            ("complete" = (operation_id = "completeErot", parameters(("erot_id" = "$response.body#/erot_id")))),
+        )),
+        CreateErotRefusals,
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -79,6 +98,14 @@ async fn owned(state: &AppState, id: &str, bearer: &Bearer) -> Result<ErotRecord
     }
 }
 
+refusals!(ReceiptRefusals: BODY, BEARER, STORE, SIGNING; NotFound, ErotGone);
+
+/// A signed receipt binding a sealed container's digest to the caller's ERoT.
+#[utoipa::path(post, path = "/v1/erots/{erot_id}/receipt", tag = "erots", operation_id = "erotReceipt",
+    security(("customer" = []), ("admin" = [])),
+    params(("erot_id" = ErotId, Path, description = "The ERoT (its owner's only)")),
+    request_body = ReceiptRequest,
+    responses((status = 200, description = "The receipt (a JWS)", body = ReceiptResponse), ReceiptRefusals))]
 pub async fn receipt(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -112,8 +139,16 @@ pub async fn receipt(
     Ok(Json(ReceiptResponse { receipt }))
 }
 
+refusals!(ReleaseErotRefusals: BODY, STORE, ADMITTED, SIGNING;
+    PatExpired, PatNotYetValid, PatInvalid, NotFound, ErotHostMismatch, ReceiptInvalid,
+    ErotExpired, CnfKeyInvalid, ErotGone);
+
 /// Flow 4, step 4: the key goes once, sealed to the PAT's `cnf` key, to the host the ERoT
 /// was derived for, while the ERoT is active and unexpired.
+#[utoipa::path(post, path = "/v1/erots/{erot_id}/release", tag = "erots", operation_id = "releaseErot",
+    params(("erot_id" = ErotId, Path, description = "The ERoT")),
+    request_body = ReleaseRequest,
+    responses((status = 200, description = "The ERoT private key, sealed to the PAT's `cnf` key", body = Sealed), ReleaseErotRefusals))]
 pub async fn release(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -178,7 +213,14 @@ pub async fn release(
     Ok(Json(sealed))
 }
 
+refusals!(CompleteErotRefusals: BODY, STORE;
+    NotFound, CompletionInvalid, UnknownHost, CompletionSignatureInvalid, ErotGone);
+
 /// Flow 4, step 5: the host says the workload finished; the ERoT is destroyed for good.
+#[utoipa::path(post, path = "/v1/erots/{erot_id}/complete", tag = "erots", operation_id = "completeErot",
+    params(("erot_id" = ErotId, Path, description = "The ERoT")),
+    request_body = SignedCompletion,
+    responses((status = 204, description = "The ERoT is destroyed"), CompleteErotRefusals))]
 pub async fn complete(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use cairn_proto::api::{ActivationRequest, CredentialChallenge, EnrollResponse, HostView};
+use cairn_proto::api::{
+    ActivationRequest, CredentialChallenge, EnrollResponse, HostView, check_host_name,
+};
 use cairn_proto::lifecycle::KeyProof;
 use cairn_proto::{Digest, Enrollment, HkAlg, HostAction, HostId, HostStatus, Refusal, Signed};
 use cairn_store::{Activation, Enrolled, HostRecord, NewHost, Transition};
@@ -11,9 +13,28 @@ use cairn_store::{Activation, Enrolled, HostRecord, NewHost, Transition};
 use super::attest::consume_nonce;
 use crate::auth::Admin;
 use crate::metrics::Metrics;
+use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock, token_hash};
 
+/// A signed enrollment, as `#[utoipa::path]` names its schema.
+type SignedEnrollment = Signed<Enrollment>;
+
+refusals!(EnrollRefusals: BODY, STORE;
+    EnrollmentSignatureInvalid, InvalidReport, InvalidName, UnsupportedHardwareKey,
+    EkCertRequired, EkCertUntrusted, NonceExpired, NonceUnknown, JoinTokenInvalid);
+
+/// Enrolls a host: its enrollment, signed by the hardware key it registers.
+#[utoipa::path(post, path = "/v1/hosts", tag = "attestation", operation_id = "enroll",
+    request_body = SignedEnrollment,
+    responses(
+        (status = 201, description = "Enrolled", body = EnrollResponse, links(
+            ("host" = (operation_id = "showHost", parameters(("host_id" = "$response.body#/host_id")))),
+            ("activate" = (operation_id = "activateHost", parameters(("host_id" = "$response.body#/host_id")))),
+        )),
+        (status = 200, description = "This key's host was enrolled already", body = EnrollResponse),
+        EnrollRefusals,
+    ))]
 pub async fn enroll(
     State(state): State<AppState>,
     Body(signed): Body<Signed<Enrollment>>,
@@ -33,21 +54,21 @@ async fn register(
     signed: Signed<Enrollment>,
 ) -> Result<(StatusCode, Json<EnrollResponse>), ApiError> {
     let enrollment = &signed.payload;
-    enrollment
-        .report
-        .validate()
-        .map_err(|e| Refusal::InvalidReport.with(e.to_string()))?;
-    if enrollment.name.trim().is_empty() || enrollment.name.len() > 253 {
-        return Err(Refusal::InvalidName.into());
-    }
+    // Proof of possession first: the enrollment is signed by the key it registers. Nothing
+    // else in it is looked at until then (a key that cannot verify anything fails here).
+    signed
+        .verify(&enrollment.hk)
+        .map_err(|e| Refusal::EnrollmentSignatureInvalid.with(e.to_string()))?;
+    // One encoding per key, or one key could enroll as two hosts.
     enrollment
         .hk
         .validate()
         .map_err(|e| Refusal::UnsupportedHardwareKey.with(e.to_string()))?;
-    // Proof of possession: the enrollment is signed by the key it registers.
-    signed
-        .verify(&enrollment.hk)
-        .map_err(|e| Refusal::EnrollmentSignatureInvalid.with(e.to_string()))?;
+    enrollment
+        .report
+        .validate()
+        .map_err(|e| Refusal::InvalidReport.with(e.to_string()))?;
+    check_host_name(&enrollment.name).map_err(|e| Refusal::InvalidName.with(e))?;
     let challenge = match enrollment.hk.alg {
         HkAlg::TPM2 => Some(tpm_challenge(state, enrollment)?),
         _ => None,
@@ -135,8 +156,14 @@ fn tpm_challenge(
     ))
 }
 
+refusals!(ActivateRefusals: BODY, STORE, HOST_PATH; ActivationFailed);
+
 /// `POST /v1/hosts/{id}/activation`: the TPM host shows the secret only its TPM could
 /// recover. The secret is single-use; a wrong one changes nothing.
+#[utoipa::path(post, path = "/v1/hosts/{host_id}/activation", tag = "attestation", operation_id = "activateHost",
+    params(("host_id" = HostId, Path, description = "The host")),
+    request_body = ActivationRequest,
+    responses((status = 200, description = "Activated: the host's status now", body = EnrollResponse), ActivateRefusals))]
 pub async fn activate(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -180,6 +207,19 @@ fn parse_id(raw: &str) -> Result<HostId, ApiError> {
         .map_err(|e: String| Refusal::InvalidHostId.with(e))
 }
 
+refusals!(ListHostsRefusals: BEARER, STORE;);
+
+/// Every enrolled host.
+#[utoipa::path(get, path = "/v1/hosts", tag = "hosts", operation_id = "listHosts",
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "The hosts", body = Vec<HostView>, links(
+            ("host" = (operation_id = "showHost", parameters(("host_id" = "$response.body#/0/host_id")))),
+            ("act" = (operation_id = "actOnHost", parameters(("host_id" = "$response.body#/0/host_id")))),
+            ("erot" = (operation_id = "createErot", request_body = json!({"host_id": "$response.body#/0/host_id", "workload": {}}))),
+        )),
+        ListHostsRefusals,
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     _: Admin,
@@ -187,6 +227,13 @@ pub async fn list(
     Ok(Json(state.store.hosts().await?.iter().map(view).collect()))
 }
 
+refusals!(ShowHostRefusals: BEARER, STORE, HOST_PATH; NotFound);
+
+/// One host, with its fingerprint history.
+#[utoipa::path(get, path = "/v1/hosts/{host_id}", tag = "hosts", operation_id = "showHost",
+    security(("admin" = [])),
+    params(("host_id" = HostId, Path, description = "The host")),
+    responses((status = 200, description = "The host", body = HostView), ShowHostRefusals))]
 pub async fn show(
     State(state): State<AppState>,
     _: Admin,
@@ -205,8 +252,17 @@ pub async fn show(
     }))
 }
 
+refusals!(ActRefusals: BEARER, STORE, HOST_PATH; NotFound, InvalidTransition, ActivationPending);
+
 /// `approve`, `revoke`, `quarantine` and `rotate`: an operator's action, judged by the host
 /// life cycle against the status it read, applied only if that status still holds.
+#[utoipa::path(post, path = "/v1/hosts/{host_id}/{action}", tag = "hosts", operation_id = "actOnHost",
+    security(("admin" = [])),
+    params(
+        ("host_id" = HostId, Path, description = "The host"),
+        ("action" = HostAction, Path, description = "What to do"),
+    ),
+    responses((status = 200, description = "The host's new status", body = HostView), ActRefusals))]
 pub async fn act(
     State(state): State<AppState>,
     _: Admin,

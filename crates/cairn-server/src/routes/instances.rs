@@ -11,9 +11,17 @@ use cairn_token::claims::{self, Claims, Validity};
 use cairn_token::security::{Audience, SecurityTokenClaims};
 
 use crate::auth::Admin;
+use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
 
+refusals!(CreateInstanceRefusals: BODY, BEARER, STORE, SIGNING; InvalidInstance, UnknownHost, NotFound);
+
+/// Places an instance on a host with its volumes; answered with its security token.
+#[utoipa::path(post, path = "/v1/instances", tag = "issuer", operation_id = "createInstance",
+    security(("admin" = [])),
+    request_body = InstanceRequest,
+    responses((status = 201, description = "The instance's security token", body = InstanceResponse), CreateInstanceRefusals))]
 pub async fn create(
     State(state): State<AppState>,
     _: Admin,

@@ -8,11 +8,14 @@ mod ops;
 mod tokens;
 mod volumes;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
 use cairn_proto::{HostId, Refusal};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::openapi::ApiDoc;
 use crate::problem::ApiError;
 use crate::{AppState, Role};
 
@@ -28,40 +31,49 @@ pub(crate) async fn known_host(
         .ok_or_else(|| Refusal::UnknownHost.into())
 }
 
+/// Every route this process serves (its `--roles`), and the OpenAPI document describing
+/// exactly those, built from the same registrations.
+pub fn api(config: &crate::ServerConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut app = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+        .routes(routes!(ops::jwks))
+        .routes(routes!(tokens::create));
+    if config.serves(Role::Attestation) {
+        app = app
+            .routes(routes!(attest::challenge))
+            .routes(routes!(attest::attest))
+            .routes(routes!(hosts::enroll, hosts::list))
+            .routes(routes!(hosts::show))
+            .routes(routes!(hosts::activate))
+            .routes(routes!(hosts::act));
+    }
+    if config.serves(Role::Issuer) {
+        app = app.routes(routes!(instances::create));
+    }
+    if config.serves(Role::Derg) {
+        app = app
+            .routes(routes!(erots::create))
+            .routes(routes!(erots::receipt))
+            .routes(routes!(erots::release))
+            .routes(routes!(erots::complete));
+    }
+    if config.serves(Role::KeyBroker) {
+        app = app
+            .routes(routes!(volumes::create, volumes::list))
+            .routes(routes!(volumes::release));
+    }
+    app.split_for_parts()
+}
+
 pub fn router(state: AppState) -> Router {
-    let mut app = Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
-        .route("/.well-known/jwks.json", get(ops::jwks))
-        .route("/v1/tokens", post(tokens::create));
-    if state.config.serves(Role::Attestation) {
-        app = app
-            .route("/v1/attest/challenge", post(attest::challenge))
-            .route("/v1/attest", post(attest::attest))
-            .route("/v1/hosts", post(hosts::enroll).get(hosts::list))
-            .route("/v1/hosts/{host_id}", get(hosts::show))
-            .route("/v1/hosts/{host_id}/activation", post(hosts::activate))
-            .route("/v1/hosts/{host_id}/{action}", post(hosts::act));
-    }
-    if state.config.serves(Role::Issuer) {
-        app = app.route("/v1/instances", post(instances::create));
-    }
-    if state.config.serves(Role::Derg) {
-        app = app
-            .route("/v1/erots", post(erots::create))
-            .route("/v1/erots/{erot_id}/receipt", post(erots::receipt))
-            .route("/v1/erots/{erot_id}/release", post(erots::release))
-            .route("/v1/erots/{erot_id}/complete", post(erots::complete));
-    }
-    if state.config.serves(Role::KeyBroker) {
-        app = app
-            .route("/v1/volumes", post(volumes::create).get(volumes::list))
-            .route("/v1/volumes/{volume_id}/key", post(volumes::release));
-    }
+    let (app, doc) = api(&state.config);
+    let json = doc.to_json().expect("the API document serializes");
     app.fallback(|| async { ApiError::not_found("No such resource") })
         .method_not_allowed_fallback(|| async { ApiError::from(Refusal::MethodNotAllowed) })
+        .layer(Extension(ops::ApiJson(json.into())))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)
 }

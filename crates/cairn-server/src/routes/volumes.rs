@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cairn_proto::api::{KeyRequest, VolumeRequest, VolumeView, check_id};
+use cairn_proto::schema::ResourceId;
 use cairn_proto::sealed::{self, VOLUME_KEY_INFO};
 use cairn_proto::{Refusal, Sealed};
 use cairn_store::VolumeRecord;
@@ -15,6 +16,7 @@ use cairn_token::{TokenError, binding};
 use super::known_host;
 use crate::auth::Admin;
 use crate::metrics::Metrics;
+use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
 
@@ -27,6 +29,18 @@ fn view(v: &VolumeRecord) -> VolumeView {
     }
 }
 
+refusals!(CreateVolumeRefusals: BODY, BEARER, STORE, SIGNING; InvalidVolume, VolumeExists);
+
+/// Registers a volume and its key (kept only wrapped by the key store's KEK).
+#[utoipa::path(post, path = "/v1/volumes", tag = "key-broker", operation_id = "createVolume",
+    security(("admin" = [])),
+    request_body = VolumeRequest,
+    responses(
+        (status = 201, description = "Registered", body = VolumeView, links(
+            ("key" = (operation_id = "releaseVolumeKey", parameters(("volume_id" = "$response.body#/volume_id")))),
+        )),
+        CreateVolumeRefusals,
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     _: Admin,
@@ -52,6 +66,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&record))))
 }
 
+refusals!(ListVolumesRefusals: BEARER, STORE;);
+
+#[utoipa::path(get, path = "/v1/volumes", tag = "key-broker", operation_id = "listVolumes",
+    security(("admin" = [])),
+    responses((status = 200, description = "Every volume (never a key)", body = Vec<VolumeView>), ListVolumesRefusals))]
 pub async fn list(
     State(state): State<AppState>,
     _: Admin,
@@ -61,6 +80,16 @@ pub async fn list(
     ))
 }
 
+refusals!(ReleaseKeyRefusals: BODY, STORE, ADMITTED, SIGNING;
+    PatExpired, PatNotYetValid, PatInvalid, SecurityTokenExpired, SecurityTokenNotYetValid,
+    SecurityTokenUntrustedIssuer, SecurityTokenInvalid, HostMismatch, TokenBindingMismatch,
+    VolumeNotAuthorized, CnfKeyInvalid, NotFound);
+
+/// Releases a volume's key to an instance whose PAT and security token verify and agree.
+#[utoipa::path(post, path = "/v1/volumes/{volume_id}/key", tag = "key-broker", operation_id = "releaseVolumeKey",
+    params(("volume_id" = ResourceId, Path, description = "The volume")),
+    request_body = KeyRequest,
+    responses((status = 200, description = "The volume key, sealed to the PAT's `cnf` key", body = Sealed), ReleaseKeyRefusals))]
 pub async fn release(
     State(state): State<AppState>,
     Path(volume_id): Path<String>,
