@@ -133,6 +133,7 @@ pub struct Completion {
     pub erot_id: String,
     pub host_id: HostId,
     #[serde(deserialize_with = "crate::integer::exact")]
+    #[schema(schema_with = crate::schema::int32)]
     pub exit_status: i32,
     /// SHA-256 of what the workload wrote to its standard output.
     pub output_digest: Digest,

@@ -69,7 +69,6 @@ refusals! {
     InvalidHostId = (400, "invalid-host-id", "Malformed host id"),
     UnsupportedHardwareKey = (400, "unsupported-hardware-key", "The hardware key cannot be used"),
     EkCertRequired = (400, "ek-cert-required", "A TPM host enrolls with its EK certificate (base64url DER)"),
-    InvalidPcrs = (400, "invalid-pcrs", "Malformed PCR values"),
     InvalidWorkload = (400, "invalid-workload", "The workload description must be a JSON object"),
     InvalidVolume = (400, "invalid-volume", "The volume is not valid"),
     InvalidInstance = (400, "invalid-instance", "The instance is not valid"),

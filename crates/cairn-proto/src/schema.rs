@@ -62,6 +62,8 @@ pub fn b64_32() -> ObjectBuilder {
 pub fn resource_id() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(128))
         .pattern(Some(crate::api::ID_PATTERN))
         .description(Some("1 to 128 characters of `A-Z a-z 0-9 . _ : -`"))
 }
@@ -87,6 +89,8 @@ pub fn resource_ids() -> ArrayBuilder {
 pub fn erot_id() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
+        .min_length(Some(34))
+        .max_length(Some(34))
         .pattern(Some("^e_[0-9a-f]{32}$"))
 }
 
@@ -115,10 +119,17 @@ pub fn words(kind: &str, words: &[&str]) -> RefOr<Schema> {
         .into()
 }
 
+/// A 32-bit signed integer.
+pub fn int32() -> ObjectBuilder {
+    integer(i32::MIN.into(), i32::MAX as u64)
+}
+
 /// Lower-case hex of `n` bytes.
 fn hex(n: usize) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
+        .min_length(Some(2 * n))
+        .max_length(Some(2 * n))
         .pattern(Some(format!("^[0-9a-f]{{{}}}$", 2 * n)))
 }
 
@@ -153,6 +164,8 @@ schema!(
     "HostId",
     ObjectBuilder::new()
         .schema_type(Type::String)
+        .min_length(Some(34))
+        .max_length(Some(34))
         .pattern(Some("^h_[0-9a-f]{32}$"))
         .description(Some(
             "`h_` and the first 32 hex digits of SHA-256(hardware public key)"

@@ -4,7 +4,14 @@
 //! it can answer, grouped by status, each status's body naming its problem `type`s; so a
 //! client (or schemathesis) can tell an undocumented answer from a documented one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response as HttpResponse;
+use serde_json::Value;
 
 use cairn_proto::schema::{ErotId, ResourceId};
 use cairn_proto::{HostAction, HostId, Problem, Refusal};
@@ -110,6 +117,77 @@ pub fn problems(refusals: &[Refusal]) -> BTreeMap<String, RefOr<Response>> {
         .collect()
 }
 
+/// The refusals the operation `op` (its JSON) documents under `status`.
+fn documented(op: &Value, status: &str) -> impl Iterator<Item = Refusal> {
+    op["responses"][status]["content"]["application/problem+json"]["schema"]["allOf"][1]
+        ["properties"]["type"]["enum"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Refusal::from_type(t.as_str()?))
+}
+
+/// Every operation's documented refusals, keyed by method and path template, to check
+/// each refusal the server answers against its operation's description.
+#[derive(Clone, Default)]
+pub struct Documented(Arc<HashMap<(Method, String), HashSet<Refusal>>>);
+
+impl Documented {
+    pub fn of(doc: &Value) -> Self {
+        let mut all = HashMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                    continue;
+                };
+                let refusals = op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|(status, _)| documented(op, status))
+                    .collect();
+                all.insert((method, path.clone()), refusals);
+            }
+        }
+        Documented(Arc::new(all))
+    }
+
+    fn lists(&self, method: &Method, path: &str, refusal: Refusal) -> bool {
+        // HEAD is answered by the GET handler.
+        let method = match *method {
+            Method::HEAD => Method::GET,
+            ref other => other.clone(),
+        };
+        self.0
+            .get(&(method, path.to_string()))
+            .is_some_and(|listed| listed.contains(&refusal))
+    }
+}
+
+/// A route layer: a refusal its operation does not document is a bug in the description
+/// (or in the handler), logged as an error, and fatal to the request in debug builds, so
+/// that every test that drives a refusal also checks that the document lists it.
+pub async fn check_refusals(
+    State(documented): State<Documented>,
+    request: Request,
+    next: Next,
+) -> HttpResponse {
+    let method = request.method().clone();
+    let path = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    if let (Some(&refusal), Some(path)) = (response.extensions().get::<Refusal>(), path)
+        && !documented.lists(&method, path.as_str(), refusal)
+    {
+        tracing::error!(%method, path = path.as_str(), %refusal, "a refusal its operation does not document");
+        debug_assert!(
+            false,
+            "{method} {} answered {refusal}, which its OpenAPI operation does not list",
+            path.as_str()
+        );
+    }
+    response
+}
+
 /// What the routes do not say themselves: the title, the bearer schemes, the problem schema.
 #[derive(OpenApi)]
 #[openapi(
@@ -161,10 +239,6 @@ impl Modify for BearerSchemes {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
-    use serde_json::Value;
-
     use super::*;
 
     fn document() -> Value {
@@ -184,20 +258,11 @@ mod tests {
         all
     }
 
-    /// The problem `type`s an operation documents under `status`.
+    use std::collections::BTreeSet;
+
     fn documented(op: &Value, status: u16) -> BTreeSet<String> {
-        let schema =
-            &op["responses"][status.to_string()]["content"]["application/problem+json"]["schema"];
-        schema["allOf"][1]["properties"]["type"]["enum"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|t| {
-                t.as_str()
-                    .unwrap()
-                    .trim_start_matches(cairn_proto::problem::TYPE_PREFIX)
-                    .to_string()
-            })
+        super::documented(op, &status.to_string())
+            .map(|r| r.slug().to_string())
             .collect()
     }
 
@@ -239,6 +304,19 @@ mod tests {
             all.difference(&seen).collect::<Vec<_>>(),
             Vec::<&String>::new()
         );
+    }
+
+    /// The check behind every answer: an operation's own refusals pass, others' do not.
+    #[test]
+    fn the_refusal_check_knows_each_operation() {
+        let documented = Documented::of(&document());
+        let attest = (Method::POST, "/v1/attest");
+        assert!(documented.lists(&attest.0, attest.1, Refusal::EvidenceSignatureInvalid));
+        assert!(documented.lists(&attest.0, attest.1, Refusal::MalformedRequest));
+        assert!(!documented.lists(&attest.0, attest.1, Refusal::VolumeExists));
+        assert!(!documented.lists(&Method::GET, attest.1, Refusal::MalformedRequest));
+        assert!(documented.lists(&Method::HEAD, "/v1/hosts", Refusal::Unauthorized));
+        assert!(!documented.lists(&Method::POST, "/v1/nothing", Refusal::NotFound));
     }
 
     /// A process serving some roles describes only their routes.

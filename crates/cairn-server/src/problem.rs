@@ -62,6 +62,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        // For the check that every refusal is one its operation documents (crate::openapi).
+        response.extensions_mut().insert(self.refusal);
         response
     }
 }

@@ -46,8 +46,8 @@ pub async fn consume_nonce(state: &AppState, nonce: &Nonce) -> Result<(), ApiErr
 }
 
 refusals!(AttestRefusals: BODY, STORE, ADMITTED, SIGNING;
-    EvidenceSignatureInvalid, InvalidReport, NonceExpired, NonceUnknown, InvalidPcrs,
-    HostStatusChanged, ImmutableComponentChanged, ComponentDrift, PcrMismatch);
+    EvidenceSignatureInvalid, InvalidReport, NonceExpired, NonceUnknown, HostStatusChanged,
+    ImmutableComponentChanged, ComponentDrift, PcrMismatch);
 
 /// Signed evidence for a challenge nonce, answered with a PAT.
 #[utoipa::path(post, path = "/v1/attest", tag = "attestation", operation_id = "attest",
@@ -185,10 +185,10 @@ fn pcrs_off(state: &AppState, host: &HostId, signature: &Signature) -> Result<Ve
     let (Some(reference), HkAlg::TPM2) = (&state.pcr_reference, signature.alg) else {
         return Ok(vec![]);
     };
-    // The signature verified, so the values are well formed and are the quoted ones.
+    // The quote verified over these values, so they parse (and are the quoted ones).
     let values = signature
         .pcr_values()
-        .map_err(|e| Refusal::InvalidPcrs.with(e.to_string()))?;
+        .map_err(|e| Refusal::EvidenceSignatureInvalid.with(e.to_string()))?;
     Ok(cairn_tpm::check_reference(
         &values,
         &reference.for_host(host),

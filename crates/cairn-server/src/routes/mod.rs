@@ -9,13 +9,13 @@ mod tokens;
 mod volumes;
 
 use axum::extract::DefaultBodyLimit;
-use axum::{Extension, Router};
+use axum::{Extension, Router, middleware};
 use cairn_proto::{HostId, Refusal};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::openapi::ApiDoc;
+use crate::openapi::{ApiDoc, Documented, check_refusals};
 use crate::problem::ApiError;
 use crate::{AppState, Role};
 
@@ -70,10 +70,12 @@ pub fn api(config: &crate::ServerConfig) -> (Router<AppState>, utoipa::openapi::
 
 pub fn router(state: AppState) -> Router {
     let (app, doc) = api(&state.config);
-    let json = doc.to_json().expect("the API document serializes");
-    app.fallback(|| async { ApiError::not_found("No such resource") })
+    let doc = serde_json::to_value(doc).expect("the API document serializes");
+    let documented = Documented::of(&doc);
+    app.route_layer(middleware::from_fn_with_state(documented, check_refusals))
+        .fallback(|| async { ApiError::not_found("No such resource") })
         .method_not_allowed_fallback(|| async { ApiError::from(Refusal::MethodNotAllowed) })
-        .layer(Extension(ops::ApiJson(json.into())))
+        .layer(Extension(ops::ApiJson(doc.to_string().into())))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)
 }
