@@ -42,6 +42,8 @@ pub struct Shared {
     pub ek_anchors: Arc<[Vec<u8>]>,
     /// The PCR values TPM hosts' quotes may show (`--pcr-reference`).
     pub pcr_reference: Option<Arc<crate::pcr_reference::PcrReference>>,
+    /// The OpenAPI document of the routes this process serves, rendered once.
+    pub openapi: axum::body::Bytes,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ impl AppState {
             security_token_signer,
             pat_verifier: Arc::new(pat_verifier),
             issuers: Arc::default(),
+            openapi: crate::routes::document(&config).to_string().into(),
             config: Arc::new(config),
             store,
             keys,

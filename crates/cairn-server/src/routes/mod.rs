@@ -9,7 +9,7 @@ mod tokens;
 mod volumes;
 
 use axum::extract::DefaultBodyLimit;
-use axum::{Extension, Router, middleware};
+use axum::{Router, middleware};
 use cairn_proto::{HostId, Refusal};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -68,14 +68,25 @@ pub fn api(config: &crate::ServerConfig) -> (Router<AppState>, utoipa::openapi::
     app.split_for_parts()
 }
 
+/// The OpenAPI document of the routes `config` serves.
+pub fn document(config: &crate::ServerConfig) -> serde_json::Value {
+    serde_json::to_value(api(config).1).expect("the API document serializes")
+}
+
 pub fn router(state: AppState) -> Router {
-    let (app, doc) = api(&state.config);
-    let doc = serde_json::to_value(doc).expect("the API document serializes");
-    let documented = Documented::of(&doc);
-    app.route_layer(middleware::from_fn_with_state(documented, check_refusals))
-        .fallback(|| async { ApiError::not_found("No such resource") })
+    let (app, _) = api(&state.config);
+    // Debug builds (every test, and scripts/api-fuzz.sh) check each refusal against its
+    // operation's list; release builds skip the per-request layer, which cost attestation
+    // a few percent.
+    let app = match cfg!(debug_assertions) {
+        true => app.route_layer(middleware::from_fn_with_state(
+            Documented::of(&serde_json::from_slice(&state.openapi).expect("the document is JSON")),
+            check_refusals,
+        )),
+        false => app,
+    };
+    app.fallback(|| async { ApiError::not_found("No such resource") })
         .method_not_allowed_fallback(|| async { ApiError::from(Refusal::MethodNotAllowed) })
-        .layer(Extension(ops::ApiJson(doc.to_string().into())))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .with_state(state)
 }

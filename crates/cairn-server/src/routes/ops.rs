@@ -1,10 +1,9 @@
 //! Operations: health, readiness, metrics, published keys, API description.
 
-use axum::body::Bytes;
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::{Extension, Json};
 use cairn_token::Jwks;
 
 use crate::AppState;
@@ -48,13 +47,12 @@ pub async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
     Json(state.keys.jwks())
 }
 
-/// This server's API document, rendered once when its routes are built.
-#[derive(Clone)]
-pub struct ApiJson(pub Bytes);
-
 /// This document: every route this process serves (its `--roles`).
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "openapi",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object, content_type = "application/json")))]
-pub async fn openapi(Extension(ApiJson(json)): Extension<ApiJson>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], json)
+pub async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.clone(),
+    )
 }
