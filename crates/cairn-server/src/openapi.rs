@@ -129,7 +129,7 @@ fn documented(op: &Value, status: &str) -> impl Iterator<Item = Refusal> {
 
 /// Every operation's documented refusals, keyed by method and path template, to check
 /// each refusal the server answers against its operation's description.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Documented(Arc<HashMap<(Method, String), HashSet<Refusal>>>);
 
 impl Documented {
@@ -238,6 +238,8 @@ impl Modify for BearerSchemes {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn document() -> Value {
@@ -255,8 +257,6 @@ mod tests {
         }
         all
     }
-
-    use std::collections::BTreeSet;
 
     fn documented(op: &Value, status: u16) -> BTreeSet<String> {
         super::documented(op, &status.to_string())
