@@ -37,6 +37,8 @@ pub enum TokenError {
     UntrustedIssuer(String),
     #[error("token lacks required claim {0}")]
     MissingClaim(String),
+    #[error("token header declares critical extensions {0}, which are not understood here")]
+    Critical(String),
 }
 
 /// Verifies one kind of token (one `typ`, one audience, one issuer) against a set of keys.
@@ -128,6 +130,7 @@ impl Verifier {
 
     pub fn verify<C: DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
         // decode_header refuses `alg: none` and unknown algorithms outright.
+        refuse_critical(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(map_error)?;
         let typ_ok = match &self.typ {
             Some(typ) => header.typ.as_deref() == Some(typ.as_str()),
@@ -174,6 +177,21 @@ impl Verifier {
             None => return Err(TokenError::MissingClaim("iat".into())),
         }
         serde_json::from_value(data.claims).map_err(|e| TokenError::Malformed(e.to_string()))
+    }
+}
+
+/// RFC 7515, section 4.1.11: a recipient must refuse a JWS whose `crit` names an extension
+/// it does not understand. Cairn understands none, so any `crit` is refused (jsonwebtoken's
+/// header type drops the member, so the header is read again here).
+fn refuse_critical(token: &str) -> Result<(), TokenError> {
+    let segment = token.split('.').next().unwrap_or_default();
+    let header: serde_json::Map<String, serde_json::Value> = cairn_proto::b64::decode(segment)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| TokenError::Malformed("the header is not a JSON object".into()))?;
+    match header.get("crit") {
+        Some(crit) => Err(TokenError::Critical(crit.to_string())),
+        None => Ok(()),
     }
 }
 

@@ -181,3 +181,26 @@ fn wrong_issuer_and_tampered_claims_are_rejected() {
         Err(TokenError::Signature)
     );
 }
+
+/// RFC 7515 4.1.11: an extension marked critical that the verifier does not understand (any,
+/// here) refuses the token, however good its signature; so does an empty or malformed `crit`.
+#[test]
+fn critical_header_extensions_are_refused() {
+    let (signer, verifier) = deployment();
+    for crit in [
+        serde_json::json!(["cairn-ext"]),
+        serde_json::json!([]),
+        serde_json::json!("exp"),
+    ] {
+        let header = serde_json::json!({
+            "alg": "EdDSA", "kid": signer.kid(), "typ": PAT_TYP, "crit": crit, "cairn-ext": 1,
+        });
+        let token = raw_token(header, &claims(now(), now() + 300), |m| {
+            signer.sign(m).unwrap()
+        });
+        assert!(
+            matches!(verifier.verify_pat(&token), Err(TokenError::Critical(_))),
+            "{crit}"
+        );
+    }
+}

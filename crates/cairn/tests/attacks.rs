@@ -353,3 +353,34 @@ async fn enrollment_needs_proof_of_possession_and_single_use_join_tokens() {
         "unauthorized"
     );
 }
+
+/// Another local user on the server's machine reads nothing: the data directory is 0700 and
+/// every file the server made in it (the database and its journal, the keys) is 0600, also
+/// after the server has run and written.
+#[tokio::test]
+async fn the_data_directory_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start(None, &[]);
+    active_host(&server, &baremetal()).await;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&server.data_dir), 0o700);
+    let mut seen = vec![];
+    let mut pending = vec![server.data_dir.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                assert_eq!(mode(&path), 0o700, "{name}");
+                pending.push(path);
+            } else if !name.starts_with("server-") {
+                // (server-*.log is the test harness's own capture of the server's output.)
+                assert_eq!(mode(&path), 0o600, "{name}");
+                seen.push(name);
+            }
+        }
+    }
+    assert!(seen.iter().any(|n| n == "cairn.db"), "{seen:?}");
+    assert!(seen.iter().any(|n| n == "cairn.db-wal"), "{seen:?}");
+}

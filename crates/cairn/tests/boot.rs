@@ -269,6 +269,45 @@ fn boot_unlocks_luks_qcow2_and_keyfile_volumes() {
     assert!(listed.contains("vol-key"));
 }
 
+/// Another local user plants a link (or a file of theirs) where the key will be written:
+/// the boot refuses (exit 12) and neither the link's target nor the file gets the key.
+#[test]
+fn key_out_never_follows_a_link_nor_replaces_a_file() {
+    let server = TestServer::start(None, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    ok(&server.cli(&["admin", "volumes", "create", "--id", "vol-a"]));
+    let (hk, host) = enroll(&server, dir.path(), true);
+    let token = instance(&server, dir.path(), "i-1", &host, &["vol-a"]);
+    let target = dir.path().join("attacker-reads-this");
+    std::fs::write(&target, b"mine").unwrap();
+    let link = dir.path().join("link.key");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let dangling = dir.path().join("dangling.key");
+    std::os::unix::fs::symlink(dir.path().join("not-yet"), &dangling).unwrap();
+    for planted in [&link, &dangling, &target] {
+        let out = boot(
+            &server,
+            &hk,
+            "vol-a",
+            &token,
+            &["keyfile", "--key-out", planted.to_str().unwrap()],
+        );
+        assert_eq!(code(&out), 12, "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("exists"));
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), b"mine");
+    assert!(!dir.path().join("not-yet").exists());
+    let fresh = dir.path().join("fresh.key");
+    ok(&boot(
+        &server,
+        &hk,
+        "vol-a",
+        &token,
+        &["keyfile", "--key-out", fresh.to_str().unwrap()],
+    ));
+    assert_eq!(std::fs::read(&fresh).unwrap().len(), 32);
+}
+
 #[test]
 fn boot_exit_codes_name_where_it_stopped() {
     let server = TestServer::start(None, &[]);

@@ -148,6 +148,43 @@ async fn a_pat_bound_to_another_token_or_to_none_is_refused() {
     );
 }
 
+/// `token` re-signed by the server's `purpose` key with `crit` added to its header: a token the
+/// server's own key signed, declaring an extension the key broker cannot know.
+fn with_critical_extension(server: &TestServer, purpose: KeyPurpose, token: &str) -> String {
+    let signer = server_key(server, purpose);
+    let (header, rest) = token.split_once('.').unwrap();
+    let claims = rest.split('.').next().unwrap();
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&b64::decode(header).unwrap()).unwrap();
+    header["crit"] = json!(["cairn-unknown"]);
+    header["cairn-unknown"] = json!(true);
+    let input = format!(
+        "{}.{claims}",
+        b64::encode(serde_json::to_vec(&header).unwrap())
+    );
+    let signature = signer.sign(input.as_bytes()).unwrap();
+    format!("{input}.{}", b64::encode(signature))
+}
+
+#[tokio::test]
+async fn tokens_declaring_critical_extensions_are_refused() {
+    let server = TestServer::start(None, &[]);
+    volume(&server, "vol-a").await;
+    let (_key, token, pat, _recipient) = booting_instance(&server, &["vol-a"]).await;
+    let crit_pat = with_critical_extension(&server, KeyPurpose::Pat, &pat);
+    assert_eq!(
+        refusal(release(&server, "vol-a", &token, &crit_pat).await),
+        "pat-invalid"
+    );
+    let crit_token = with_critical_extension(&server, KeyPurpose::SecurityToken, &token);
+    assert_eq!(
+        refusal(release(&server, "vol-a", &crit_token, &pat).await),
+        "security-token-invalid"
+    );
+    // The same PAT and token without `crit` still release the key.
+    release(&server, "vol-a", &token, &pat).await.unwrap();
+}
+
 #[tokio::test]
 async fn tokens_outside_their_validity_are_refused_on_either_side() {
     let server = TestServer::start(None, &[]);

@@ -2,14 +2,14 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use super::VolumeError;
 
 #[derive(Clone, Debug)]
 pub enum KeyOut {
-    /// Created (or truncated) with mode 0600.
+    /// Created with mode 0600; never an existing file, nor through a symbolic link.
     File(PathBuf),
     /// A descriptor the caller opened for us, e.g. a pipe to the next tool.
     Fd(i32),
@@ -31,17 +31,21 @@ pub fn write_key(out: &KeyOut, key: &[u8]) -> Result<(), VolumeError> {
     };
     let mut file = match out {
         KeyOut::File(path) => {
-            let file = OpenOptions::new()
+            // O_CREAT|O_EXCL: a path that exists, a symbolic link included (dangling or
+            // not), is refused, so no link planted by another user redirects the key and no
+            // file keeps an owner or mode other than ours.
+            OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o600)
                 .open(path)
-                .map_err(fail)?;
-            // An existing file keeps its mode through open(2); make sure it is 0600.
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(fail)?;
-            file
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => VolumeError::File {
+                        path: out.to_string(),
+                        message: "it exists (a key is written only to a new file)".into(),
+                    },
+                    _ => fail(e),
+                })?
         }
         KeyOut::Fd(fd) => {
             // Refuse stdio: a key on a terminal or in a captured log is a leak.

@@ -11,6 +11,9 @@ use crate::cli::{ServeArgs, ServerCmd};
 use crate::exit::{FAILURE, Failure, Result};
 
 pub async fn run(cmd: ServerCmd) -> Result {
+    // The registry holds host inventories, token hashes and wrapped volume keys: every file
+    // a server makes (the database, its journal, keys) is its owner's alone.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     match cmd {
         ServerCmd::Init {
             data_dir,
@@ -55,8 +58,14 @@ async fn init(
     let url = database_url
         .map(String::from)
         .unwrap_or_else(|| ServerConfig::default_database_url(data_dir));
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", data_dir.display())))?;
+    let fail = |e: std::io::Error| Failure::new(FAILURE, format!("{}: {e}", data_dir.display()));
+    std::fs::create_dir_all(data_dir).map_err(fail)?;
+    // A directory that existed keeps its mode through create_dir_all.
+    std::fs::set_permissions(
+        data_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .map_err(fail)?;
     cairn_server::init(data_dir, &url, key_store)
         .await
         .map_err(|e| Failure::new(FAILURE, e.to_string()))
