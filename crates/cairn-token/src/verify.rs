@@ -37,8 +37,8 @@ pub enum TokenError {
     UntrustedIssuer(String),
     #[error("token lacks required claim {0}")]
     MissingClaim(String),
-    #[error("token header declares critical extensions {0}, which are not understood here")]
-    Critical(String),
+    #[error("token header declares critical extensions (`crit`), which are not understood here")]
+    Critical,
 }
 
 /// Verifies one kind of token (one `typ`, one audience, one issuer) against a set of keys.
@@ -184,13 +184,18 @@ impl Verifier {
 /// it does not understand. Cairn understands none, so any `crit` is refused (jsonwebtoken's
 /// header type drops the member, so the header is read again here).
 fn refuse_critical(token: &str) -> Result<(), TokenError> {
+    /// Only `crit` is read; every other member is skipped unparsed.
+    #[derive(serde::Deserialize)]
+    struct Crit {
+        crit: Option<serde::de::IgnoredAny>,
+    }
     let segment = token.split('.').next().unwrap_or_default();
-    let header: serde_json::Map<String, serde_json::Value> = cairn_proto::b64::decode(segment)
+    let header: Crit = cairn_proto::b64::decode(segment)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| TokenError::Malformed("the header is not a JSON object".into()))?;
-    match header.get("crit") {
-        Some(crit) => Err(TokenError::Critical(crit.to_string())),
+    match header.crit {
+        Some(_) => Err(TokenError::Critical),
         None => Ok(()),
     }
 }
