@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Schemathesis against a live `cairn server dev`, from the server's own /openapi.json, with
+# Schemathesis against a live `cairn server dev` (over TLS, trusting its CA), from the server's own /openapi.json, with
 # every check (stateful phase included). A host is enrolled and approved first, so that the
 # stateful phase follows links to real hosts, ERoTs and volumes. Exits non-zero on any
 # failure or server error. Usage: scripts/api-fuzz.sh [MAX_EXAMPLES] [extra schemathesis args,
@@ -29,7 +29,7 @@ status=0
 fuzz() {
   # From the scratch directory, where schemathesis keeps its cache.
   (cd "$work" && schemathesis run "$CAIRN_SERVER/openapi.json" --checks all --max-examples "$examples" \
-    --no-color -H "Authorization: Bearer $CAIRN_ADMIN_TOKEN" "$@") || status=$?
+    --tls-verify "$CAIRN_CA_CERT" --no-color -H "Authorization: Bearer $CAIRN_ADMIN_TOKEN" "$@") || status=$?
 }
 # First the stateful phase without the operator's actions, which would soon revoke or
 # quarantine the host and leave every ERoT call refused: ERoTs, receipts, release, completion.

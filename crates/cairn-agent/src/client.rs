@@ -25,6 +25,39 @@ pub enum ClientError {
     Usage(String),
 }
 
+/// The certificate authorities a client trusts for an `https` server.
+#[derive(Clone, Default)]
+pub enum Trust {
+    /// The system's roots (a server with a publicly issued certificate).
+    #[default]
+    SystemRoots,
+    /// Exactly these (a private CA such as `server init --tls` makes), nothing else.
+    Only(Vec<reqwest::Certificate>),
+}
+
+impl Trust {
+    /// The CAs of a PEM bundle (`--ca-cert`, `CAIRN_CA_CERT`), or the system's roots.
+    pub fn from_pem_file(path: Option<&std::path::Path>) -> Result<Trust, ClientError> {
+        let Some(path) = path else {
+            return Ok(Trust::SystemRoots);
+        };
+        let fail = |reason: String| ClientError::Usage(format!("{}: {reason}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(fail("no PEM certificate in it".into()));
+        }
+        Ok(Trust::Only(certs))
+    }
+
+    fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        match self {
+            Trust::SystemRoots => builder,
+            Trust::Only(certs) => builder.tls_certs_only(certs.iter().cloned()),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
@@ -45,7 +78,7 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 impl ApiClient {
-    pub fn new(server: &str, insecure: bool) -> Result<Self, ClientError> {
+    pub fn new(server: &str, insecure: bool, trust: &Trust) -> Result<Self, ClientError> {
         let base = Url::parse(server)
             .map_err(|e| ClientError::Usage(format!("bad server URL {server:?}: {e}")))?;
         match base.scheme() {
@@ -64,7 +97,9 @@ impl ApiClient {
         }
         // The API never redirects, and a redirect must not carry signed evidence or an admin
         // token elsewhere.
-        let http = reqwest::Client::builder()
+        let http = trust
+            .apply(reqwest::Client::builder())
+            .tls_version_min(reqwest::tls::Version::TLS_1_2)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
@@ -111,7 +146,9 @@ impl ApiClient {
             req.send()
         })
         .await
-        .map_err(|e| ClientError::Unreachable(format!("{url}: {e}")))?;
+        .map_err(|e| {
+            ClientError::Unreachable(format!("{url}: {}", cairn_proto::error_chain(&e)))
+        })?;
         let status = response.status();
         let bytes = response
             .bytes()
@@ -326,13 +363,16 @@ mod tests {
             "http://[::1]:9",
             "https://cairn.example",
         ] {
-            assert!(ApiClient::new(ok, false).is_ok(), "{ok}");
+            assert!(
+                ApiClient::new(ok, false, &Trust::SystemRoots).is_ok(),
+                "{ok}"
+            );
         }
         assert!(matches!(
-            ApiClient::new("http://10.0.0.1", false),
+            ApiClient::new("http://10.0.0.1", false, &Trust::SystemRoots),
             Err(ClientError::Usage(_))
         ));
-        assert!(ApiClient::new("http://10.0.0.1", true).is_ok());
-        assert!(ApiClient::new("ftp://x", true).is_err());
+        assert!(ApiClient::new("http://10.0.0.1", true, &Trust::SystemRoots).is_ok());
+        assert!(ApiClient::new("ftp://x", true, &Trust::SystemRoots).is_err());
     }
 }

@@ -9,5 +9,5 @@ pub mod hk;
 pub mod run;
 pub mod volume;
 
-pub use client::{ApiClient, ClientError};
+pub use client::{ApiClient, ClientError, Trust};
 pub use hk::{HardwareKeySigner, HkError, HkSpec, SoftKey};

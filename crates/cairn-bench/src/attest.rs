@@ -4,24 +4,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_agent::{HardwareKeySigner, HkSpec, SoftKey, flows};
-use cairn_keystore::KeyStoreSpec;
 use cairn_token::{Ed25519Signer, JwsSigner};
 
 use crate::measure::{Run, check_counts, ms, per_second};
-use crate::target::Target;
+use crate::target::{Target, TargetSpec};
 use crate::{Result, failure};
 
-pub async fn attest(
-    clients: usize,
-    seconds: u64,
-    server: Option<String>,
-    admin_token: Option<String>,
-    key_store: KeyStoreSpec,
-) -> Result {
+pub async fn attest(clients: usize, seconds: u64, target: TargetSpec) -> Result {
     check_counts(clients, seconds)?;
     let crypto = attest_crypto_per_core(Duration::from_secs(2));
     println!("crypto alone (1 core): {crypto:.0} /s  (Ed25519 evidence verify + EdDSA PAT sign)");
-    let target = Target::new(server, admin_token, key_store).await?;
+    let target = Target::new(target).await?;
     target.print_key_store();
     let report = cairn_hfm::scan(std::path::Path::new("/")).report;
     let hosts = target.hosts(clients, &report).await?;
@@ -45,16 +38,10 @@ pub async fn attest(
 
 /// Sequential attestations with one real hardware key (a TPM: each signature is a quote),
 /// beside what verifying such a signature costs the server per core.
-pub async fn attest_with(
-    spec: &HkSpec,
-    seconds: u64,
-    server: Option<String>,
-    admin_token: Option<String>,
-    key_store: KeyStoreSpec,
-) -> Result {
+pub async fn attest_with(spec: &HkSpec, seconds: u64, target: TargetSpec) -> Result {
     check_counts(1, seconds)?;
     let key = spec.open_or_create().map_err(failure)?;
-    let target = Target::new(server, admin_token, key_store).await?;
+    let target = Target::new(target).await?;
     let report = flows::host_report(std::path::Path::new("/"), key.as_ref());
     let join = target.join_token().await?;
     flows::enroll(

@@ -13,6 +13,7 @@ pub use attest::{attest, attest_with};
 pub use ewc::ewc;
 pub use release::release;
 pub use sandbox::sandbox;
+pub use target::TargetSpec;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {

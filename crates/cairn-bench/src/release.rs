@@ -16,7 +16,7 @@ use cairn_token::security::{Audience, SecurityTokenClaims};
 use cairn_token::{Ed25519Signer, Jwk, PatClaims, PatStatus, TrustedIssuers, Verifier};
 
 use crate::measure::{Run, check_counts, ms, per_second};
-use crate::target::Target;
+use crate::target::{Target, TargetSpec};
 use crate::{Result, failure};
 
 /// One key release's crypto, as the key broker does it: verify a PAT and a security token
@@ -90,13 +90,21 @@ pub async fn release(
     seconds: u64,
     boots: usize,
     key_store: KeyStoreSpec,
+    plaintext: bool,
 ) -> Result {
     check_counts(clients, seconds)?;
     let crypto = release_crypto_per_core(Duration::from_secs(2));
     println!(
         "crypto alone (1 core): {crypto:.0} /s  (PAT verify + security token verify + HPKE seal)"
     );
-    let target = Target::new(None, None, key_store).await?;
+    let target = Target::new(TargetSpec {
+        url: None,
+        admin_token: None,
+        ca_cert: None,
+        key_store,
+        plaintext,
+    })
+    .await?;
     target.print_key_store();
     let report = cairn_hfm::scan(std::path::Path::new("/")).report;
     let hosts = target.hosts(clients.max(1), &report).await?;

@@ -1,9 +1,10 @@
 //! The server a benchmark measures: an external one, or a fresh in-process one on loopback.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_agent::{ApiClient, SoftKey, flows};
+use cairn_agent::{ApiClient, SoftKey, Trust, flows};
 use cairn_keystore::{KeyPurpose, KeyStore, KeyStoreSpec};
 use cairn_proto::Report;
 use cairn_proto::api::{TokenRequest, TokenRole};
@@ -12,8 +13,20 @@ use cairn_server::{Server, ServerConfig};
 use crate::measure::per_second;
 use crate::{BenchError, Result, failure};
 
-/// A server to measure: `url` and `admin_token`, or a fresh in-process one on loopback
-/// (whose key store is then at hand too).
+/// Which server a benchmark measures.
+pub struct TargetSpec {
+    /// An external server (with `admin_token`, and `ca_cert` for a private CA); `None`: a
+    /// fresh in-process one on loopback.
+    pub url: Option<String>,
+    pub admin_token: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    /// The in-process server's key store.
+    pub key_store: KeyStoreSpec,
+    /// The in-process server serves plain HTTP rather than TLS (to see what TLS costs).
+    pub plaintext: bool,
+}
+
+/// A server to measure (an in-process one's key store at hand too).
 pub(crate) struct Target {
     pub(crate) admin: ApiClient,
     pub(crate) client: ApiClient,
@@ -22,13 +35,9 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub(crate) async fn new(
-        url: Option<String>,
-        admin_token: Option<String>,
-        key_store: KeyStoreSpec,
-    ) -> Result<Target> {
-        let (url, token, keys, dir) = match (url, admin_token) {
-            (Some(url), Some(token)) => (url, token, None, None),
+    pub(crate) async fn new(spec: TargetSpec) -> Result<Target> {
+        let (url, token, ca, keys, dir) = match (spec.url, spec.admin_token) {
+            (Some(url), Some(token)) => (url, token, spec.ca_cert, None, None),
             (Some(_), None) => {
                 return Err(BenchError::usage(
                     "--server needs --admin-token (or CAIRN_ADMIN_TOKEN)",
@@ -37,21 +46,30 @@ impl Target {
             (None, _) => {
                 let dir = tempfile::tempdir().map_err(failure)?;
                 let db = ServerConfig::default_database_url(dir.path());
-                let token = cairn_server::init(dir.path(), &db, &key_store)
+                let token = cairn_server::init(dir.path(), &db, &spec.key_store)
                     .await
                     .map_err(failure)?;
+                let ca = match spec.plaintext {
+                    true => None,
+                    false => Some(
+                        cairn_server::tls::make_private_ca(dir.path(), &["127.0.0.1".into()])
+                            .map_err(failure)?,
+                    ),
+                };
                 let mut config = ServerConfig::new(dir.path().to_path_buf(), "127.0.0.1:0".into());
-                config.key_store = key_store;
+                config.key_store = spec.key_store;
                 let server = Server::bind(config).await.map_err(failure)?;
-                let url = format!("http://{}", server.local_addr());
+                let url = server.url();
                 let keys = server.keys();
                 tokio::spawn(server.serve(std::future::pending()));
-                (url, token, Some(keys), Some(dir))
+                (url, token, ca, Some(keys), Some(dir))
             }
         };
+        println!("server: {url}");
+        let trust = Trust::from_pem_file(ca.as_deref())?;
         Ok(Target {
-            admin: ApiClient::new(&url, false)?.with_admin_token(Some(token)),
-            client: ApiClient::new(&url, false)?,
+            admin: ApiClient::new(&url, false, &trust)?.with_admin_token(Some(token)),
+            client: ApiClient::new(&url, false, &trust)?,
             keys,
             _dir: dir,
         })

@@ -31,3 +31,19 @@ pub use problem::{Problem, Refusal};
 pub use report::{Component, ComponentClass, Report};
 pub use sealed::Sealed;
 pub use statement::{Signature, Signed};
+
+/// An error with its causes, `a: b: c`: where a TLS or connection failure says what it was
+/// (a wrapping error's own text rarely does).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -110,6 +110,7 @@ refusals! {
     // Resources and their states.
     NotFound = (404, "not-found", "No such resource"),
     MethodNotAllowed = (405, "method-not-allowed", "Method not allowed here"),
+    RequestTimeout = (408, "request-timeout", "The request was not received and answered in time"),
     InvalidTransition = (409, "invalid-transition", "The host's status does not allow this"),
     ActivationPending = (409, "activation-pending", "The TPM host has not yet proven its attestation key is in its TPM"),
     HostStatusChanged = (409, "host-status-changed", "The host's status changed during attestation"),
@@ -121,6 +122,7 @@ refusals! {
     // The server's own parts.
     SigningUnavailable = (503, "signing-unavailable", "The signing key is unavailable"),
     StorageUnavailable = (503, "storage-unavailable", "The registry is unavailable"),
+    SecurityTokenIssuerStale = (503, "security-token-issuer-stale", "The keys of the security token's issuer could not be refreshed lately"),
 }
 
 impl Refusal {

@@ -6,6 +6,9 @@ use std::time::Duration;
 use cairn_keystore::KeyStoreSpec;
 use cairn_store::Store;
 
+use crate::connections::Limits;
+use crate::tls::TlsFiles;
+
 cairn_proto::words!(
     "role",
     /// The roles of DESIGN.md a process serves (`--roles`).
@@ -29,8 +32,15 @@ pub struct ServerConfig {
     /// Where the server's keys are: `<data dir>/keys`, or an HSM.
     pub key_store: KeyStoreSpec,
     pub listen: String,
+    /// The certificate to serve TLS with; `None` means the one `server init --tls` made in
+    /// the data directory, if it did.
+    pub tls: Option<TlsFiles>,
+    /// Serve plaintext, also on a non-loopback address (behind a TLS-terminating proxy).
+    pub insecure_plaintext: bool,
+    /// Timeouts and the connection cap.
+    pub limits: Limits,
     /// The `iss` of every token this server signs: its public URL. `None` means
-    /// `http://<bound address>`, resolved when the listener is bound.
+    /// `https://<bound address>` (`http://` without TLS), resolved when the listener is bound.
     pub issuer: Option<String>,
     pub roles: Vec<Role>,
     /// Refuse replaceable-component drift instead of answering `status: warning`.
@@ -42,6 +52,8 @@ pub struct ServerConfig {
     pub erot_ttl: Duration,
     /// A JSON file naming external issuers whose security tokens the key broker accepts.
     pub trusted_issuers: Option<PathBuf>,
+    /// How the keys of issuers published at a URL are kept fresh.
+    pub issuer_refresh: crate::issuers::Refresh,
     /// PEM bundles of TPM manufacturer CAs: a TPM host's EK certificate must chain to one.
     /// None configured: EK certificates are not checked, and TPM hosts wait for approval.
     pub ek_ca: Vec<PathBuf>,
@@ -62,6 +74,9 @@ impl ServerConfig {
             database_url: None,
             key_store: KeyStoreSpec::File,
             listen,
+            tls: None,
+            insecure_plaintext: false,
+            limits: Limits::default(),
             roles: Role::ALL.to_vec(),
             strict_drift: false,
             nonce_ttl: Duration::from_secs(60),
@@ -69,6 +84,7 @@ impl ServerConfig {
             security_token_ttl: Duration::from_secs(3600),
             erot_ttl: Duration::from_secs(3600),
             trusted_issuers: None,
+            issuer_refresh: Default::default(),
             ek_ca: vec![],
             ek_auto_approve: false,
             pcr_reference: None,
@@ -85,6 +101,17 @@ impl ServerConfig {
     /// The embedded default: a SQLite file in the data directory.
     pub fn default_database_url(data_dir: &std::path::Path) -> String {
         Store::sqlite_url(&data_dir.join("cairn.db"))
+    }
+
+    /// The certificate and key this server presents, if it serves TLS.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        match self.insecure_plaintext {
+            true => None,
+            false => self
+                .tls
+                .clone()
+                .or_else(|| TlsFiles::made_in(&self.data_dir)),
+        }
     }
 
     pub fn serves(&self, role: Role) -> bool {

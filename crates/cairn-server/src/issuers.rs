@@ -6,20 +6,50 @@
 //! ```json
 //! { "issuers": [
 //!     { "issuer": "https://cp.example", "audience": "cairn-kbs", "jwks_url": "https://cp.example/jwks.json" },
-//!     { "issuer": "https://k8s.example", "audience": "cairn", "jwks_file": "/etc/cairn/k8s-jwks.json", "typ": "JWT" }
+//!     { "issuer": "https://k8s.example", "audience": "cairn", "jwks_file": "/etc/cairn/k8s-jwks.json", "typ": "JWT" },
+//!     { "issuer": "https://cp.internal", "jwks_url": "https://cp.internal/jwks", "ca_cert": "/etc/cairn/cp-ca.pem" }
 //! ] }
 //! ```
+//!
+//! A key set is what the key broker trusts, so fetching one is guarded: `https` only (plain
+//! `http` only to loopback), no redirects, at most [`MAX_JWKS`] bytes within [`FETCH_TIMEOUT`].
+//! Each issuer is refreshed on its own; one whose keys could not be refreshed for longer
+//! than the allowed staleness is refused (`security-token-issuer-stale`) until they are,
+//! because a key it removed in the meantime would otherwise stay trusted.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cairn_token::{Jwks, TrustedIssuers};
+use reqwest::Url;
 use serde::Deserialize;
 
 use crate::AppState;
 
-/// How often keys published at a URL are fetched again.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(300);
+/// The largest key set read from an issuer.
+pub const MAX_JWKS: usize = 1024 * 1024;
+/// How long fetching one may take, connection included.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How soon a failed refresh is tried again (unless the refresh period is shorter).
+const RETRY_EVERY: Duration = Duration::from_secs(30);
+
+/// How URL key sets are kept fresh.
+#[derive(Clone, Copy, Debug)]
+pub struct Refresh {
+    /// How often keys published at a URL are fetched again.
+    pub every: Duration,
+    /// How long an issuer's keys stay trusted once refreshes fail.
+    pub max_staleness: Duration,
+}
+
+impl Default for Refresh {
+    fn default() -> Self {
+        Refresh {
+            every: Duration::from_secs(300),
+            max_staleness: Duration::from_secs(3600),
+        }
+    }
+}
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +64,9 @@ pub struct IssuerConfig {
     pub jwks_file: Option<PathBuf>,
     #[serde(default)]
     pub jwks_url: Option<String>,
+    /// A PEM bundle of the CAs to trust for `jwks_url` instead of the system's roots.
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 fn default_audience() -> String {
@@ -63,14 +96,33 @@ impl IssuerConfig {
         let file: IssuersFile =
             serde_json::from_str(text).map_err(|e| IssuerError(e.to_string()))?;
         for issuer in &file.issuers {
+            let fail = |why: &str| Err(IssuerError(format!("issuer {:?}: {why}", issuer.issuer)));
             if issuer.jwks_file.is_some() == issuer.jwks_url.is_some() {
-                return Err(IssuerError(format!(
-                    "issuer {:?} needs exactly one of jwks_file and jwks_url",
-                    issuer.issuer
-                )));
+                return fail("needs exactly one of jwks_file and jwks_url");
+            }
+            if issuer.ca_cert.is_some() && issuer.jwks_url.is_none() {
+                return fail("ca_cert is for a jwks_url");
+            }
+            if let Some(url) = &issuer.jwks_url {
+                let url =
+                    Url::parse(url).map_err(|e| IssuerError(format!("jwks_url {url:?}: {e}")))?;
+                match url.scheme() {
+                    "https" => {}
+                    "http" if is_loopback(&url) => {}
+                    _ => return fail("jwks_url must be https (plain http only to loopback)"),
+                }
             }
         }
         Ok(file.issuers)
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -80,16 +132,24 @@ pub async fn load(configs: &[IssuerConfig]) -> Result<TrustedIssuers, IssuerErro
     let mut trusted = TrustedIssuers::default();
     for config in configs {
         let jwks = fetch_jwks(config).await?;
-        trusted
-            .trust(
-                &config.issuer,
-                &config.audience,
-                config.typ.as_deref(),
-                &jwks,
-            )
-            .map_err(|e| IssuerError(format!("issuer {:?}: {e}", config.issuer)))?;
+        trust(&mut trusted, config, &jwks)?;
     }
     Ok(trusted)
+}
+
+fn trust(
+    trusted: &mut TrustedIssuers,
+    config: &IssuerConfig,
+    jwks: &Jwks,
+) -> Result<(), IssuerError> {
+    trusted
+        .trust(
+            &config.issuer,
+            &config.audience,
+            config.typ.as_deref(),
+            jwks,
+        )
+        .map_err(|e| IssuerError(format!("issuer {:?}: {e}", config.issuer)))
 }
 
 async fn fetch_jwks(config: &IssuerConfig) -> Result<Jwks, IssuerError> {
@@ -98,37 +158,91 @@ async fn fetch_jwks(config: &IssuerConfig) -> Result<Jwks, IssuerError> {
         (Some(path), _) => {
             std::fs::read(path).map_err(|e| context(format!("{}: {e}", path.display())))?
         }
-        (None, Some(url)) => {
-            let response = reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|e| context(e.to_string()))?
-                .get(url)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| context(e.to_string()))?;
-            response
-                .bytes()
-                .await
-                .map_err(|e| context(e.to_string()))?
-                .to_vec()
-        }
+        (None, Some(url)) => fetch(url, config.ca_cert.as_deref())
+            .await
+            .map_err(context)?,
         (None, None) => return Err(context("no jwks_file or jwks_url".into())),
     };
     serde_json::from_slice(&bytes).map_err(|e| context(format!("not a JWKS: {e}")))
 }
 
-/// Re-reads every issuer's keys periodically; on failure the previous keys stay in force.
-pub async fn refresh_forever(state: AppState, configs: Vec<IssuerConfig>) {
-    let mut tick = tokio::time::interval(REFRESH_EVERY);
-    tick.tick().await;
+/// GETs `url`: no redirect followed, at most [`MAX_JWKS`] bytes, within [`FETCH_TIMEOUT`].
+async fn fetch(url: &str, ca_cert: Option<&Path>) -> Result<Vec<u8>, String> {
+    let mut client = reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_version_min(reqwest::tls::Version::TLS_1_2);
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        client = client.tls_certs_only(certs);
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| cairn_proto::error_chain(&e))?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!(
+            "{url}: HTTP {} (redirects are not followed)",
+            response.status()
+        ));
+    }
+    let too_large = || format!("{url}: more than {MAX_JWKS} bytes");
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_JWKS as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| cairn_proto::error_chain(&e))?
+    {
+        if body.len() + chunk.len() > MAX_JWKS {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Keeps one URL issuer's keys fresh: fetched every `refresh.every` (sooner again after a
+/// failure); trusted no more once they could not be refreshed for `refresh.max_staleness`.
+pub async fn refresh_forever(state: AppState, config: IssuerConfig, refresh: Refresh) {
+    let mut refreshed = Instant::now();
+    let mut stale = false;
+    let mut wait = refresh.every;
     loop {
-        tick.tick().await;
-        match load(&configs).await {
-            Ok(trusted) => state.install_issuers(trusted),
+        tokio::time::sleep(wait).await;
+        let fetched = fetch_jwks(&config).await;
+        let outcome =
+            fetched.and_then(|jwks| state.update_issuers(|trusted| trust(trusted, &config, &jwks)));
+        match outcome {
+            Ok(()) => {
+                if stale {
+                    tracing::info!(issuer = %config.issuer, "issuer keys refreshed; trusted again");
+                }
+                (refreshed, stale, wait) = (Instant::now(), false, refresh.every);
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "refreshing issuer keys failed; keeping the previous keys")
+                wait = refresh.every.min(RETRY_EVERY);
+                if refreshed.elapsed() < refresh.max_staleness {
+                    tracing::warn!(error = %e, "refreshing issuer keys failed; keeping the previous keys");
+                } else if !stale {
+                    tracing::error!(error = %e, issuer = %config.issuer, "issuer keys too stale; refusing its tokens until they are refreshed");
+                    let marked: Result<(), std::convert::Infallible> =
+                        state.update_issuers(|trusted| {
+                            trusted.mark_stale(&config.issuer);
+                            Ok(())
+                        });
+                    let Ok(()) = marked;
+                    stale = true;
+                }
             }
         }
     }

@@ -7,6 +7,7 @@
 mod auth;
 mod clock;
 mod config;
+mod connections;
 mod init;
 mod issuers;
 mod metrics;
@@ -15,17 +16,18 @@ mod pcr_reference;
 mod problem;
 mod routes;
 mod state;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use cairn_store::Store;
 use tokio::net::TcpListener;
 
 pub use config::{Role, ServerConfig};
+pub use connections::Limits;
 pub use init::{InitError, init, new_token, token_hash};
-pub use issuers::{IssuerConfig, IssuerError};
+pub use issuers::{IssuerConfig, IssuerError, Refresh};
 pub use pcr_reference::PcrReference;
 pub use state::AppState;
 
@@ -46,6 +48,14 @@ pub enum ServeError {
         addr: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(
+        "refusing to serve plaintext on {0}, which is not a loopback address: give --tls-cert and \
+         --tls-key (or run `cairn server init --tls`), or --insecure-plaintext behind a \
+         TLS-terminating proxy"
+    )]
+    PlaintextNotLoopback(SocketAddr),
 }
 
 /// The certificates of every `--ek-ca` PEM bundle, as DER.
@@ -79,6 +89,7 @@ fn read_ek_anchors(paths: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, ServeEr
 /// A server bound to its port, ready to serve.
 pub struct Server {
     listener: TcpListener,
+    certificates: Option<Arc<tls::Certificates>>,
     state: AppState,
     issuers: Vec<issuers::IssuerConfig>,
 }
@@ -98,26 +109,49 @@ impl Server {
             Some(path) => Some(pcr_reference::PcrReference::read(path)?),
             None => None,
         };
-        let listener =
-            TcpListener::bind(&config.listen)
-                .await
-                .map_err(|source| ServeError::Listen {
-                    addr: config.listen.clone(),
-                    source,
-                })?;
-        if config.issuer.is_none() {
-            let addr = listener.local_addr().map_err(|source| ServeError::Listen {
-                addr: config.listen.clone(),
-                source,
-            })?;
-            config.issuer = Some(format!("http://{addr}"));
+        let certificates = config
+            .tls_files()
+            .map(tls::Certificates::load)
+            .transpose()?;
+        let listen_failed = |source| ServeError::Listen {
+            addr: config.listen.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(listen_failed)?;
+        let addr = listener.local_addr().map_err(listen_failed)?;
+        if certificates.is_none() && !addr.ip().is_loopback() && !config.insecure_plaintext {
+            return Err(ServeError::PlaintextNotLoopback(addr));
         }
+        let scheme = match certificates {
+            Some(_) => "https",
+            None => "http",
+        };
+        config
+            .issuer
+            .get_or_insert_with(|| format!("{scheme}://{addr}"));
         let state = AppState::new(config, keys, store, external, ek_anchors, pcr_reference);
         Ok(Server {
             listener,
+            certificates,
             state,
             issuers: issuer_configs,
         })
+    }
+
+    /// The certificate it serves TLS with, to reload on SIGHUP.
+    pub fn certificates(&self) -> Option<Arc<tls::Certificates>> {
+        self.certificates.clone()
+    }
+
+    /// Where clients reach it: `https://ADDR`, or `http://ADDR` without TLS.
+    pub fn url(&self) -> String {
+        let scheme = match self.certificates {
+            Some(_) => "https",
+            None => "http",
+        };
+        format!("{scheme}://{}", self.local_addr())
     }
 
     /// The key store the server signs with (one per process: an HSM's context is shared).
@@ -131,29 +165,23 @@ impl Server {
             .expect("bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves.
-    pub async fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         let mut background = vec![tokio::spawn(self.state.store.clone().expire_forever())];
-        if self.issuers.iter().any(|i| i.jwks_url.is_some()) {
+        for issuer in self.issuers.into_iter().filter(|i| i.jwks_url.is_some()) {
             background.push(tokio::spawn(issuers::refresh_forever(
                 self.state.clone(),
-                self.issuers,
+                issuer,
+                self.state.config.issuer_refresh,
             )));
         }
+        let limits = self.state.config.limits.clone();
+        let metrics = self.state.metrics.clone();
+        let tls = self
+            .certificates
+            .map(|certs| tokio_rustls::TlsAcceptor::from(Arc::new(certs.server_config())));
         let app = routes::router(self.state);
-        // Every request and response is one small write: send it now, not after an ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        connections::serve(self.listener, tls, app, &limits, metrics, shutdown).await;
         background.iter().for_each(|task| task.abort());
-        result
     }
 }

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -16,6 +17,8 @@ pub struct Metrics {
     pub attestations: Family<Outcome, Counter>,
     pub enrollments: Family<Outcome, Counter>,
     pub key_releases: Family<Outcome, Counter>,
+    connections_open: Gauge,
+    connections_closed_early: Family<Outcome, Counter>,
 }
 
 impl Default for Metrics {
@@ -37,8 +40,22 @@ impl Default for Metrics {
             "Volume key releases by outcome (released or refusal type)",
             key_releases.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Client connections open",
+            connections_open.clone(),
+        );
+        let connections_closed_early = Family::<Outcome, Counter>::default();
+        registry.register(
+            "connections_closed_early",
+            "Connections the server closed before a request: failed or slow TLS handshakes, slow request heads",
+            connections_closed_early.clone(),
+        );
         Metrics {
             registry,
+            connections_open,
+            connections_closed_early,
             challenges,
             attestations,
             enrollments,
@@ -54,6 +71,22 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// Counts the connection open until the guard is dropped.
+    pub fn connection_opened(&self) -> impl Drop + use<> {
+        struct Open(Gauge);
+        impl Drop for Open {
+            fn drop(&mut self) {
+                self.0.dec();
+            }
+        }
+        self.connections_open.inc();
+        Open(self.connections_open.clone())
+    }
+
+    pub fn closed_early(&self, why: &str) {
+        Self::count(&self.connections_closed_early, why);
     }
 
     pub fn render(&self) -> String {

@@ -22,6 +22,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
+/// What any request can be refused with, whatever its operation (see `routes::deadline`).
+pub const EVERY: &[Refusal] = &[Refusal::RequestTimeout];
 /// The problems a JSON request body can be refused with before its handler sees it.
 pub const BODY: &[Refusal] = &[
     Refusal::MalformedRequest,
@@ -61,7 +63,7 @@ macro_rules! refusals {
                 utoipa::openapi::RefOr<utoipa::openapi::Response>,
             > {
                 let groups: &[&[cairn_proto::Refusal]] =
-                    &[$($crate::openapi::$group,)* $name::OWN];
+                    &[$crate::openapi::EVERY, $($crate::openapi::$group,)* $name::OWN];
                 $crate::openapi::problems(&groups.concat())
             }
         }

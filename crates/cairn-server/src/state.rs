@@ -93,6 +93,18 @@ impl AppState {
         *self.issuers.write().expect("issuer lock") = Arc::new(external);
     }
 
+    /// Changes the trusted issuers with `change`, which sees (and may fail on) a copy.
+    pub fn update_issuers<E>(
+        &self,
+        change: impl FnOnce(&mut TrustedIssuers) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut issuers = self.issuers.write().expect("issuer lock");
+        let mut updated = TrustedIssuers::clone(&issuers);
+        change(&mut updated)?;
+        *issuers = Arc::new(updated);
+        Ok(())
+    }
+
     /// The trusted issuers as of now (a cheap clone of an `Arc`).
     pub fn trusted_issuers(&self) -> Arc<TrustedIssuers> {
         self.issuers.read().expect("issuer lock").clone()

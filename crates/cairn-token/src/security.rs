@@ -4,6 +4,7 @@
 //! accepted when the issuer is configured as trusted.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cairn_proto::{HostId, b64};
 use serde::{Deserialize, Serialize};
@@ -43,21 +44,28 @@ pub struct SecurityTokenClaims {
 
 /// The issuers whose security tokens the key broker accepts, each pinned to its own keys
 /// and audience: a token is checked only against the keys of the issuer it names.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct TrustedIssuers {
-    by_issuer: HashMap<String, Verifier>,
+    by_issuer: HashMap<String, IssuerKeys>,
+}
+
+#[derive(Clone)]
+enum IssuerKeys {
+    Current(Arc<Verifier>),
+    /// Keys that could not be refreshed for too long: a removed key may be among them.
+    Stale,
 }
 
 impl TrustedIssuers {
     /// Trusts Cairn's own issuer: `st+jwt` tokens for `cairn-kbs` signed by a key in `jwks`.
     pub fn trust_cairn(&mut self, issuer: &str, jwks: &Jwks) -> Result<(), TokenError> {
         let verifier = Verifier::of::<SecurityTokenClaims>(jwks, Some(issuer.into()))?;
-        self.by_issuer.insert(issuer.into(), verifier);
+        self.install(issuer, verifier);
         Ok(())
     }
 
     /// Trusts an external issuer for tokens with `audience`, signed by a key in `jwks`, with
-    /// header `typ` pinned when given.
+    /// header `typ` pinned when given. Replaces whatever keys the issuer had.
     pub fn trust(
         &mut self,
         issuer: &str,
@@ -69,18 +77,31 @@ impl TrustedIssuers {
         if let Some(typ) = typ {
             verifier = verifier.typ(typ);
         }
-        self.by_issuer.insert(issuer.into(), verifier);
+        self.install(issuer, verifier);
         Ok(())
+    }
+
+    fn install(&mut self, issuer: &str, verifier: Verifier) {
+        self.by_issuer
+            .insert(issuer.into(), IssuerKeys::Current(Arc::new(verifier)));
+    }
+
+    /// Stops trusting `issuer`'s keys until they are replaced by [`TrustedIssuers::trust`]:
+    /// its tokens are refused as [`TokenError::StaleIssuer`].
+    pub fn mark_stale(&mut self, issuer: &str) {
+        if let Some(keys) = self.by_issuer.get_mut(issuer) {
+            *keys = IssuerKeys::Stale;
+        }
     }
 
     /// Verifies a security token with the verifier of the issuer it names.
     pub fn verify(&self, token: &str) -> Result<SecurityTokenClaims, TokenError> {
         let issuer = unverified_issuer(token)?;
-        let verifier = self
-            .by_issuer
-            .get(&issuer)
-            .ok_or(TokenError::UntrustedIssuer(issuer))?;
-        verifier.verify(token)
+        match self.by_issuer.get(&issuer) {
+            Some(IssuerKeys::Current(verifier)) => verifier.verify(token),
+            Some(IssuerKeys::Stale) => Err(TokenError::StaleIssuer(issuer)),
+            None => Err(TokenError::UntrustedIssuer(issuer)),
+        }
     }
 }
 

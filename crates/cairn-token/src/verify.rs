@@ -35,6 +35,8 @@ pub enum TokenError {
     Issuer,
     #[error("token issuer {0:?} is not trusted")]
     UntrustedIssuer(String),
+    #[error("the keys of token issuer {0:?} could not be refreshed for too long")]
+    StaleIssuer(String),
     #[error("token lacks required claim {0}")]
     MissingClaim(String),
     #[error("token header declares critical extensions (`crit`), which are not understood here")]

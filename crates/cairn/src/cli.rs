@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use cairn_agent::HkSpec;
 use cairn_agent::run::{Ceilings, DEFAULT_MAX_OUTPUT};
+use cairn_agent::{ApiClient, ClientError, HkSpec, Trust};
 use cairn_keystore::KeyStoreSpec;
 use cairn_proto::api::{TokenRole, VolumeFormat};
 use cairn_server::Role;
@@ -133,6 +133,17 @@ pub struct Remote {
     /// Allow plain HTTP to a non-loopback server
     #[arg(long)]
     pub insecure: bool,
+    /// PEM bundle of the CAs to trust for an https server, instead of the system's roots
+    /// (the `ca.pem` that `cairn server init --tls` made)
+    #[arg(long, env = "CAIRN_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl Remote {
+    pub fn client(&self) -> Result<ApiClient, ClientError> {
+        let trust = Trust::from_pem_file(self.ca_cert.as_deref())?;
+        ApiClient::new(&self.server, self.insecure, &trust)
+    }
 }
 
 #[derive(Args, Clone)]
@@ -182,6 +193,13 @@ pub struct ServeArgs {
     /// JSON file of external issuers whose security tokens the key broker accepts
     #[arg(long)]
     pub trusted_issuers: Option<PathBuf>,
+    /// Seconds between fetches of a trusted issuer's JWKS URL
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub issuer_refresh: u64,
+    /// Seconds an issuer's keys stay trusted once its JWKS URL cannot be fetched; then its
+    /// tokens are refused until a fetch succeeds
+    #[arg(long, default_value_t = 3600)]
+    pub issuer_max_staleness: u64,
     /// PEM bundle of TPM manufacturer CAs (repeatable): TPM hosts' EK certificates must chain
     /// to one. Without it EK certificates go unchecked and TPM hosts wait for approval
     #[arg(long)]
@@ -194,6 +212,34 @@ pub struct ServeArgs {
     /// host; a value off its list refuses the attestation (or warns: "on_mismatch": "warn")
     #[arg(long)]
     pub pcr_reference: Option<PathBuf>,
+    /// Seconds a client has for its TLS handshake, and then for each request's head (also how
+    /// long an idle connection stays open)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds from a request's head to its answer, its body read included
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+    /// Connections open at once; more wait to be accepted
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace: u64,
+}
+
+/// How `server run` speaks TLS.
+#[derive(Args, Clone)]
+pub struct TlsArgs {
+    /// PEM certificate chain to serve TLS with, reloaded on SIGHUP (default: the one
+    /// `server init --tls` made in DATA_DIR/tls/, if it did)
+    #[arg(long, env = "CAIRN_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key
+    #[arg(long, env = "CAIRN_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP, also on a non-loopback address: only behind a TLS-terminating proxy
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub insecure_plaintext: bool,
 }
 
 #[derive(Subcommand)]
@@ -206,6 +252,14 @@ pub enum ServerCmd {
         database_url: Option<String>,
         #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
         key_store: KeyStoreSpec,
+        /// Also make a private CA and a server certificate in DATA_DIR/tls/ (ca.pem for
+        /// clients; server.pem and server.key, used by `server run`). The CA's key is not kept
+        #[arg(long)]
+        tls: bool,
+        /// A DNS name or IP address the certificate is for (repeatable; default: localhost,
+        /// 127.0.0.1, ::1)
+        #[arg(long = "tls-san", value_name = "NAME", requires = "tls")]
+        tls_sans: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -215,8 +269,11 @@ pub enum ServerCmd {
         data_dir: PathBuf,
         #[command(flatten)]
         serve: ServeArgs,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
-    /// Init and run in a temporary directory; prints the URL and admin token
+    /// Init (with a private CA) and run in a temporary directory; prints the URL, the CA file
+    /// and the admin token
     Dev {
         #[command(flatten)]
         serve: ServeArgs,
@@ -493,6 +550,37 @@ pub enum TokensAction {
     },
 }
 
+/// The server a benchmark measures.
+#[derive(Args, Clone)]
+pub struct BenchTarget {
+    /// Use an external server (needs --admin-token); default: an in-process one on loopback
+    #[arg(long)]
+    server: Option<String>,
+    #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The external server's CA bundle, if it is not one the system trusts
+    #[arg(long, env = "CAIRN_CA_CERT", requires = "server")]
+    ca_cert: Option<PathBuf>,
+    /// The in-process server's key store (`file`, or `pkcs11:…` to measure an HSM)
+    #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
+    key_store: KeyStoreSpec,
+    /// The in-process server speaks plain HTTP instead of TLS
+    #[arg(long, conflicts_with = "server")]
+    plaintext: bool,
+}
+
+impl From<BenchTarget> for cairn_bench::TargetSpec {
+    fn from(t: BenchTarget) -> Self {
+        cairn_bench::TargetSpec {
+            url: t.server,
+            admin_token: t.admin_token,
+            ca_cert: t.ca_cert,
+            key_store: t.key_store,
+            plaintext: t.plaintext,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum BenchCmd {
     /// challenge + attest over HTTP on loopback, beside the crypto alone
@@ -503,14 +591,8 @@ pub enum BenchCmd {
         /// Seconds to run
         #[arg(long, default_value_t = 10)]
         seconds: u64,
-        /// Use an external server (needs --admin-token); default: an in-process dev server
-        #[arg(long)]
-        server: Option<String>,
-        #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true)]
-        admin_token: Option<String>,
-        /// The in-process server's key store (`file`, or `pkcs11:…` to measure an HSM)
-        #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
-        key_store: KeyStoreSpec,
+        #[command(flatten)]
+        target: BenchTarget,
         /// Attest with this hardware key instead (e.g. tpm:swtpm:host=…,port=…), one client:
         /// a TPM answers one command at a time
         #[arg(long)]
@@ -539,6 +621,9 @@ pub enum BenchCmd {
         /// The in-process server's key store (`file`, or `pkcs11:…` to measure an HSM)
         #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
         key_store: KeyStoreSpec,
+        /// The in-process server speaks plain HTTP instead of TLS
+        #[arg(long)]
+        plaintext: bool,
     },
     /// The `process` runtime's sandbox: its probe, and a native payload's start-up and exit in
     /// it, beside the same executable started directly

@@ -284,7 +284,8 @@ async fn malformed_oversized_and_non_canonical_requests_are_problems() {
     // The detail names the member at fault.
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.contains("evidence"), "{detail}");
-    let text = reqwest::Client::new()
+    let text = server
+        .http()
         .post(format!("{}/v1/attest", server.url))
         .header("content-type", "text/plain")
         .body("{}")

@@ -137,7 +137,7 @@ async fn enroll_approve_attest_on_postgres() {
 #[tokio::test]
 async fn operations_endpoints_answer() {
     let server = TestServer::start(None, &[]);
-    let http = reqwest::Client::new();
+    let http = server.http();
     let get = |path: &str| http.get(format!("{}{path}", server.url)).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     assert_eq!(get("/readyz").await.unwrap().status(), 200);

@@ -21,7 +21,10 @@ fn server_on(hsm: &SoftHsm, alg: &str) -> TestServer {
 }
 
 async fn jwks(server: &TestServer) -> Jwks {
-    reqwest::get(format!("{}/.well-known/jwks.json", server.url))
+    server
+        .http()
+        .get(format!("{}/.well-known/jwks.json", server.url))
+        .send()
         .await
         .unwrap()
         .json()

@@ -388,7 +388,10 @@ async fn the_volume_key_never_leaks() {
         .unwrap();
     seen += &refusal(release(&server, "vol-a", &token, &pat).await);
     seen += &serde_json::to_string(&server.admin().volumes().await.unwrap()).unwrap();
-    seen += &reqwest::get(format!("{}/metrics", server.url))
+    seen += &server
+        .http()
+        .get(format!("{}/metrics", server.url))
+        .send()
         .await
         .unwrap()
         .text()
@@ -427,7 +430,12 @@ async fn a_trusted_issuer_is_read_from_its_jwks_url() {
     let issuers = dir.path().join("issuers.json");
     std::fs::write(
         &issuers,
-        json!({ "issuers": [{ "issuer": b.url, "jwks_url": format!("{}/.well-known/jwks.json", b.url), "typ": "st+jwt" }] }).to_string(),
+        json!({ "issuers": [{
+            "issuer": b.url, "jwks_url": format!("{}/.well-known/jwks.json", b.url), "typ": "st+jwt",
+            // B's certificate is from its own private CA: A trusts it for B's keys alone.
+            "ca_cert": b.ca_cert,
+        }] })
+        .to_string(),
     )
     .unwrap();
     let a = TestServer::start(None, &["--trusted-issuers", issuers.to_str().unwrap()]);

@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::openapi::{ApiDoc, Documented, check_refusals};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, WithDetail};
 use crate::{AppState, Role};
 
 /// The enrolled host `id` names: every route that acts for a host starts here.
@@ -85,8 +85,26 @@ pub fn router(state: AppState) -> Router {
         )),
         false => app,
     };
+    let request_timeout = state.config.limits.request_timeout;
     app.fallback(|| async { ApiError::not_found("No such resource") })
         .method_not_allowed_fallback(|| async { ApiError::from(Refusal::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(middleware::from_fn_with_state(request_timeout, deadline))
         .with_state(state)
+}
+
+/// A request (its body read included) is answered within the request timeout, or refused:
+/// a client trickling its body holds a connection no longer than that.
+async fn deadline(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Refusal::RequestTimeout
+            .with(format!("not done within {} s", limit.as_secs_f32()))
+            .into_response(),
+    }
 }

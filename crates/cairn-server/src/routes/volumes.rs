@@ -82,7 +82,7 @@ pub async fn list(
 
 refusals!(ReleaseKeyRefusals: BODY, STORE, ADMITTED, SIGNING;
     PatExpired, PatNotYetValid, PatInvalid, SecurityTokenExpired, SecurityTokenNotYetValid,
-    SecurityTokenUntrustedIssuer, SecurityTokenInvalid, HostMismatch, TokenBindingMismatch,
+    SecurityTokenUntrustedIssuer, SecurityTokenIssuerStale, SecurityTokenInvalid, HostMismatch, TokenBindingMismatch,
     VolumeNotAuthorized, CnfKeyInvalid, NotFound);
 
 /// Releases a volume's key to an instance whose PAT and security token verify and agree.
@@ -169,6 +169,7 @@ pub(crate) fn token_refusal(which: Token, e: TokenError) -> ApiError {
         (Security, TokenError::Expired) => Refusal::SecurityTokenExpired,
         (Security, TokenError::NotYetValid) => Refusal::SecurityTokenNotYetValid,
         (Security, TokenError::UntrustedIssuer(_)) => Refusal::SecurityTokenUntrustedIssuer,
+        (Security, TokenError::StaleIssuer(_)) => Refusal::SecurityTokenIssuerStale,
         (Security, _) => Refusal::SecurityTokenInvalid,
     };
     refusal.with(e.to_string())

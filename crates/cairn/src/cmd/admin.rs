@@ -16,10 +16,10 @@ use crate::cli::{
 use crate::exit::{FAILURE, Failure, Result};
 
 fn client(remote: &AdminRemote) -> Result<ApiClient> {
-    Ok(
-        ApiClient::new(&remote.remote.server, remote.remote.insecure)?
-            .with_admin_token(Some(remote.admin_token.clone())),
-    )
+    Ok(remote
+        .remote
+        .client()?
+        .with_admin_token(Some(remote.admin_token.clone())))
 }
 
 fn host_id(raw: &str) -> Result<HostId> {

@@ -252,7 +252,7 @@ fn prepare(
     hk: &HkArg,
     enrolling: bool,
 ) -> Result<(ApiClient, Box<dyn HardwareKeySigner>, Report)> {
-    let client = ApiClient::new(&remote.server, remote.insecure)?;
+    let client = remote.client()?;
     let key = match enrolling {
         true => hk.hk.open_or_create(),
         false => hk.hk.open(),

@@ -1,7 +1,6 @@
 //! `cairn audit verify`: a receipt checked offline against the DERG's published keys, and
 //! against the container it names.
 
-use cairn_agent::ApiClient;
 use cairn_token::{Jwks, ReceiptClaims, Verifier};
 
 use crate::cli::AuditCmd;
@@ -24,11 +23,7 @@ pub async fn run(cmd: AuditCmd) -> Result {
             serde_json::from_str(&text)
                 .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
         }
-        None => {
-            ApiClient::new(&remote.server, remote.insecure)?
-                .jwks()
-                .await?
-        }
+        None => remote.client()?.jwks().await?,
     };
     let verifier =
         Verifier::for_receipts(&jwks, None).map_err(|e| Failure::usage(e.to_string()))?;

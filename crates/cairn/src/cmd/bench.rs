@@ -10,25 +10,22 @@ pub async fn run(cmd: BenchCmd) -> Result {
         BenchCmd::Attest {
             clients,
             seconds,
-            server,
-            admin_token,
-            key_store,
+            target,
             hk: None,
-        } => cairn_bench::attest(clients, seconds, server, admin_token, key_store).await,
+        } => cairn_bench::attest(clients, seconds, target.into()).await,
         BenchCmd::Attest {
             seconds,
-            server,
-            admin_token,
-            key_store,
+            target,
             hk: Some(hk),
             ..
-        } => cairn_bench::attest_with(&hk, seconds, server, admin_token, key_store).await,
+        } => cairn_bench::attest_with(&hk, seconds, target.into()).await,
         BenchCmd::Release {
             clients,
             seconds,
             boots,
             key_store,
-        } => cairn_bench::release(clients, seconds, boots, key_store).await,
+            plaintext,
+        } => cairn_bench::release(clients, seconds, boots, key_store, plaintext).await,
         BenchCmd::Ewc { size, dir } => cairn_bench::ewc(super::parse_size(&size)?, dir),
         BenchCmd::Run {
             runs,

@@ -5,9 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use cairn_keystore::KeyStoreSpec;
-use cairn_server::{Server, ServerConfig};
+use cairn_server::tls::{DEFAULT_NAMES, TlsFiles};
+use cairn_server::{Limits, Server, ServerConfig};
 
-use crate::cli::{ServeArgs, ServerCmd};
+use crate::cli::{ServeArgs, ServerCmd, TlsArgs};
 use crate::exit::{FAILURE, Failure, Result};
 
 pub async fn run(cmd: ServerCmd) -> Result {
@@ -19,19 +20,35 @@ pub async fn run(cmd: ServerCmd) -> Result {
             data_dir,
             database_url,
             key_store,
+            tls,
+            tls_sans,
             json,
         } => {
             let token = init(&data_dir, database_url.as_deref(), &key_store).await?;
+            let ca = match tls {
+                true => Some(make_private_ca(&data_dir, tls_sans)?),
+                false => None,
+            };
             if json {
-                super::print_json(&serde_json::json!({ "admin_token": token }));
+                super::print_json(&serde_json::json!({ "admin_token": token, "ca_cert": ca }));
             } else {
                 println!("initialized {}", data_dir.display());
+                if let Some(ca) = ca {
+                    println!(
+                        "TLS: clients trust {} (--ca-cert, CAIRN_CA_CERT)",
+                        ca.display()
+                    );
+                }
                 println!("admin token (shown once; keep it secret): {token}");
             }
             Ok(())
         }
-        ServerCmd::Run { data_dir, serve } => {
-            let server = bind(&data_dir, serve).await?;
+        ServerCmd::Run {
+            data_dir,
+            serve,
+            tls,
+        } => {
+            let server = bind(&data_dir, serve, tls).await?;
             announce(&server, None);
             serve_until_signal(server).await
         }
@@ -41,13 +58,30 @@ pub async fn run(cmd: ServerCmd) -> Result {
                 .tempdir()
                 .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
             let token = init(dir.path(), serve.database_url.as_deref(), &serve.key_store).await?;
-            let server = bind(dir.path(), serve).await?;
-            announce(&server, Some(&token));
+            let ca = make_private_ca(dir.path(), vec![])?;
+            let tls = TlsArgs {
+                tls_cert: None,
+                tls_key: None,
+                insecure_plaintext: false,
+            };
+            let server = bind(dir.path(), serve, tls).await?;
+            announce(&server, Some((&token, &ca)));
             let result = serve_until_signal(server).await;
             drop(dir);
             result
         }
     }
+}
+
+/// The private CA and server certificate for `names` (or the loopback names).
+fn make_private_ca(data_dir: &Path, mut names: Vec<String>) -> Result<std::path::PathBuf> {
+    if names.is_empty() {
+        names = DEFAULT_NAMES.iter().map(|n| n.to_string()).collect();
+    }
+    cairn_server::tls::make_private_ca(data_dir, &names).map_err(|e| match e {
+        cairn_server::tls::TlsError::Generate(_) => Failure::usage(e.to_string()),
+        e => Failure::new(FAILURE, e.to_string()),
+    })
 }
 
 async fn init(
@@ -71,8 +105,19 @@ async fn init(
         .map_err(|e| Failure::new(FAILURE, e.to_string()))
 }
 
-async fn bind(data_dir: &Path, args: ServeArgs) -> Result<Server> {
+async fn bind(data_dir: &Path, args: ServeArgs, tls: TlsArgs) -> Result<Server> {
     let mut config = ServerConfig::new(data_dir.to_path_buf(), args.listen);
+    config.tls = match (tls.tls_cert, tls.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        _ => None,
+    };
+    config.insecure_plaintext = tls.insecure_plaintext;
+    config.limits = Limits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        max_connections: args.max_connections as usize,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+    };
     config.database_url = args.database_url;
     config.key_store = args.key_store;
     config.roles = args.roles;
@@ -82,29 +127,57 @@ async fn bind(data_dir: &Path, args: ServeArgs) -> Result<Server> {
     config.pat_ttl = Duration::from_secs(args.pat_ttl);
     config.security_token_ttl = Duration::from_secs(args.security_token_ttl);
     config.trusted_issuers = args.trusted_issuers;
+    config.issuer_refresh = cairn_server::Refresh {
+        every: Duration::from_secs(args.issuer_refresh),
+        max_staleness: Duration::from_secs(args.issuer_max_staleness),
+    };
     config.ek_ca = args.ek_ca;
     config.ek_auto_approve = args.ek_auto_approve;
     config.pcr_reference = args.pcr_reference;
     Server::bind(config).await.map_err(|e| match e {
         cairn_server::ServeError::Issuers(_)
         | cairn_server::ServeError::EkCa { .. }
-        | cairn_server::ServeError::PcrReference(_) => Failure::usage(e.to_string()),
+        | cairn_server::ServeError::PcrReference(_)
+        | cairn_server::ServeError::Tls(_)
+        | cairn_server::ServeError::PlaintextNotLoopback(_) => Failure::usage(e.to_string()),
         e => Failure::new(FAILURE, e.to_string()),
     })
 }
 
-/// The first stdout line names the address, so scripts and tests can use port 0.
-fn announce(server: &Server, admin_token: Option<&str>) {
-    let url = format!("http://{}", server.local_addr());
+/// The first stdout line names the address, so scripts and tests can use port 0; a dev
+/// server then names its CA and admin token, and a line for the shell with all three.
+fn announce(server: &Server, dev: Option<(&str, &Path)>) {
+    let url = server.url();
     println!("cairn server listening on {url}");
-    if let Some(token) = admin_token {
+    if let Some((token, ca)) = dev {
+        println!("CA certificate: {}", ca.display());
         println!("admin token: {token}");
-        println!("export CAIRN_SERVER={url} CAIRN_ADMIN_TOKEN={token}");
+        println!(
+            "export CAIRN_SERVER={url} CAIRN_CA_CERT={} CAIRN_ADMIN_TOKEN={token}",
+            ca.display()
+        );
     }
     let _ = std::io::stdout().flush();
 }
 
 async fn serve_until_signal(server: Server) -> Result {
+    if let Some(certificates) = server.certificates() {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| Failure::new(FAILURE, format!("SIGHUP handler: {e}")))?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match certificates.reload() {
+                    Ok(()) => tracing::info!(
+                        cert = %certificates.files().cert.display(),
+                        "TLS certificate reloaded"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS certificate not reloaded; serving the one in use")
+                    }
+                }
+            }
+        });
+    }
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
@@ -114,8 +187,6 @@ async fn serve_until_signal(server: Server) -> Result {
         }
         tracing::info!("shutting down");
     };
-    server
-        .serve(shutdown)
-        .await
-        .map_err(|e| Failure::new(FAILURE, format!("server failed: {e}")))
+    server.serve(shutdown).await;
+    Ok(())
 }

@@ -12,10 +12,10 @@ use crate::cli::{CustomerRemote, WorkloadCmd};
 use crate::exit::{FAILURE, Failure, Result};
 
 fn client(remote: &CustomerRemote) -> Result<ApiClient> {
-    Ok(
-        ApiClient::new(&remote.remote.server, remote.remote.insecure)?
-            .with_admin_token(Some(remote.token.clone())),
-    )
+    Ok(remote
+        .remote
+        .client()?
+        .with_admin_token(Some(remote.token.clone())))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {

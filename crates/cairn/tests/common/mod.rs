@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use cairn_agent::{ApiClient, HardwareKeySigner, SoftKey};
+use cairn_agent::{ApiClient, HardwareKeySigner, SoftKey, Trust};
 use cairn_proto::api::{ErotResponse, TokenRequest, TokenRole};
 use cairn_proto::{Evidence, Report, Signed};
 
@@ -19,14 +19,18 @@ pub fn fixture(name: &str) -> PathBuf {
 
 pub struct TestServer {
     child: Child,
+    /// `https://127.0.0.1:PORT`: every test server serves TLS with the private CA that
+    /// `server init --tls` made.
     pub url: String,
+    /// That CA's certificate, which every client of this server trusts (and nothing else).
+    pub ca_cert: PathBuf,
     pub admin_token: String,
     pub data_dir: PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
-    /// `cairn server init` + `cairn server run --listen 127.0.0.1:0` with a fresh SQLite file
+    /// `cairn server init --tls` + `cairn server run --listen 127.0.0.1:0` with a fresh SQLite file
     /// (or `database_url`), plus `extra` run flags.
     pub fn start(database_url: Option<&str>, extra: &[&str]) -> TestServer {
         Self::start_with_env(&[], database_url, extra)
@@ -41,7 +45,7 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("srv");
         let mut init = Command::new(CAIRN);
-        init.args(["server", "init", "--json", "--data-dir"])
+        init.args(["server", "init", "--tls", "--json", "--data-dir"])
             .arg(&data_dir)
             .envs(env.iter().copied());
         if let Some(url) = database_url {
@@ -105,14 +109,30 @@ impl TestServer {
         TestServer {
             child,
             url,
+            ca_cert: data_dir.join("tls/ca.pem"),
             admin_token,
             data_dir: data_dir.to_path_buf(),
             _dir: None,
         }
     }
 
+    pub fn trust(&self) -> Trust {
+        Trust::from_pem_file(Some(&self.ca_cert)).unwrap()
+    }
+
     pub fn client(&self) -> ApiClient {
-        ApiClient::new(&self.url, false).unwrap().with_attempts(1)
+        ApiClient::new(&self.url, false, &self.trust())
+            .unwrap()
+            .with_attempts(1)
+    }
+
+    /// A bare HTTP client that trusts this server's CA, for requests `ApiClient` would not send.
+    pub fn http(&self) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca_cert).unwrap()).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .build()
+            .unwrap()
     }
 
     pub fn admin(&self) -> ApiClient {
@@ -125,9 +145,19 @@ impl TestServer {
         Command::new(CAIRN)
             .args(args)
             .env("CAIRN_SERVER", &self.url)
+            .env("CAIRN_CA_CERT", &self.ca_cert)
             .env("CAIRN_ADMIN_TOKEN", &self.admin_token)
             .output()
             .unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit (after a signal, say).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
     }
 
     /// Stops the process, keeping its data directory (to restart on it).
@@ -230,7 +260,8 @@ pub async fn post_raw(
     path: &str,
     body: &serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
+    let response = server
+        .http()
         .post(format!("{}{path}", server.url))
         .json(body)
         .send()
@@ -414,6 +445,7 @@ impl Customer<'_> {
         std::process::Command::new(CAIRN)
             .args(args)
             .env("CAIRN_SERVER", &self.server.url)
+            .env("CAIRN_CA_CERT", &self.server.ca_cert)
             .env("CAIRN_TOKEN", &self.token)
             .output()
             .unwrap()
@@ -533,7 +565,9 @@ pub fn agent_run_command(server: &TestServer, hk_spec: &str, ewc: &Path, receipt
         .arg("--receipt")
         .arg(receipt_file)
         .args(["--server", &server.url, "--hk", hk_spec, "--root"])
-        .arg(fixture("baremetal"));
+        .arg(fixture("baremetal"))
+        .arg("--ca-cert")
+        .arg(&server.ca_cert);
     command
 }
 

@@ -1,0 +1,193 @@
+//! Connections, apart from what is served on them: accepting under a cap, the TLS handshake,
+//! HTTP/1.1 with a header timer, and a graceful shutdown. The routes never see a socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+use crate::metrics::Metrics;
+
+/// What one connection may hold, and for how long.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// How long a TLS handshake may take, and then how long from the handshake (or from
+    /// answering the last request) to having read a whole request head: also how long an
+    /// idle keep-alive connection stays open.
+    pub header_timeout: Duration,
+    /// From a request's head to its answer, body read included (answered 408).
+    pub request_timeout: Duration,
+    /// Connections open at once; past it, new ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A request head (request line and headers) is at most this long: what a connection's
+/// read buffer may grow to.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// File descriptors kept for everything but client connections (database, keys, logs).
+const RESERVED_FILES: u64 = 64;
+
+/// Raises this process's open-file limit to its hard limit and returns how many connections
+/// fit under it: a cap above the limit would turn a flood into "Too many open files" for
+/// everyone, the database included.
+pub fn fit_to_open_files(max_connections: usize) -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!(error = %e, "raising the open-file limit");
+        }
+    }
+    let available = getrlimit(Resource::Nofile)
+        .current
+        .map_or(usize::MAX, |n| n.saturating_sub(RESERVED_FILES) as usize);
+    if available < max_connections {
+        tracing::warn!(
+            max_connections,
+            available,
+            "the open-file limit allows fewer connections than configured; capping there"
+        );
+    }
+    max_connections.min(available).max(1)
+}
+
+/// Accepts and serves connections until `shutdown` resolves, then lets those open finish
+/// their request in flight (up to the grace period) and closes them.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: &Limits,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let cap = fit_to_open_files(limits.max_connections);
+    let permits = Arc::new(Semaphore::new(cap));
+    let (stop, stopping) = watch::channel(false);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEAD);
+    let connection = Connection {
+        tls,
+        http,
+        app,
+        header_timeout: limits.header_timeout,
+        stopping,
+        metrics,
+    };
+    tokio::pin!(shutdown);
+    loop {
+        // Past the cap nothing is accepted: waiting clients queue in the backlog, and none
+        // of them costs this process a byte.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore stays open"),
+            () = &mut shutdown => break,
+        };
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of descriptors, or a connection reset before it was accepted:
+                    // nothing to do but wait a little rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = connection.clone();
+        tokio::spawn(async move {
+            connection.serve(tcp).await;
+            drop(permit);
+        });
+    }
+    let _ = stop.send(true);
+    // Every connection holds a permit until it closes: having them all back means done.
+    let all = u32::try_from(cap).unwrap_or(u32::MAX);
+    if tokio::time::timeout(limits.shutdown_grace, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period; closing them");
+    }
+}
+
+#[derive(Clone)]
+struct Connection {
+    tls: Option<TlsAcceptor>,
+    http: hyper::server::conn::http1::Builder,
+    app: Router,
+    header_timeout: Duration,
+    stopping: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+}
+
+impl Connection {
+    async fn serve(self, tcp: TcpStream) {
+        // Every request and response is one small write: send it now, not after an ACK.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+        let _open = self.metrics.connection_opened();
+        match &self.tls {
+            None => self.http(tcp).await,
+            Some(acceptor) => {
+                match tokio::time::timeout(self.header_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => self.http(stream).await,
+                    Ok(Err(e)) => {
+                        self.metrics.closed_early("tls-handshake");
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => self.metrics.closed_early("tls-handshake-timeout"),
+                }
+            }
+        }
+    }
+
+    async fn http(self, io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static) {
+        let service = TowerToHyperService::new(self.app.clone());
+        let connection = self.http.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        let mut stop = self.stopping.clone();
+        let stopping = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = stopping => {
+                // Finish the request in flight, if any, then close.
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = result {
+            if e.is_timeout() {
+                self.metrics.closed_early("header-timeout");
+            }
+            tracing::debug!(error = %e, "connection closed");
+        }
+    }
+}
