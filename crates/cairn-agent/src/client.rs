@@ -41,12 +41,12 @@ impl Trust {
         let Some(path) = path else {
             return Ok(Trust::SystemRoots);
         };
-        let fail = |reason: String| ClientError::Usage(format!("{}: {reason}", path.display()));
-        let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(fail("no PEM certificate in it".into()));
-        }
+        let certs = cairn_proto::transport::read_certificates(path).map_err(ClientError::Usage)?;
+        let certs = certs
+            .iter()
+            .map(|der| reqwest::Certificate::from_der(der))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
         Ok(Trust::Only(certs))
     }
 
@@ -67,23 +67,13 @@ pub struct ApiClient {
     attempts: u32,
 }
 
-/// Plain HTTP is only for talking to this machine.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 impl ApiClient {
     pub fn new(server: &str, insecure: bool, trust: &Trust) -> Result<Self, ClientError> {
         let base = Url::parse(server)
             .map_err(|e| ClientError::Usage(format!("bad server URL {server:?}: {e}")))?;
         match base.scheme() {
             "https" => {}
-            "http" if insecure || is_loopback(&base) => {}
+            "http" if insecure || cairn_proto::transport::is_loopback(&base) => {}
             "http" => {
                 return Err(ClientError::Usage(format!(
                     "refusing plain HTTP to {server} (not loopback); use https or pass --insecure"

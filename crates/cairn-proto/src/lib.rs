@@ -20,6 +20,7 @@ pub mod schema;
 pub mod sealed;
 pub mod secret;
 pub mod statement;
+pub mod transport;
 mod words;
 
 pub use digest::Digest;

@@ -1,15 +1,19 @@
 //! Connections, apart from what is served on them: accepting under a cap, the TLS handshake,
 //! HTTP/1.1 with a header timer, and a graceful shutdown. The routes never see a socket.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::Metrics;
@@ -21,7 +25,8 @@ pub struct Limits {
     /// answering the last request) to having read a whole request head: also how long an
     /// idle keep-alive connection stays open.
     pub header_timeout: Duration,
-    /// From a request's head to its answer, body read included (answered 408).
+    /// From a request's head to its answer, body read included (answered 408); also how
+    /// long a write may wait for a client that does not read.
     pub request_timeout: Duration,
     /// Connections open at once; past it, new ones wait in the kernel's backlog.
     pub max_connections: usize,
@@ -53,7 +58,13 @@ const RESERVED_FILES: u64 = 64;
 pub fn fit_to_open_files(max_connections: usize) -> usize {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
+    // `None` is unlimited.
+    let raise = match (limit.current, limit.maximum) {
+        (Some(current), Some(maximum)) => current < maximum,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if raise {
         limit.current = limit.maximum;
         if let Err(e) = setrlimit(Resource::Nofile, limit) {
             tracing::debug!(error = %e, "raising the open-file limit");
@@ -94,9 +105,11 @@ pub(crate) async fn serve(
         http,
         app,
         header_timeout: limits.header_timeout,
+        write_timeout: limits.request_timeout,
         stopping,
         metrics,
     };
+    let mut open = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         // Past the cap nothing is accepted: waiting clients queue in the backlog, and none
@@ -119,11 +132,15 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
         };
         let connection = connection.clone();
-        tokio::spawn(async move {
+        open.spawn(async move {
             connection.serve(tcp).await;
             drop(permit);
         });
+        // Reap the finished, so the set holds only what is open.
+        while open.try_join_next().is_some() {}
     }
+    // Nobody new: clients now get "connection refused" rather than a wait, then a reset.
+    drop(listener);
     let _ = stop.send(true);
     // Every connection holds a permit until it closes: having them all back means done.
     let all = u32::try_from(cap).unwrap_or(u32::MAX);
@@ -133,6 +150,7 @@ pub(crate) async fn serve(
     {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
+    open.abort_all();
 }
 
 #[derive(Clone)]
@@ -141,6 +159,7 @@ struct Connection {
     http: hyper::server::conn::http1::Builder,
     app: Router,
     header_timeout: Duration,
+    write_timeout: Duration,
     stopping: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 }
@@ -152,16 +171,17 @@ impl Connection {
             tracing::debug!(error = %e, "TCP_NODELAY");
         }
         let _open = self.metrics.connection_opened();
+        let tcp = WriteDeadline::new(tcp, self.write_timeout);
         match &self.tls {
             None => self.http(tcp).await,
             Some(acceptor) => {
                 match tokio::time::timeout(self.header_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => self.http(stream).await,
                     Ok(Err(e)) => {
-                        self.metrics.closed_early("tls-handshake");
+                        self.metrics.closed_by_server("tls-handshake-failed");
                         tracing::debug!(error = %e, "TLS handshake failed");
                     }
-                    Err(_) => self.metrics.closed_early("tls-handshake-timeout"),
+                    Err(_) => self.metrics.closed_by_server("tls-handshake-timeout"),
                 }
             }
         }
@@ -185,9 +205,98 @@ impl Connection {
         };
         if let Err(e) = result {
             if e.is_timeout() {
-                self.metrics.closed_early("header-timeout");
+                self.metrics.closed_by_server("head-timeout");
+            } else if is_write_stall(&e) {
+                self.metrics.closed_by_server("write-stalled");
             }
             tracing::debug!(error = %e, "connection closed");
         }
+    }
+}
+
+fn is_write_stall(e: &hyper::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// A stream whose writes must make progress: one left blocked for `limit` (a client that
+/// stopped reading its answer, its window shut) fails, which closes the connection. Reads
+/// have their own timers (TLS handshake, request head, request).
+struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        WriteDeadline {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// Passes on a write's outcome; while it is blocked, counts down to failing it.
+    fn progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        outcome: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if outcome.is_ready() {
+            self.stalled = None;
+            return outcome;
+        }
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let outcome = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.progress(cx, outcome)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let outcome = Pin::new(&mut self.inner).poll_flush(cx);
+        self.progress(cx, outcome)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let outcome = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.progress(cx, outcome)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let outcome = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.progress(cx, outcome)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }

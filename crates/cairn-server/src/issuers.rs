@@ -104,25 +104,46 @@ impl IssuerConfig {
                 return fail("ca_cert is for a jwks_url");
             }
             if let Some(url) = &issuer.jwks_url {
-                let url =
-                    Url::parse(url).map_err(|e| IssuerError(format!("jwks_url {url:?}: {e}")))?;
-                match url.scheme() {
-                    "https" => {}
-                    "http" if is_loopback(&url) => {}
-                    _ => return fail("jwks_url must be https (plain http only to loopback)"),
-                }
+                check_url(url)
+                    .map_err(|why| IssuerError(format!("issuer {:?}: {why}", issuer.issuer)))?;
+            }
+            if file
+                .issuers
+                .iter()
+                .filter(|i| i.issuer == issuer.issuer)
+                .count()
+                > 1
+            {
+                return fail("listed twice (one issuer has one key set and one audience)");
             }
         }
         Ok(file.issuers)
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
+/// A key set comes over `https`, or plain `http` from this machine only.
+fn check_url(url: &str) -> Result<Url, String> {
+    let parsed = Url::parse(url).map_err(|e| format!("jwks_url {url:?}: {e}"))?;
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if cairn_proto::transport::is_loopback(&parsed) => Ok(parsed),
+        _ => Err(format!(
+            "jwks_url {url:?} must be https (plain http only to loopback)"
+        )),
+    }
+}
+
+impl Refresh {
+    /// Keys are fetched at least once within the staleness allowed to them.
+    pub fn check(&self) -> Result<(), IssuerError> {
+        match self.every <= self.max_staleness {
+            true => Ok(()),
+            false => Err(IssuerError(format!(
+                "the refresh period ({} s) is longer than the staleness allowed ({} s)",
+                self.every.as_secs(),
+                self.max_staleness.as_secs()
+            ))),
+        }
     }
 }
 
@@ -168,19 +189,24 @@ async fn fetch_jwks(config: &IssuerConfig) -> Result<Jwks, IssuerError> {
 
 /// GETs `url`: no redirect followed, at most [`MAX_JWKS`] bytes, within [`FETCH_TIMEOUT`].
 async fn fetch(url: &str, ca_cert: Option<&Path>) -> Result<Vec<u8>, String> {
+    let url = check_url(url)?;
+    // No proxy either: plain http to loopback must not leave the machine through one.
     let mut client = reqwest::Client::builder()
         .timeout(FETCH_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .tls_version_min(reqwest::tls::Version::TLS_1_2);
     if let Some(path) = ca_cert {
-        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        let certs = cairn_proto::transport::read_certificates(path)?
+            .iter()
+            .map(|der| reqwest::Certificate::from_der(der))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("{}: {e}", path.display()))?;
         client = client.tls_certs_only(certs);
     }
     let client = client.build().map_err(|e| e.to_string())?;
     let mut response = client
-        .get(url)
+        .get(url.clone())
         .send()
         .await
         .map_err(|e| cairn_proto::error_chain(&e))?;
@@ -235,12 +261,7 @@ pub async fn refresh_forever(state: AppState, config: IssuerConfig, refresh: Ref
                     tracing::warn!(error = %e, "refreshing issuer keys failed; keeping the previous keys");
                 } else if !stale {
                     tracing::error!(error = %e, issuer = %config.issuer, "issuer keys too stale; refusing its tokens until they are refreshed");
-                    let marked: Result<(), std::convert::Infallible> =
-                        state.update_issuers(|trusted| {
-                            trusted.mark_stale(&config.issuer);
-                            Ok(())
-                        });
-                    let Ok(()) = marked;
+                    state.mark_issuer_stale(&config.issuer);
                     stale = true;
                 }
             }

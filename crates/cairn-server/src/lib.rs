@@ -39,8 +39,8 @@ pub enum ServeError {
     Store(#[from] cairn_store::StoreError),
     #[error(transparent)]
     Issuers(#[from] issuers::IssuerError),
-    #[error("--ek-ca {path}: {reason}")]
-    EkCa { path: String, reason: String },
+    #[error("--ek-ca {0}")]
+    EkCa(String),
     #[error(transparent)]
     PcrReference(#[from] pcr_reference::PcrReferenceError),
     #[error("cannot listen on {addr}: {source}")]
@@ -62,28 +62,17 @@ pub enum ServeError {
 fn read_ek_anchors(paths: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, ServeError> {
     let mut anchors = vec![];
     for path in paths {
-        let fail = |reason: String| ServeError::EkCa {
-            path: path.display().to_string(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let mut found = 0;
-        for block in text.split_inclusive("-----END CERTIFICATE-----") {
-            let Some(start) = block.find("-----BEGIN CERTIFICATE-----") else {
-                continue;
-            };
-            let (label, der) = pem_rfc7468::decode_vec(&block.as_bytes()[start..])
-                .map_err(|e| fail(e.to_string()))?;
-            if label == "CERTIFICATE" {
-                anchors.push(der);
-                found += 1;
-            }
-        }
-        if found == 0 {
-            return Err(fail("no PEM certificate in it".into()));
-        }
+        let certs = cairn_proto::transport::read_certificates(path).map_err(ServeError::EkCa)?;
+        anchors.extend(certs.into_iter().map(|der| der.to_vec()));
     }
     Ok(anchors)
+}
+
+fn scheme(tls: bool) -> &'static str {
+    match tls {
+        true => "https",
+        false => "http",
+    }
 }
 
 /// A server bound to its port, ready to serve.
@@ -99,6 +88,7 @@ impl Server {
     pub async fn bind(mut config: ServerConfig) -> Result<Self, ServeError> {
         let keys = config.key_store.open(&config.data_dir)?;
         let store = Store::connect(&config.database_url()).await?;
+        config.issuer_refresh.check()?;
         let issuer_configs = match &config.trusted_issuers {
             Some(path) => issuers::read_config(path)?,
             None => vec![],
@@ -147,10 +137,7 @@ impl Server {
 
     /// Where clients reach it: `https://ADDR`, or `http://ADDR` without TLS.
     pub fn url(&self) -> String {
-        let scheme = match self.certificates {
-            Some(_) => "https",
-            None => "http",
-        };
+        let scheme = scheme(self.certificates.is_some());
         format!("{scheme}://{}", self.local_addr())
     }
 

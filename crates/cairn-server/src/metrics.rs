@@ -18,7 +18,7 @@ pub struct Metrics {
     pub enrollments: Family<Outcome, Counter>,
     pub key_releases: Family<Outcome, Counter>,
     connections_open: Gauge,
-    connections_closed_early: Family<Outcome, Counter>,
+    connections_closed_by_server: Family<Outcome, Counter>,
 }
 
 impl Default for Metrics {
@@ -46,16 +46,16 @@ impl Default for Metrics {
             "Client connections open",
             connections_open.clone(),
         );
-        let connections_closed_early = Family::<Outcome, Counter>::default();
+        let connections_closed_by_server = Family::<Outcome, Counter>::default();
         registry.register(
-            "connections_closed_early",
+            "connections_closed_by_server",
             "Connections the server closed before a request: failed or slow TLS handshakes, slow request heads",
-            connections_closed_early.clone(),
+            connections_closed_by_server.clone(),
         );
         Metrics {
             registry,
             connections_open,
-            connections_closed_early,
+            connections_closed_by_server,
             challenges,
             attestations,
             enrollments,
@@ -85,8 +85,8 @@ impl Metrics {
         Open(self.connections_open.clone())
     }
 
-    pub fn closed_early(&self, why: &str) {
-        Self::count(&self.connections_closed_early, why);
+    pub fn closed_by_server(&self, why: &str) {
+        Self::count(&self.connections_closed_by_server, why);
     }
 
     pub fn render(&self) -> String {

@@ -86,7 +86,7 @@ impl AppState {
     }
 
     /// Makes `external` (plus Cairn's own issuer, always trusted) the trusted issuers.
-    pub fn install_issuers(&self, mut external: TrustedIssuers) {
+    fn install_issuers(&self, mut external: TrustedIssuers) {
         external
             .trust_cairn(&self.issuer, &self.security_token_signer.jwks())
             .expect("our own issuer key is a valid JWK");
@@ -103,6 +103,14 @@ impl AppState {
         change(&mut updated)?;
         *issuers = Arc::new(updated);
         Ok(())
+    }
+
+    /// Refuses `issuer`'s tokens until its keys are installed again.
+    pub fn mark_issuer_stale(&self, issuer: &str) {
+        let Ok(()) = self.update_issuers::<std::convert::Infallible>(|trusted| {
+            trusted.mark_stale(issuer);
+            Ok(())
+        });
     }
 
     /// The trusted issuers as of now (a cheap clone of an `Arc`).

@@ -206,6 +206,13 @@ pub fn make_private_ca(data_dir: &Path, names: &[String]) -> Result<PathBuf, Tls
     Ok(dir.join(CA_FILE))
 }
 
+/// Whether `name` can be in a certificate: an IP address or a DNS name (IA5, as rcgen
+/// checks it).
+pub fn check_name(name: &str) -> Result<(), TlsError> {
+    rcgen::CertificateParams::new(vec![name.to_string()]).map(drop)?;
+    Ok(())
+}
+
 /// The names a made certificate covers unless told otherwise.
 pub const DEFAULT_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
 

@@ -259,12 +259,12 @@ async fn half_open_connections_are_closed_within_the_header_timeout() {
         .unwrap();
     assert!(
         metrics.contains(
-            r#"cairn_connections_closed_early_total{outcome="tls-handshake-timeout"} 1000"#
+            r#"cairn_connections_closed_by_server_total{outcome="tls-handshake-timeout"} 1000"#
         ),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"cairn_connections_closed_early_total{outcome="header-timeout"} 20"#),
+        metrics.contains(r#"cairn_connections_closed_by_server_total{outcome="head-timeout"} 20"#),
         "{metrics}"
     );
 }
@@ -314,6 +314,73 @@ async fn a_trickled_body_is_refused_at_the_request_timeout() {
         "{answer}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A client that asks and never reads its answers holds its connection no longer than the
+/// request timeout: the write that cannot go on fails.
+#[tokio::test]
+async fn a_client_that_does_not_read_is_dropped() {
+    let server = TestServer::start(None, &["--request-timeout", "1"]);
+    let mut stream = tls_connect(&server, &server.ca_cert).await;
+    // Far more answer than the socket buffers on both sides hold.
+    let request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(300);
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&request)).await;
+    let metrics = async || {
+        server
+            .http()
+            .get(format!("{}/metrics", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let dropped = r#"cairn_connections_closed_by_server_total{outcome="write-stalled"} 1"#;
+    let started = Instant::now();
+    while !metrics().await.contains(dropped) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            metrics().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Names that cannot go in a certificate are refused before anything is made, so that
+/// `server init --tls` can be run again at once with the right ones.
+#[test]
+fn a_bad_certificate_name_is_refused_before_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("srv");
+    let out = Command::new(CAIRN)
+        .args([
+            "server",
+            "init",
+            "--tls",
+            "--tls-san",
+            "bad\u{e9}name",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-san"));
+    ok(&Command::new(CAIRN)
+        .args([
+            "server",
+            "init",
+            "--tls",
+            "--tls-san",
+            "cairn.example",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap());
+    assert!(data.join("tls/ca.pem").exists());
 }
 
 /// `--tls-cert/--tls-key` are read again on SIGHUP; a pair that does not match keeps the

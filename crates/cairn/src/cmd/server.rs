@@ -24,10 +24,12 @@ pub async fn run(cmd: ServerCmd) -> Result {
             tls_sans,
             json,
         } => {
+            // The names are checked first: once init is done its admin token must be shown.
+            let names = tls.then(|| tls_names(tls_sans)).transpose()?;
             let token = init(&data_dir, database_url.as_deref(), &key_store).await?;
-            let ca = match tls {
-                true => Some(make_private_ca(&data_dir, tls_sans)?),
-                false => None,
+            let ca = match names {
+                Some(names) => Some(make_private_ca(&data_dir, &names)?),
+                None => None,
             };
             if json {
                 super::print_json(&serde_json::json!({ "admin_token": token, "ca_cert": ca }));
@@ -58,7 +60,7 @@ pub async fn run(cmd: ServerCmd) -> Result {
                 .tempdir()
                 .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
             let token = init(dir.path(), serve.database_url.as_deref(), &serve.key_store).await?;
-            let ca = make_private_ca(dir.path(), vec![])?;
+            let ca = make_private_ca(dir.path(), &tls_names(vec![])?)?;
             let tls = TlsArgs {
                 tls_cert: None,
                 tls_key: None,
@@ -73,15 +75,22 @@ pub async fn run(cmd: ServerCmd) -> Result {
     }
 }
 
-/// The private CA and server certificate for `names` (or the loopback names).
-fn make_private_ca(data_dir: &Path, mut names: Vec<String>) -> Result<std::path::PathBuf> {
+/// The names a made certificate is for: those given (each a DNS name or an IP address), or
+/// the loopback names.
+fn tls_names(names: Vec<String>) -> Result<Vec<String>> {
     if names.is_empty() {
-        names = DEFAULT_NAMES.iter().map(|n| n.to_string()).collect();
+        return Ok(DEFAULT_NAMES.iter().map(|n| n.to_string()).collect());
     }
-    cairn_server::tls::make_private_ca(data_dir, &names).map_err(|e| match e {
-        cairn_server::tls::TlsError::Generate(_) => Failure::usage(e.to_string()),
-        e => Failure::new(FAILURE, e.to_string()),
-    })
+    for name in &names {
+        cairn_server::tls::check_name(name)
+            .map_err(|e| Failure::usage(format!("--tls-san {name:?}: {e}")))?;
+    }
+    Ok(names)
+}
+
+fn make_private_ca(data_dir: &Path, names: &[String]) -> Result<std::path::PathBuf> {
+    cairn_server::tls::make_private_ca(data_dir, names)
+        .map_err(|e| Failure::new(FAILURE, e.to_string()))
 }
 
 async fn init(
@@ -136,7 +145,7 @@ async fn bind(data_dir: &Path, args: ServeArgs, tls: TlsArgs) -> Result<Server> 
     config.pcr_reference = args.pcr_reference;
     Server::bind(config).await.map_err(|e| match e {
         cairn_server::ServeError::Issuers(_)
-        | cairn_server::ServeError::EkCa { .. }
+        | cairn_server::ServeError::EkCa(_)
         | cairn_server::ServeError::PcrReference(_)
         | cairn_server::ServeError::Tls(_)
         | cairn_server::ServeError::PlaintextNotLoopback(_) => Failure::usage(e.to_string()),
@@ -161,23 +170,24 @@ fn announce(server: &Server, dev: Option<(&str, &Path)>) {
 }
 
 async fn serve_until_signal(server: Server) -> Result {
-    if let Some(certificates) = server.certificates() {
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(|e| Failure::new(FAILURE, format!("SIGHUP handler: {e}")))?;
-        tokio::spawn(async move {
-            while hangup.recv().await.is_some() {
-                match certificates.reload() {
-                    Ok(()) => tracing::info!(
-                        cert = %certificates.files().cert.display(),
-                        "TLS certificate reloaded"
-                    ),
-                    Err(e) => {
-                        tracing::error!(error = %e, "TLS certificate not reloaded; serving the one in use")
-                    }
+    // SIGHUP reloads the certificate; without TLS it is logged and ignored, never fatal.
+    let certificates = server.certificates();
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| Failure::new(FAILURE, format!("SIGHUP handler: {e}")))?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match certificates.as_ref().map(|c| (c, c.reload())) {
+                None => tracing::info!("SIGHUP: no TLS certificate to reload"),
+                Some((c, Ok(()))) => {
+                    tracing::info!(cert = %c.files().cert.display(), "TLS certificate reloaded")
                 }
+                Some((_, Err(e))) => tracing::error!(
+                    error = %e,
+                    "TLS certificate not reloaded; serving the one in use"
+                ),
             }
-        });
-    }
+        }
+    });
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
