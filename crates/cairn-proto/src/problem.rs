@@ -122,6 +122,7 @@ refusals! {
     // The server's own parts.
     SigningUnavailable = (503, "signing-unavailable", "The signing key is unavailable"),
     StorageUnavailable = (503, "storage-unavailable", "The registry is unavailable"),
+    PendingHostsFull = (503, "pending-hosts-full", "Too many hosts await approval"),
     SecurityTokenIssuerStale = (503, "security-token-issuer-stale", "The keys of the security token's issuer could not be refreshed lately"),
 }
 

@@ -75,11 +75,21 @@ impl fmt::Display for ComponentClass {
     }
 }
 
+/// What one report from the network may hold: room for the largest servers (hundreds of
+/// disks, DIMMs and NICs; an EK in base64url), and no more, so that no report can be made to
+/// cost the registry or its cache much.
+pub mod limits {
+    pub const COMPONENTS: usize = 512;
+    pub const VALUES_PER_COMPONENT: usize = 64;
+    /// Bytes of one id, value name or value.
+    pub const TEXT: usize = 4096;
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Component {
     pub class: ComponentClass,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 4096)]
     pub id: String,
     pub values: BTreeMap<String, String>,
 }
@@ -113,6 +123,7 @@ impl Component {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
+    #[schema(max_items = 512)]
     pub components: Vec<Component>,
 }
 
@@ -124,6 +135,12 @@ pub enum ReportError {
     Duplicate(String),
     #[error("component {0} has an empty id")]
     EmptyId(String),
+    #[error("more than {} components", limits::COMPONENTS)]
+    TooManyComponents,
+    #[error("component {0} has more than {max} values", max = limits::VALUES_PER_COMPONENT)]
+    TooManyValues(String),
+    #[error("component {0} has an id, value name or value longer than {max} bytes", max = limits::TEXT)]
+    TextTooLong(String),
 }
 
 impl Report {
@@ -136,9 +153,21 @@ impl Report {
     /// A report received from the network must already be canonical: sorted by (class, id)
     /// with no duplicates, or two different documents could carry one fingerprint's meaning.
     pub fn validate(&self) -> Result<(), ReportError> {
+        if self.components.len() > limits::COMPONENTS {
+            return Err(ReportError::TooManyComponents);
+        }
         for c in &self.components {
             if c.id.is_empty() {
                 return Err(ReportError::EmptyId(c.class.to_string()));
+            }
+            // The id is cut short before it is quoted back.
+            let name = || format!("{}/{}", c.class, c.id.chars().take(64).collect::<String>());
+            if c.values.len() > limits::VALUES_PER_COMPONENT {
+                return Err(ReportError::TooManyValues(name()));
+            }
+            let long = |text: &String| text.len() > limits::TEXT;
+            if long(&c.id) || c.values.iter().any(|(k, v)| long(k) || long(v)) {
+                return Err(ReportError::TextTooLong(name()));
             }
         }
         for pair in self.components.windows(2) {
@@ -181,6 +210,41 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn reports_past_their_limits_are_refused() {
+        let disks = |n: usize| {
+            Report::new(
+                (0..n)
+                    .map(|i| component(ComponentClass::Disk, &format!("d{i:04}"), &[]))
+                    .collect(),
+            )
+        };
+        assert_eq!(disks(limits::COMPONENTS).validate(), Ok(()));
+        assert_eq!(
+            disks(limits::COMPONENTS + 1).validate(),
+            Err(ReportError::TooManyComponents)
+        );
+        let mut many_values = component(ComponentClass::Nic, "eth0", &[]);
+        many_values.values = (0..=limits::VALUES_PER_COMPONENT)
+            .map(|i| (format!("k{i}"), "v".into()))
+            .collect();
+        assert_eq!(
+            Report::new(vec![many_values]).validate(),
+            Err(ReportError::TooManyValues("nic/eth0".into()))
+        );
+        let long = "x".repeat(limits::TEXT + 1);
+        for c in [
+            component(ComponentClass::Cpu, &long, &[]),
+            component(ComponentClass::Cpu, "cpu0", &[(&long, "v")]),
+            component(ComponentClass::Cpu, "cpu0", &[("k", &long)]),
+        ] {
+            assert!(matches!(
+                Report::new(vec![c]).validate(),
+                Err(ReportError::TextTooLong(_))
+            ));
         }
     }
 

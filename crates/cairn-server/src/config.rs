@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub pcr_reference: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Hosts that may await approval at once: enrollments without a join token past it are
+    /// refused, so that nobody can fill the registry without a credential.
+    pub max_pending_hosts: u64,
 }
 
 impl ServerConfig {
@@ -89,6 +92,7 @@ impl ServerConfig {
             ek_auto_approve: false,
             pcr_reference: None,
             body_limit: 256 * 1024,
+            max_pending_hosts: 1000,
         }
     }
 

@@ -68,6 +68,31 @@ fn read_ek_anchors(paths: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, ServeEr
     Ok(anchors)
 }
 
+/// What the challenge key is derived from in the key store, hashed like an ERoT seed. An
+/// ERoT seed hashes at least 64 bytes (a hardware key, a digest, a nonce) and this label is
+/// shorter, so only a SHA-256 collision could make the two meet.
+const CHALLENGE_KEY_LABEL: &[u8] = b"cairn challenge key v1";
+
+/// The key challenges are made with. Replicas share PostgreSQL and one key, derived in the
+/// key store from its master secret, so every replica with the same keys (or HSM) makes and
+/// accepts the same challenges. A process that keeps used nonces in memory (SQLite) makes a
+/// key of its own at each start instead: its challenges die with it, so none can be used
+/// again after a restart has forgotten that it was used.
+fn challenge_key(
+    store: &Store,
+    keys: &dyn cairn_keystore::KeyStore,
+) -> Result<cairn_proto::nonce::ChallengeKey, ServeError> {
+    use cairn_proto::nonce::ChallengeKey;
+    if store.keeps_nonces_in_process() {
+        return Ok(ChallengeKey::new(&zeroize::Zeroizing::new(
+            cairn_proto::random_bytes(),
+        )));
+    }
+    let seed = cairn_proto::Digest::sha256(CHALLENGE_KEY_LABEL);
+    let secret = keys.erot_mac(&seed.0)?;
+    Ok(ChallengeKey::new(&secret))
+}
+
 fn scheme(tls: bool) -> &'static str {
     match tls {
         true => "https",
@@ -121,7 +146,16 @@ impl Server {
         config
             .issuer
             .get_or_insert_with(|| format!("{scheme}://{addr}"));
-        let state = AppState::new(config, keys, store, external, ek_anchors, pcr_reference);
+        let challenges = challenge_key(&store, keys.as_ref())?;
+        let state = AppState::new(
+            config,
+            keys,
+            store,
+            external,
+            ek_anchors,
+            pcr_reference,
+            challenges,
+        );
         Ok(Server {
             listener,
             certificates,

@@ -44,6 +44,8 @@ pub struct Shared {
     pub pcr_reference: Option<Arc<crate::pcr_reference::PcrReference>>,
     /// The OpenAPI document of the routes this process serves, rendered once.
     pub openapi: axum::body::Bytes,
+    /// Makes and checks challenge nonces.
+    pub challenges: Arc<cairn_proto::nonce::ChallengeKey>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
         external: TrustedIssuers,
         ek_anchors: Vec<Vec<u8>>,
         pcr_reference: Option<crate::pcr_reference::PcrReference>,
+        challenges: cairn_proto::nonce::ChallengeKey,
     ) -> Self {
         let issuer = config.issuer.clone().unwrap_or_default();
         let pat_signer = keys.token_signer::<PatClaims>();
@@ -80,6 +83,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             ek_anchors: ek_anchors.into(),
             pcr_reference: pcr_reference.map(Arc::new),
+            challenges: Arc::new(challenges),
         }));
         state.install_issuers(external);
         state

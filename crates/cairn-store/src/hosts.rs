@@ -228,6 +228,16 @@ impl Store {
         }
     }
 
+    /// How many hosts await approval (or their TPM's answer).
+    pub async fn pending_hosts(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM hosts WHERE status = $1")
+                .bind(HostStatus::Pending.as_str())
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn hosts(&self) -> Result<Vec<HostRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {HOST_COLUMNS} FROM hosts ORDER BY created_at, host_id"

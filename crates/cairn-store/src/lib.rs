@@ -25,7 +25,6 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 
 pub use erots::ErotRecord;
 pub use hosts::{Activation, Enrolled, HostRecord, NewHost, Transition};
-pub use nonces::NonceState;
 pub use volumes::{InstanceRecord, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +64,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "tpm_activation",
         include_str!("../migrations/0004_tpm_activation.sql"),
+    ),
+    (
+        5,
+        "used_nonces",
+        include_str!("../migrations/0005_used_nonces.sql"),
     ),
 ];
 

@@ -4,7 +4,7 @@
 use cairn_proto::HostStatus;
 use cairn_proto::api::TokenRole;
 use cairn_proto::{Component, ComponentClass, HardwareKey, HkAlg, Nonce, Report};
-use cairn_store::{Activation, Enrolled, NewHost, NonceState, Store, Transition, testing};
+use cairn_store::{Activation, Enrolled, NewHost, Store, Transition, testing};
 
 /// Runs `check` on a fresh SQLite store and, when available, a fresh PostgreSQL store.
 async fn each_backend<F, Fut>(label: &str, check: F)
@@ -40,48 +40,33 @@ fn new_host(seed: u8, serial: &str) -> NewHost {
 }
 
 #[tokio::test]
-async fn nonces_are_single_use_and_expire() {
+async fn a_nonce_is_used_once_and_forgotten_after_it_expires() {
     each_backend("nonces", |store| async move {
-        let (fresh, stale, never) = (Nonce::random(), Nonce::random(), Nonce::random());
-        store.insert_nonce(&fresh, 1_000).await.unwrap();
-        store.insert_nonce(&stale, 10).await.unwrap();
-        assert_eq!(
-            store.consume_nonce(&fresh, 500).await.unwrap(),
-            NonceState::Fresh
-        );
-        assert_eq!(
-            store.consume_nonce(&fresh, 500).await.unwrap(),
-            NonceState::Unknown
-        );
-        assert_eq!(
-            store.consume_nonce(&stale, 500).await.unwrap(),
-            NonceState::Expired
-        );
-        assert_eq!(
-            store.consume_nonce(&never, 500).await.unwrap(),
-            NonceState::Unknown
-        );
-        store.insert_nonce(&Nonce::random(), 10).await.unwrap();
+        let (a, b) = (Nonce::random(), Nonce::random());
+        assert!(store.use_nonce(&a, 1_000).await.unwrap());
+        assert!(!store.use_nonce(&a, 1_000).await.unwrap());
+        assert!(store.use_nonce(&b, 10).await.unwrap());
         assert_eq!(store.prune_nonces(500).await.unwrap(), 1);
+        // Still remembered until its own expiry.
+        assert!(!store.use_nonce(&a, 1_000).await.unwrap());
     })
     .await;
 }
 
 #[tokio::test]
-async fn a_raced_nonce_is_consumed_exactly_once() {
+async fn a_raced_nonce_is_used_exactly_once() {
     each_backend("nonce-race", |store| async move {
         for _ in 0..20 {
             let nonce = Nonce::random();
-            store.insert_nonce(&nonce, 1_000).await.unwrap();
             let racers: Vec<_> = (0..8)
                 .map(|_| {
                     let store = store.clone();
-                    tokio::spawn(async move { store.consume_nonce(&nonce, 1).await.unwrap() })
+                    tokio::spawn(async move { store.use_nonce(&nonce, 1_000).await.unwrap() })
                 })
                 .collect();
             let mut wins = 0;
             for r in racers {
-                wins += (r.await.unwrap() == NonceState::Fresh) as usize;
+                wins += r.await.unwrap() as usize;
             }
             assert_eq!(wins, 1);
         }

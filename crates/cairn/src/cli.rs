@@ -212,6 +212,10 @@ pub struct ServeArgs {
     /// host; a value off its list refuses the attestation (or warns: "on_mismatch": "warn")
     #[arg(long)]
     pub pcr_reference: Option<PathBuf>,
+    /// Hosts that may await approval at once; past it, enrollments without a join token are
+    /// refused (503 pending-hosts-full)
+    #[arg(long, default_value_t = 1000)]
+    pub max_pending_hosts: u64,
     /// Seconds a client has for its TLS handshake, and then for each request's head (also how
     /// long an idle connection stays open)
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]

@@ -694,3 +694,128 @@ async fn an_oversized_request_head_is_refused() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 }
+
+/// The server's resident anonymous memory (its heap and stacks), in bytes. File-backed pages
+/// are left out: SQLite maps the database, and pages of it read are cache the kernel can
+/// drop, bounded by the database's size (which the tests bound separately).
+fn rss(server: &TestServer) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+const RSS_GROWTH_LIMIT: u64 = 64 << 20;
+
+/// A report as large as the body limit allows, within the per-report limits.
+fn bulky_report() -> cairn_proto::Report {
+    use cairn_proto::{Component, ComponentClass};
+    let value = "v".repeat(3800);
+    cairn_proto::Report::new(
+        (0..60)
+            .map(|i| Component {
+                class: ComponentClass::Disk,
+                id: format!("disk{i:03}"),
+                values: [("serial".to_string(), value.clone())].into(),
+            })
+            .collect(),
+    )
+}
+
+/// Enrollments without a credential, each with a report near the body limit: past the cap
+/// on pending hosts they are refused, and neither they nor attestations with garbage
+/// signatures for the pending hosts grow the server's memory past a bound. `/healthz`
+/// answers throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrollment_flood_is_capped_and_keeps_memory_bounded() {
+    let server = TestServer::start(None, &["--max-pending-hosts", "40"]);
+    let report = bulky_report();
+    let before = rss(&server);
+    let mut keys = Vec::new();
+    let (mut created, mut full) = (0, 0);
+    for round in 0..4 {
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let (client, report) = (server.client(), report.clone());
+                tokio::spawn(async move {
+                    let key = cairn_agent::SoftKey::ephemeral();
+                    let name = format!("flood-{round}-{i}");
+                    let outcome =
+                        cairn_agent::flows::enroll(&client, &key, &name, report, None).await;
+                    (key, outcome)
+                })
+            })
+            .collect();
+        for task in tasks {
+            match task.await.unwrap() {
+                (key, Ok(_)) => {
+                    created += 1;
+                    keys.push(key);
+                }
+                (_, outcome) => {
+                    assert_eq!(refusal(outcome), "pending-hosts-full");
+                    full += 1;
+                }
+            }
+        }
+        assert!(healthz(&server).await < Duration::from_secs(1));
+    }
+    // Concurrent enrollments may overshoot the cap by the few that ran at once.
+    assert!((40..=50).contains(&created), "{created} created");
+    assert_eq!(created + full, 200);
+    // Attestations for the pending hosts, signed by someone else.
+    let forger = cairn_agent::SoftKey::ephemeral();
+    for key in &keys {
+        for _ in 0..5 {
+            let nonce = server.client().challenge().await.unwrap().nonce;
+            let host_id = cairn_agent::HardwareKeySigner::public(key).host_id();
+            let forged = sign_evidence(&forger, host_id, nonce, &report);
+            assert_eq!(
+                refusal(server.client().attest(&forged).await),
+                "evidence-signature-invalid"
+            );
+        }
+    }
+    let grown = rss(&server).saturating_sub(before);
+    assert!(grown < RSS_GROWTH_LIMIT, "RSS grew by {} MB", grown >> 20);
+    let db = std::fs::metadata(server.data_dir.join("cairn.db"))
+        .unwrap()
+        .len()
+        + std::fs::metadata(server.data_dir.join("cairn.db-wal")).map_or(0, |m| m.len());
+    assert!(db < 64 << 20, "the database holds {} MB", db >> 20);
+}
+
+/// Challenges cost the server nothing it keeps: a flood of them leaves its memory where it
+/// was, and `/healthz` answers meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_flood_keeps_nothing() {
+    let server = TestServer::start(None, &[]);
+    let before = rss(&server);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let client = server.client();
+            tokio::spawn(async move {
+                for _ in 0..1500 {
+                    client.challenge().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let answered = healthz(&server).await;
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(
+        answered < Duration::from_secs(1),
+        "/healthz took {answered:?}"
+    );
+    let grown = rss(&server).saturating_sub(before);
+    assert!(grown < RSS_GROWTH_LIMIT, "RSS grew by {} MB", grown >> 20);
+}

@@ -4,8 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use cairn_proto::api::{AttestResponse, Challenge};
 use cairn_proto::lifecycle::{self, HostChange, Verdict};
+use cairn_proto::nonce::ChallengeError;
 use cairn_proto::{Evidence, HkAlg, HostId, Nonce, Refusal, Signature, Signed, drift};
-use cairn_store::{NonceState, Transition};
+use cairn_store::Transition;
 use cairn_token::Jwk;
 use cairn_token::claims::{self, Claims, Validity};
 use cairn_token::pat::{Confirmation, PatClaims, PatStatus};
@@ -19,29 +20,36 @@ use crate::{AppState, clock};
 /// A signed evidence, as `#[utoipa::path]` names its schema.
 type SignedEvidence = Signed<Evidence>;
 
-refusals!(ChallengeRefusals: STORE;);
+refusals!(ChallengeRefusals:;);
 
-/// A fresh single-use nonce for an enrollment or an attestation.
+/// A fresh single-use nonce for an enrollment or an attestation. Nothing is stored: the
+/// nonce carries its expiry under the deployment's MAC (`cairn_proto::nonce`).
 #[utoipa::path(post, path = "/v1/attest/challenge", tag = "attestation", operation_id = "challenge",
     responses((status = 200, description = "A nonce, valid until `expires_at`", body = Challenge), ChallengeRefusals))]
-pub async fn challenge(State(state): State<AppState>) -> Result<Json<Challenge>, ApiError> {
-    let nonce = Nonce::random();
+pub async fn challenge(State(state): State<AppState>) -> Json<Challenge> {
     let expires_at = clock::now() + state.config.nonce_ttl.as_secs() as i64;
-    state.store.insert_nonce(&nonce, expires_at).await?;
     state.metrics.challenges.inc();
-    Ok(Json(Challenge {
-        nonce,
+    Json(Challenge {
+        nonce: state.challenges.issue(expires_at),
         expires_at: clock::datetime(expires_at),
-    }))
+    })
 }
 
-/// Consumes a challenge nonce, or says why it cannot be used.
+/// Uses a challenge nonce up, or says why it cannot be used: not made here, expired, or
+/// used already (on any replica).
 pub async fn consume_nonce(state: &AppState, nonce: &Nonce) -> Result<(), ApiError> {
-    match state.store.consume_nonce(nonce, clock::now()).await? {
-        NonceState::Fresh => Ok(()),
-        NonceState::Expired => Err(Refusal::NonceExpired.into()),
-        NonceState::Unknown => Err(Refusal::NonceUnknown
-            .with("it was never issued by this service, or it was already used")),
+    let expires_at = state
+        .challenges
+        .check(nonce, clock::now())
+        .map_err(|e| match e {
+            ChallengeError::Expired => ApiError::from(Refusal::NonceExpired),
+            ChallengeError::Unknown => {
+                Refusal::NonceUnknown.with("it was never issued by this service")
+            }
+        })?;
+    match state.store.use_nonce(nonce, expires_at).await? {
+        true => Ok(()),
+        false => Err(Refusal::NonceUnknown.with("it was already used")),
     }
 }
 
@@ -70,18 +78,19 @@ pub async fn attest(
 }
 
 /// Every check of DESIGN.md flow 2 step 3. The evidence is read only once its signature
-/// verifies, and the nonce is consumed only then, so nobody without the key can burn a
-/// host's nonce.
+/// verifies, and the nonce is used up only then: nobody without the key can burn a host's
+/// nonce or make the server remember anything.
 async fn issue_pat(
     state: &AppState,
     signed: &Signed<Evidence>,
 ) -> Result<(String, PatStatus), ApiError> {
     let evidence = &signed.payload;
     let host = known_host(state, &evidence.host_id).await?;
-    host.status.admit()?;
     signed
         .verify(&host.hk)
         .map_err(|e| Refusal::EvidenceSignatureInvalid.with(e.to_string()))?;
+    // Only the host itself learns its status.
+    host.status.admit()?;
     evidence
         .report
         .validate()

@@ -22,7 +22,8 @@ type SignedEnrollment = Signed<Enrollment>;
 
 refusals!(EnrollRefusals: BODY, STORE;
     EnrollmentSignatureInvalid, InvalidReport, InvalidName, UnsupportedHardwareKey,
-    EkCertRequired, EkCertUntrusted, NonceExpired, NonceUnknown, JoinTokenInvalid);
+    EkCertRequired, EkCertUntrusted, NonceExpired, NonceUnknown, JoinTokenInvalid,
+    PendingHostsFull);
 
 /// Enrolls a host: its enrollment, signed by the hardware key it registers.
 #[utoipa::path(post, path = "/v1/hosts", tag = "attestation", operation_id = "enroll",
@@ -73,6 +74,9 @@ async fn register(
         HkAlg::TPM2 => Some(tpm_challenge(state, enrollment)?),
         _ => None,
     };
+    if enrollment.join_token.is_none() {
+        check_pending_room(state, &enrollment.hk.host_id()).await?;
+    }
     consume_nonce(state, &enrollment.nonce).await?;
 
     let join_hash = enrollment.join_token.as_deref().map(token_hash);
@@ -110,6 +114,25 @@ async fn register(
             credential,
         }),
     ))
+}
+
+/// A new host without a join token waits for approval: there is room for it only below the
+/// cap on pending hosts. (Enrolling a registered key again adds nothing, so it always may;
+/// concurrent enrollments may overshoot the cap by as many as run at once.)
+async fn check_pending_room(
+    state: &AppState,
+    host_id: &cairn_proto::HostId,
+) -> Result<(), ApiError> {
+    if state.store.host(host_id).await?.is_some() {
+        return Ok(());
+    }
+    let pending = state.store.pending_hosts().await?;
+    match u64::try_from(pending).unwrap_or(0) < state.config.max_pending_hosts {
+        true => Ok(()),
+        false => Err(Refusal::PendingHostsFull.with(format!(
+            "{pending} hosts await approval; enroll with a join token, or once an operator has approved or revoked some"
+        ))),
+    }
 }
 
 /// A TPM host's EK certificate checked against the manufacturer CAs, and a credential

@@ -136,6 +136,7 @@ async fn bind(data_dir: &Path, args: ServeArgs, tls: TlsArgs) -> Result<Server> 
     config.pat_ttl = Duration::from_secs(args.pat_ttl);
     config.security_token_ttl = Duration::from_secs(args.security_token_ttl);
     config.trusted_issuers = args.trusted_issuers;
+    config.max_pending_hosts = args.max_pending_hosts;
     config.issuer_refresh = cairn_server::Refresh {
         every: Duration::from_secs(args.issuer_refresh),
         max_staleness: Duration::from_secs(args.issuer_max_staleness),
