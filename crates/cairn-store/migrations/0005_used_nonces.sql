@@ -7,3 +7,6 @@ CREATE TABLE used_nonces (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX used_nonces_by_expiry ON used_nonces (expires_at);
+
+-- Enrollments without a join token count the hosts awaiting approval.
+CREATE INDEX hosts_by_status ON hosts (status);

@@ -9,6 +9,9 @@ use crate::Store;
 /// this: consuming a nonce and releasing an ERoT check expiry themselves.
 pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Seconds a used nonce is remembered past its expiry.
+const USED_NONCE_SLACK: i64 = 300;
+
 impl Store {
     /// Runs until the task is dropped: every [`EXPIRY_INTERVAL`], deletes expired challenge
     /// nonces and marks expired ERoTs `expired`. On several replicas each does this; the
@@ -18,7 +21,11 @@ impl Store {
         loop {
             tick.tick().await;
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            if let Err(e) = self.prune_nonces(now).await {
+            // A used nonce is forgotten well after it expires: a request that checked the
+            // nonce's expiry just in time may still be on its way to recording the use (a
+            // pool wait, a replica's clock a little behind), and forgetting first would let
+            // it count as a first use.
+            if let Err(e) = self.prune_nonces(now - USED_NONCE_SLACK).await {
                 tracing::warn!(error = %e, "pruning expired nonces failed");
             }
             if let Err(e) = self.expire_erots(now).await {

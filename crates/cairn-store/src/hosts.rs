@@ -47,13 +47,15 @@ pub enum Enrolled {
     Existing(Arc<HostRecord>),
     /// A join token was given but is unknown, used or expired; nothing was written.
     JoinTokenRejected,
+    /// As many hosts as allowed await approval already; nothing was written.
+    PendingFull(i64),
 }
 
 impl Enrolled {
     pub fn host(&self) -> Option<&HostRecord> {
         match self {
             Enrolled::Created(host) | Enrolled::Existing(host) => Some(host),
-            Enrolled::JoinTokenRejected => None,
+            Enrolled::JoinTokenRejected | Enrolled::PendingFull(_) => None,
         }
     }
 }
@@ -101,11 +103,15 @@ fn report_json(report: &Report) -> String {
 impl Store {
     /// Registers a host in the status the life cycle gives a new enrollment: `active` when
     /// `join_token_hash` names an unused, unexpired join token (consumed in the same
-    /// transaction) and no credential activation is owed, else `pending`.
+    /// transaction) and no credential activation is owed, else `pending`. Without a join
+    /// token, a new host is refused when `max_pending` hosts already await approval (counted
+    /// in the transaction that adds it: on SQLite exactly, on PostgreSQL give or take the
+    /// enrollments committing at that instant).
     pub async fn enroll_host(
         &self,
         new: NewHost,
         join_token_hash: Option<&str>,
+        max_pending: u64,
         now: i64,
     ) -> Result<Enrolled> {
         let host_id = new.hk.host_id();
@@ -150,6 +156,16 @@ impl Store {
                 .await?;
             }
             return Ok(Enrolled::Existing(existing));
+        }
+        if join_token_hash.is_none() {
+            let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hosts WHERE status = $1")
+                .bind(HostStatus::Pending.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            if u64::try_from(pending).map_or(true, |n| n > max_pending) {
+                tx.rollback().await?;
+                return Ok(Enrolled::PendingFull(pending - 1));
+            }
         }
         let mut grants = new.activation.as_ref().map(|a| a.grants);
         if let Some(hash) = join_token_hash {
@@ -226,16 +242,6 @@ impl Store {
         if let Some(local) = &self.local {
             local.evict(host_id);
         }
-    }
-
-    /// How many hosts await approval (or their TPM's answer).
-    pub async fn pending_hosts(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM hosts WHERE status = $1")
-                .bind(HostStatus::Pending.as_str())
-                .fetch_one(&self.pool)
-                .await?,
-        )
     }
 
     pub async fn hosts(&self) -> Result<Vec<HostRecord>> {

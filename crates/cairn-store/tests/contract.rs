@@ -75,10 +75,58 @@ async fn a_raced_nonce_is_used_exactly_once() {
 }
 
 #[tokio::test]
+async fn enrollments_without_a_join_token_stop_at_the_pending_cap() {
+    each_backend("pending-cap", |store| async move {
+        assert!(matches!(
+            store
+                .enroll_host(new_host(31, "S31"), None, 1, 100)
+                .await
+                .unwrap(),
+            Enrolled::Created(_)
+        ));
+        assert!(matches!(
+            store
+                .enroll_host(new_host(32, "S32"), None, 1, 100)
+                .await
+                .unwrap(),
+            Enrolled::PendingFull(1)
+        ));
+        assert!(
+            store
+                .host(&new_host(32, "S32").hk.host_id())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Enrolling a registered key again adds nothing and is not refused.
+        assert!(matches!(
+            store
+                .enroll_host(new_host(31, "S31"), None, 1, 101)
+                .await
+                .unwrap(),
+            Enrolled::Existing(_)
+        ));
+        // A join token is a credential: not counted against the cap.
+        store
+            .insert_token("join-cap", TokenRole::Join, None, 100)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .enroll_host(new_host(33, "S33"), Some("join-cap"), 1, 100)
+                .await
+                .unwrap(),
+            Enrolled::Created(_)
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
     each_backend("enroll", |store| async move {
         let Enrolled::Created(host) = store
-            .enroll_host(new_host(1, "S1"), None, 100)
+            .enroll_host(new_host(1, "S1"), None, u64::MAX, 100)
             .await
             .unwrap()
         else {
@@ -87,7 +135,7 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
         assert_eq!(host.status, HostStatus::Pending);
         // Same key again, even with another name and report: the existing record.
         let Enrolled::Existing(again) = store
-            .enroll_host(new_host(1, "S2"), None, 101)
+            .enroll_host(new_host(1, "S2"), None, u64::MAX, 101)
             .await
             .unwrap()
         else {
@@ -104,7 +152,7 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
             .await
             .unwrap();
         let Enrolled::Created(joined) = store
-            .enroll_host(new_host(2, "S2"), Some("joinhash"), 100)
+            .enroll_host(new_host(2, "S2"), Some("joinhash"), u64::MAX, 100)
             .await
             .unwrap()
         else {
@@ -113,7 +161,7 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
         assert_eq!(joined.status, HostStatus::Active);
         assert!(matches!(
             store
-                .enroll_host(new_host(3, "S3"), Some("joinhash"), 100)
+                .enroll_host(new_host(3, "S3"), Some("joinhash"), u64::MAX, 100)
                 .await
                 .unwrap(),
             Enrolled::JoinTokenRejected
@@ -124,7 +172,7 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
             .unwrap();
         assert!(matches!(
             store
-                .enroll_host(new_host(3, "S3"), Some("expired"), 100)
+                .enroll_host(new_host(3, "S3"), Some("expired"), u64::MAX, 100)
                 .await
                 .unwrap(),
             Enrolled::JoinTokenRejected
@@ -149,7 +197,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
         // Without a join token, answering leaves it for an operator, who may approve only
         // after the answer.
         let Enrolled::Created(host) = store
-            .enroll_host(tpm_host(20, HostStatus::Pending), None, 100)
+            .enroll_host(tpm_host(20, HostStatus::Pending), None, u64::MAX, 100)
             .await
             .unwrap()
         else {
@@ -176,7 +224,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
             ..new_host(20, "T")
         };
         assert!(matches!(
-            store.enroll_host(again, None, 103).await.unwrap(),
+            store.enroll_host(again, None, u64::MAX, 103).await.unwrap(),
             Enrolled::Existing(_)
         ));
         assert!(
@@ -208,7 +256,12 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
             .await
             .unwrap();
         let Enrolled::Created(joined) = store
-            .enroll_host(tpm_host(21, HostStatus::Pending), Some("tpm-join"), 100)
+            .enroll_host(
+                tpm_host(21, HostStatus::Pending),
+                Some("tpm-join"),
+                u64::MAX,
+                100,
+            )
             .await
             .unwrap()
         else {
@@ -222,7 +275,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
             .unwrap();
         assert_eq!(active.status, HostStatus::Active);
         let Enrolled::Created(auto) = store
-            .enroll_host(tpm_host(22, HostStatus::Active), None, 100)
+            .enroll_host(tpm_host(22, HostStatus::Active), None, u64::MAX, 100)
             .await
             .unwrap()
         else {
@@ -244,7 +297,7 @@ const ROTATION: (HostStatus, HostStatus) = (HostStatus::Maintenance, HostStatus:
 async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint() {
     each_backend("transitions", |store| async move {
         let Enrolled::Created(host) = store
-            .enroll_host(new_host(7, "S7"), None, 100)
+            .enroll_host(new_host(7, "S7"), None, u64::MAX, 100)
             .await
             .unwrap()
         else {
@@ -358,7 +411,7 @@ async fn volumes_are_never_overwritten_and_instances_are_replaced() {
         assert_eq!(store.volumes().await.unwrap().len(), 1);
 
         let host = match store
-            .enroll_host(new_host(7, "S7"), None, 100)
+            .enroll_host(new_host(7, "S7"), None, u64::MAX, 100)
             .await
             .unwrap()
         {
@@ -408,7 +461,7 @@ async fn a_sqlite_database_belongs_to_one_store_at_a_time() {
 async fn host_lookups_see_every_committed_change() {
     each_backend("host-cache", |store| async move {
         let host = match store
-            .enroll_host(new_host(9, "S9"), None, 100)
+            .enroll_host(new_host(9, "S9"), None, u64::MAX, 100)
             .await
             .unwrap()
         {
@@ -438,7 +491,7 @@ async fn an_erot_moves_forward_once_and_expires() {
     use cairn_store::ErotRecord;
     each_backend("erots", |store| async move {
         let host = match store
-            .enroll_host(new_host(11, "S11"), None, 100)
+            .enroll_host(new_host(11, "S11"), None, u64::MAX, 100)
             .await
             .unwrap()
         {

@@ -181,8 +181,9 @@ pub struct ServeArgs {
     /// Refuse replaceable-component drift instead of issuing `warning` PATs
     #[arg(long)]
     pub strict_drift: bool,
-    /// Seconds a challenge nonce stays valid
-    #[arg(long, default_value_t = 60)]
+    /// Seconds a challenge nonce stays valid (used ones are remembered that long, and 5
+    /// minutes more)
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(..=3600))]
     pub nonce_ttl: u64,
     /// Seconds a PAT stays valid
     #[arg(long, default_value_t = 300)]

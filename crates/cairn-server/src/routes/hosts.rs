@@ -74,9 +74,6 @@ async fn register(
         HkAlg::TPM2 => Some(tpm_challenge(state, enrollment)?),
         _ => None,
     };
-    if enrollment.join_token.is_none() {
-        check_pending_room(state, &enrollment.hk.host_id()).await?;
-    }
     consume_nonce(state, &enrollment.nonce).await?;
 
     let join_hash = enrollment.join_token.as_deref().map(token_hash);
@@ -88,7 +85,12 @@ async fn register(
     };
     let enrolled = state
         .store
-        .enroll_host(new, join_hash.as_deref(), clock::now())
+        .enroll_host(
+            new,
+            join_hash.as_deref(),
+            state.config.max_pending_hosts,
+            clock::now(),
+        )
         .await?;
     let code = match &enrolled {
         Enrolled::Created(host) => {
@@ -97,6 +99,11 @@ async fn register(
         }
         Enrolled::Existing(_) => StatusCode::OK,
         Enrolled::JoinTokenRejected => return Err(Refusal::JoinTokenInvalid.into()),
+        Enrolled::PendingFull(pending) => {
+            return Err(Refusal::PendingHostsFull.with(format!(
+                "{pending} hosts await approval; enroll with a join token, or once an operator has approved or revoked some"
+            )));
+        }
     };
     let host = enrolled.host().expect("created or existing");
     // The challenge goes out only while one is open (a host that answered already has none).
@@ -114,25 +121,6 @@ async fn register(
             credential,
         }),
     ))
-}
-
-/// A new host without a join token waits for approval: there is room for it only below the
-/// cap on pending hosts. (Enrolling a registered key again adds nothing, so it always may;
-/// concurrent enrollments may overshoot the cap by as many as run at once.)
-async fn check_pending_room(
-    state: &AppState,
-    host_id: &cairn_proto::HostId,
-) -> Result<(), ApiError> {
-    if state.store.host(host_id).await?.is_some() {
-        return Ok(());
-    }
-    let pending = state.store.pending_hosts().await?;
-    match u64::try_from(pending).unwrap_or(0) < state.config.max_pending_hosts {
-        true => Ok(()),
-        false => Err(Refusal::PendingHostsFull.with(format!(
-            "{pending} hosts await approval; enroll with a join token, or once an operator has approved or revoked some"
-        ))),
-    }
 }
 
 /// A TPM host's EK certificate checked against the manufacturer CAs, and a credential
