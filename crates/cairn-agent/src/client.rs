@@ -5,7 +5,7 @@ use std::time::Duration;
 use cairn_proto::api::{
     AttestResponse, Challenge, EnrollResponse, ErotRequest, ErotResponse, HostView,
     InstanceRequest, InstanceResponse, KeyRequest, ReceiptRequest, ReceiptResponse, ReleaseRequest,
-    TokenRequest, TokenResponse, VolumeRequest, VolumeView,
+    TokenRequest, TokenResponse, TokenView, VolumeRequest, VolumeView,
 };
 use cairn_proto::{Completion, Enrollment, Evidence, HostAction, HostId, Problem, Sealed, Signed};
 use reqwest::{Method, Url};
@@ -221,6 +221,23 @@ impl ApiClient {
 
     pub async fn create_token(&self, req: &TokenRequest) -> Result<TokenResponse, ClientError> {
         self.post("/v1/tokens", req).await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenView>, ClientError> {
+        self.get("/v1/tokens").await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<TokenView, ClientError> {
+        self.post(&format!("/v1/tokens/{id}/revoke"), &serde_json::json!({}))
+            .await
+    }
+
+    pub async fn revoke_instance(&self, instance_id: &str) -> Result<(), ClientError> {
+        self.post(
+            &format!("/v1/instances/{instance_id}/revoke"),
+            &serde_json::json!({}),
+        )
+        .await
     }
 
     pub async fn create_instance(

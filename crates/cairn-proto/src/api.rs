@@ -120,6 +120,9 @@ impl TokenRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     pub token: String,
+    /// What lists and revokes the token (`GET /v1/tokens`, `POST /v1/tokens/{id}/revoke`).
+    #[schema(schema_with = crate::schema::token_id)]
+    pub id: String,
     pub role: TokenRole,
     #[serde(
         default,
@@ -128,6 +131,39 @@ pub struct TokenResponse {
     )]
     #[schema(schema_with = crate::schema::date_time)]
     pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A token as `GET /v1/tokens` lists it: what it may do and when, never the token.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    #[schema(schema_with = crate::schema::token_id)]
+    pub id: String,
+    pub role: TokenRole,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(schema_with = crate::schema::date_time)]
+    pub created_at: OffsetDateTime,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(schema_with = crate::schema::date_time)]
+    pub expires_at: Option<OffsetDateTime>,
+    /// When a join token was spent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(schema_with = crate::schema::date_time)]
+    pub used_at: Option<OffsetDateTime>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(schema_with = crate::schema::date_time)]
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 /// What [`check_host_name`] accepts, as a JSON Schema pattern (with 1 to 253 characters).

@@ -100,6 +100,7 @@ refusals! {
     SecurityTokenNotYetValid = (403, "security-token-not-yet-valid", "The security token is not valid yet"),
     SecurityTokenUntrustedIssuer = (403, "security-token-untrusted-issuer", "The security token's issuer is not trusted"),
     SecurityTokenInvalid = (403, "security-token-invalid", "The security token is not valid"),
+    SecurityTokenRevoked = (403, "security-token-revoked", "The security token's instance was revoked or moved since it was issued"),
     HostMismatch = (403, "host-mismatch", "The PAT and the security token name different hosts"),
     TokenBindingMismatch = (403, "token-binding-mismatch", "The PAT is not bound to this security token"),
     VolumeNotAuthorized = (403, "volume-not-authorized", "The security token does not grant this volume"),

@@ -94,6 +94,15 @@ pub fn erot_id() -> ObjectBuilder {
         .pattern(Some("^e_[0-9a-f]{32}$"))
 }
 
+/// A token id: `t_` and 16 lower-case hex digits (of the token's SHA-256).
+pub fn token_id() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(18))
+        .max_length(Some(18))
+        .pattern(Some("^t_[0-9a-f]{16}$"))
+}
+
 /// An RFC 3339 date and time, as `time::serde::rfc3339` reads and writes it.
 pub fn date_time() -> ObjectBuilder {
     ObjectBuilder::new()
@@ -175,6 +184,10 @@ schema!(
 /// The schema of an ERoT id where one is a path parameter (the id itself is a `String`).
 pub struct ErotId;
 schema!(ErotId, "ErotId", erot_id());
+
+/// The schema of a token id where one is a path parameter.
+pub struct TokenId;
+schema!(TokenId, "TokenId", token_id());
 
 /// The schema of an instance or volume id where one is a path parameter.
 pub struct ResourceId;

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response as HttpResponse;
 use serde_json::Value;
 
-use cairn_proto::schema::{ErotId, ResourceId};
+use cairn_proto::schema::{ErotId, ResourceId, TokenId};
 use cairn_proto::{HostAction, HostId, Problem, Refusal};
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::response::ResponseBuilder;
@@ -200,7 +200,7 @@ pub async fn check_refusals(
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     // The path parameters' schemas, which the routes name but do not register.
-    components(schemas(Problem, HostId, HostAction, ErotId, ResourceId)),
+    components(schemas(Problem, HostId, HostAction, ErotId, ResourceId, TokenId)),
     modifiers(&BearerSchemes),
     tags(
         (name = "operations", description = "Health, metrics, published keys, this document"),

@@ -171,7 +171,7 @@ impl Store {
         if let Some(hash) = join_token_hash {
             let used = sqlx::query(
                 "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND role = $3 AND used_at IS NULL \
-                 AND (expires_at IS NULL OR expires_at > $1)",
+                 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)",
             )
             .bind(now)
             .bind(hash)

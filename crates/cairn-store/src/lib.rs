@@ -25,7 +25,8 @@ use sqlx::{AnyPool, Executor, SqlSafeStr};
 
 pub use erots::ErotRecord;
 pub use hosts::{Activation, Enrolled, HostRecord, NewHost, Transition};
-pub use volumes::{InstanceRecord, VolumeRecord};
+pub use tokens::{TokenRecord, token_id};
+pub use volumes::{InstanceRecord, Placement, VolumeRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -69,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "used_nonces",
         include_str!("../migrations/0005_used_nonces.sql"),
+    ),
+    (
+        6,
+        "revocation",
+        include_str!("../migrations/0006_revocation.sql"),
     ),
 ];
 

@@ -35,6 +35,21 @@ struct HostCache {
     bytes: usize,
 }
 
+/// `path` with symlinks and `..` resolved: its directory's, when the file is yet to be made.
+fn canonical(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    if let Ok(resolved) = std::fs::canonicalize(path) {
+        return Ok(resolved);
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    Ok(std::fs::canonicalize(dir)?.join(name))
+}
+
 /// About how many bytes a record holds: its strings and a fixed part. Reports dominate.
 fn weight(record: &HostRecord) -> usize {
     let report: usize = record
@@ -53,11 +68,15 @@ fn weight(record: &HostRecord) -> usize {
 }
 
 impl Local {
-    /// Takes `<database>.lock`; `None` for an in-memory database, which nobody else can open.
+    /// Takes `<database>.lock`, named after the database's canonical path (so that no
+    /// second name for it, a symlink say, gets past the lock); `None` for an in-memory
+    /// database, which nobody else can open.
     pub fn open(database: Option<&Path>) -> Result<Local, StoreError> {
         let lock = match database {
             Some(path) => {
-                let mut lock_path = path.as_os_str().to_owned();
+                let canonical = canonical(path)
+                    .map_err(|e| StoreError::Locked(format!("{}: {e}", path.display())))?;
+                let mut lock_path = canonical.into_os_string();
                 lock_path.push(".lock");
                 let lock_path = std::path::PathBuf::from(lock_path);
                 let file = File::create(&lock_path)

@@ -1,8 +1,50 @@
-//! Bearer tokens, kept only as their SHA-256.
+//! Bearer tokens, kept only as their SHA-256, listed and revoked by an id made from it.
 
 use cairn_proto::api::TokenRole;
+use sqlx::Row;
 
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
+
+/// A token as the registry knows it: never the token, only what it may do and when.
+#[derive(Clone, Debug)]
+pub struct TokenRecord {
+    /// `t_` and the first 16 hex digits of the token's SHA-256: names it without giving it.
+    pub id: String,
+    pub role: TokenRole,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// When a join token was spent.
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// The id of the token whose SHA-256 (hex) is `hash`.
+pub fn token_id(hash: &str) -> String {
+    format!("t_{}", &hash[..16])
+}
+
+/// The hash prefix an id names, if it is one (`t_` and 16 lowercase hex digits).
+fn hash_prefix(id: &str) -> Option<&str> {
+    id.strip_prefix("t_").filter(|hex| {
+        hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
+    let role: String = row.try_get("role")?;
+    Ok(TokenRecord {
+        id: token_id(&row.try_get::<String, _>("token_hash")?),
+        role: role
+            .parse()
+            .map_err(|e: String| StoreError::Corrupt(format!("token role: {e}")))?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        used_at: row.try_get("used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "token_hash, role, created_at, expires_at, used_at, revoked_at";
 
 impl Store {
     pub async fn insert_token(
@@ -24,10 +66,13 @@ impl Store {
         Ok(())
     }
 
-    /// The role of an unexpired bearer token (join tokens are not bearer credentials).
+    /// The role of an unexpired, unrevoked bearer token (join tokens are not bearer
+    /// credentials). Read from the database on every request, so a revocation holds on
+    /// every replica from the next request on.
     pub async fn bearer_role(&self, hash: &str, now: i64) -> Result<Option<TokenRole>> {
         let role: Option<String> = sqlx::query_scalar(
-            "SELECT role FROM tokens WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            "SELECT role FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(hash)
         .bind(now)
@@ -36,5 +81,42 @@ impl Store {
         Ok(role
             .and_then(|r| r.parse::<TokenRole>().ok())
             .filter(|role| role.is_bearer()))
+    }
+
+    /// Every token, oldest first.
+    pub async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at, token_hash"
+        )))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(token_from_row)
+        .collect()
+    }
+
+    /// Revokes the token `id` names (a second revocation keeps the first's time); `None`
+    /// when there is none.
+    pub async fn revoke_token(&self, id: &str, now: i64) -> Result<Option<TokenRecord>> {
+        let Some(prefix) = hash_prefix(id) else {
+            return Ok(None);
+        };
+        let pattern = format!("{prefix}%");
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE token_hash LIKE $2",
+        )
+        .bind(now)
+        .bind(&pattern)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash LIKE $1"
+        )))
+        .bind(&pattern)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(token_from_row)
+        .transpose()
     }
 }

@@ -25,6 +25,23 @@ pub struct InstanceRecord {
     pub image_digest: Option<String>,
 }
 
+/// An instance where it is placed now, and which of its security tokens still count.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    pub instance: InstanceRecord,
+    pub revoked_at: Option<i64>,
+    /// Tokens issued (`iat`) before this are void: the instance was revoked or moved since.
+    pub tokens_after: i64,
+}
+
+impl Placement {
+    /// Whether a security token for this instance, naming `host` and issued at `iat`, still
+    /// counts: the instance is not revoked, is on that host, and has not moved since.
+    pub fn honours(&self, host: &HostId, iat: i64) -> bool {
+        self.revoked_at.is_none() && self.instance.host_id == *host && iat >= self.tokens_after
+    }
+}
+
 fn volume_from_row(row: &AnyRow) -> Result<VolumeRecord> {
     Ok(VolumeRecord {
         volume_id: row.try_get("volume_id")?,
@@ -80,11 +97,14 @@ impl Store {
     }
 
     /// Records where the control plane placed an instance; placing it again (a migration, a
-    /// reboot) replaces the record.
+    /// reboot) replaces the record and lifts a revocation. A move to another host voids the
+    /// tokens issued before it; tokens voided by a revocation stay void.
     pub async fn upsert_instance(&self, instance: &InstanceRecord, now: i64) -> Result<()> {
         sqlx::query(
             "INSERT INTO instances (instance_id, host_id, volume_ids, image_digest, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
-             ON CONFLICT (instance_id) DO UPDATE SET host_id = excluded.host_id, volume_ids = excluded.volume_ids, image_digest = excluded.image_digest, updated_at = excluded.updated_at",
+             ON CONFLICT (instance_id) DO UPDATE SET host_id = excluded.host_id, volume_ids = excluded.volume_ids, image_digest = excluded.image_digest, updated_at = excluded.updated_at, \
+             revoked_at = NULL, \
+             tokens_after = CASE WHEN instances.host_id <> excluded.host_id AND instances.tokens_after < excluded.updated_at THEN excluded.updated_at ELSE instances.tokens_after END",
         )
         .bind(&instance.instance_id)
         .bind(instance.host_id.as_str())
@@ -96,9 +116,23 @@ impl Store {
         Ok(())
     }
 
-    pub async fn instance(&self, instance_id: &str) -> Result<Option<InstanceRecord>> {
+    /// Voids every security token issued for the instance until now (and in this second);
+    /// false when there is no such instance.
+    pub async fn revoke_instance(&self, instance_id: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE instances SET revoked_at = $1, tokens_after = $2 WHERE instance_id = $3",
+        )
+        .bind(now)
+        .bind(now + 1)
+        .bind(instance_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn instance(&self, instance_id: &str) -> Result<Option<Placement>> {
         let Some(row) = sqlx::query(
-            "SELECT instance_id, host_id, volume_ids, image_digest FROM instances WHERE instance_id = $1",
+            "SELECT instance_id, host_id, volume_ids, image_digest, revoked_at, tokens_after FROM instances WHERE instance_id = $1",
         )
         .bind(instance_id)
         .fetch_optional(&self.pool)
@@ -107,7 +141,7 @@ impl Store {
             return Ok(None);
         };
         let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("{what}: {e}"));
-        Ok(Some(InstanceRecord {
+        let instance = InstanceRecord {
             instance_id: row.try_get("instance_id")?,
             host_id: row
                 .try_get::<String, _>("host_id")?
@@ -116,6 +150,11 @@ impl Store {
             volume_ids: serde_json::from_str(&row.try_get::<String, _>("volume_ids")?)
                 .map_err(|e| corrupt("volume_ids", e.to_string()))?,
             image_digest: row.try_get("image_digest")?,
+        };
+        Ok(Some(Placement {
+            instance,
+            revoked_at: row.try_get("revoked_at")?,
+            tokens_after: row.try_get("tokens_after")?,
         }))
     }
 }

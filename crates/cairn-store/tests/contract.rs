@@ -429,9 +429,79 @@ async fn volumes_are_never_overwritten_and_instances_are_replaced() {
         instance.image_digest = Some("sha256:00".into());
         store.upsert_instance(&instance, 200).await.unwrap();
         let got = store.instance("i-1").await.unwrap().unwrap();
-        assert_eq!(got.volume_ids, ["vol-1", "vol-2"]);
-        assert_eq!(got.host_id, host);
-        assert_eq!(got.image_digest.as_deref(), Some("sha256:00"));
+        assert_eq!(got.instance.volume_ids, ["vol-1", "vol-2"]);
+        assert_eq!(got.instance.host_id, host);
+        assert_eq!(got.instance.image_digest.as_deref(), Some("sha256:00"));
+        assert!(got.honours(&host, 150));
+        // Revoked: every token issued until then (that second included) is void.
+        assert!(store.revoke_instance("i-1", 300).await.unwrap());
+        let got = store.instance("i-1").await.unwrap().unwrap();
+        assert!(!got.honours(&host, 300) && !got.honours(&host, 150));
+        // Placed again: new tokens count, the voided ones stay void.
+        store.upsert_instance(&instance, 400).await.unwrap();
+        let got = store.instance("i-1").await.unwrap().unwrap();
+        assert!(got.honours(&host, 400) && !got.honours(&host, 300));
+        assert!(!store.revoke_instance("i-none", 1).await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_are_listed_by_id_and_revoked_tokens_stop_working() {
+    each_backend("token-revoke", |store| async move {
+        let admin = "a".repeat(64);
+        let join = "b".repeat(64);
+        store
+            .insert_token(&admin, TokenRole::Admin, None, 100)
+            .await
+            .unwrap();
+        store
+            .insert_token(&join, TokenRole::Join, None, 101)
+            .await
+            .unwrap();
+        let listed = store.tokens().await.unwrap();
+        assert_eq!(
+            listed.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            [format!("t_{}", &admin[..16]), format!("t_{}", &join[..16])]
+        );
+        assert_eq!(
+            store.bearer_role(&admin, 200).await.unwrap(),
+            Some(TokenRole::Admin)
+        );
+        let revoked = store
+            .revoke_token(&listed[0].id, 300)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(revoked.revoked_at, Some(300));
+        // A second revocation keeps the first's time.
+        let again = store
+            .revoke_token(&listed[0].id, 400)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.revoked_at, Some(300));
+        assert_eq!(store.bearer_role(&admin, 301).await.unwrap(), None);
+        // A revoked join token enrolls nobody.
+        store.revoke_token(&listed[1].id, 300).await.unwrap();
+        assert!(matches!(
+            store
+                .enroll_host(new_host(40, "S40"), Some(&join), u64::MAX, 301)
+                .await
+                .unwrap(),
+            Enrolled::JoinTokenRejected
+        ));
+        for bad in [
+            "t_zzzzzzzzzzzzzzzz",
+            "t_%",
+            "x",
+            &format!("t_{}", &admin[..15]),
+        ] {
+            assert!(
+                store.revoke_token(bad, 500).await.unwrap().is_none(),
+                "{bad}"
+            );
+        }
     })
     .await;
 }
@@ -449,6 +519,21 @@ async fn a_sqlite_database_belongs_to_one_store_at_a_time() {
         err.to_string().contains("in use by another process"),
         "{err}"
     );
+    // Nor does another name for the same file get past the lock: a symlink, a `..` path.
+    let link = dir.path().join("other-name.db");
+    std::os::unix::fs::symlink(dir.path().join("cairn.db"), &link).unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    for alias in [link, sub.join("../cairn.db")] {
+        let err = Store::connect(&Store::sqlite_url(&alias))
+            .await
+            .err()
+            .expect("a second owner under another name is refused");
+        assert!(
+            err.to_string().contains("in use by another process"),
+            "{err}"
+        );
+    }
     first.close().await;
     drop(first);
     Store::connect(&url)

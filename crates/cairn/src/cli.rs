@@ -488,6 +488,9 @@ pub enum InstancesAction {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Void every security token issued for the instance until now: the key broker refuses
+    /// them from the next request on (placing the instance again issues new ones)
+    Revoke { instance_id: String },
 }
 
 #[derive(Subcommand)]
@@ -550,6 +553,18 @@ pub enum TokensAction {
         /// Lifetime in seconds (join tokens default to 24 h; admin tokens do not expire)
         #[arg(long)]
         ttl: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every token's id, role and times (never the token itself)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (from `list`, or `create --json`): refused from the next
+    /// request on
+    Revoke {
+        token_id: String,
         #[arg(long)]
         json: bool,
     },

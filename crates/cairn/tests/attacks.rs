@@ -385,3 +385,29 @@ async fn the_data_directory_is_its_owners_alone() {
     assert!(seen.iter().any(|n| n == "cairn.db"), "{seen:?}");
     assert!(seen.iter().any(|n| n == "cairn.db-wal"), "{seen:?}");
 }
+
+/// A second server pointed at a running server's SQLite file through a symlink is refused:
+/// two processes caching one registry would disagree about a revoked host.
+#[test]
+fn a_second_server_on_a_symlinked_database_is_refused() {
+    let first = TestServer::start(None, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("alias.db");
+    std::os::unix::fs::symlink(first.data_dir.join("cairn.db"), &link).unwrap();
+    let data = dir.path().join("srv");
+    ok(&std::process::Command::new(CAIRN)
+        .args(["server", "init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap());
+    let out = std::process::Command::new(CAIRN)
+        .args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .arg("--database-url")
+        .arg(cairn_store::Store::sqlite_url(&link))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+}

@@ -113,6 +113,27 @@ async fn a_pat_for_one_host_and_a_token_for_another_do_not_agree() {
     );
 }
 
+/// The control plane moves an instance to another host: the token it held on the old host
+/// no longer opens anything there, though it still verifies and its PAT agrees with it.
+#[tokio::test]
+async fn a_moved_instances_old_token_is_refused() {
+    let server = TestServer::start(None, &[]);
+    volume(&server, "vol-a").await;
+    let old_host = active_host(&server, &baremetal()).await;
+    let new_host = active_host(&server, &baremetal()).await;
+    let old = security_token(&server, "i-m", &old_host.public().host_id(), &["vol-a"]).await;
+    let recipient = RecipientKey::generate();
+    let pat_old = pat(&server, &old_host, Some(&old), &recipient).await;
+    release(&server, "vol-a", &old, &pat_old).await.unwrap();
+    let new = security_token(&server, "i-m", &new_host.public().host_id(), &["vol-a"]).await;
+    assert_eq!(
+        refusal(release(&server, "vol-a", &old, &pat_old).await),
+        "security-token-revoked"
+    );
+    let pat_new = pat(&server, &new_host, Some(&new), &recipient).await;
+    release(&server, "vol-a", &new, &pat_new).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_token_for_one_volume_does_not_open_another() {
     let server = TestServer::start(None, &[]);
@@ -191,6 +212,9 @@ async fn tokens_outside_their_validity_are_refused_on_either_side() {
     volume(&server, "vol-a").await;
     let key = active_host(&server, &baremetal()).await;
     let host = key.public().host_id();
+    // The instance the forged tokens name is placed there (tokens of Cairn's own issuer
+    // count only for a placed instance).
+    security_token(&server, "i-forged", &host, &["vol-a"]).await;
     let issuer = server_key(&server, KeyPurpose::SecurityToken);
     let sign_token = |iat: u64, exp: u64| {
         cairn_token::jws::encode(

@@ -99,3 +99,71 @@ async fn replicas_sharing_a_key_store_derive_the_same_erot_key() {
         .unwrap();
     assert_eq!(released.public(), erot.erot_pub);
 }
+
+/// An instance revoked through one replica (`cairn admin instances revoke`) has its security
+/// token refused by both from the next request on; placed again, it gets a token that counts
+/// while the revoked one never counts again.
+#[tokio::test]
+async fn a_revoked_instances_token_is_refused_on_both_replicas() {
+    let Some(url) = cairn_store::testing::fresh_postgres("replica-instance").await else {
+        return;
+    };
+    let issuer = ["--issuer", "https://cairn.test"];
+    let a = TestServer::start(Some(&url), &issuer);
+    let b = TestServer::run(&a.data_dir, Some(&url), &issuer, a.admin_token.clone());
+    volume(&a, "vol-a").await;
+    let key = active_host(&a, &baremetal()).await;
+    let host = key.public().host_id();
+    let token = security_token(&a, "i-1", &host, &["vol-a"]).await;
+    let recipient = cairn_proto::sealed::RecipientKey::generate();
+    let pat_old = pat(&a, &key, Some(&token), &recipient).await;
+    release(&b, "vol-a", &token, &pat_old).await.unwrap();
+    ok(&b.cli(&["admin", "instances", "revoke", "i-1"]));
+    for server in [&a, &b] {
+        assert_eq!(
+            refusal(release(server, "vol-a", &token, &pat_old).await),
+            "security-token-revoked"
+        );
+    }
+    // The next second's placement issues a token that counts; the old one stays void.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let fresh = security_token(&a, "i-1", &host, &["vol-a"]).await;
+    let pat_new = pat(&b, &key, Some(&fresh), &recipient).await;
+    release(&b, "vol-a", &fresh, &pat_new).await.unwrap();
+    assert_eq!(
+        refusal(release(&a, "vol-a", &token, &pat_old).await),
+        "security-token-revoked"
+    );
+    assert_exit(&a.cli(&["admin", "instances", "revoke", "i-none"]), 1);
+}
+
+/// A bearer token revoked through one replica is refused by both; `tokens list` shows it
+/// revoked, by an id that is not the token.
+#[tokio::test]
+async fn a_revoked_bearer_token_is_refused_on_both_replicas() {
+    let Some(url) = cairn_store::testing::fresh_postgres("replica-token").await else {
+        return;
+    };
+    let a = TestServer::start(Some(&url), &[]);
+    let b = TestServer::run(&a.data_dir, Some(&url), &[], a.admin_token.clone());
+    let created: serde_json::Value = serde_json::from_str(&ok(
+        &a.cli(&["admin", "tokens", "create", "--role", "admin", "--json"])
+    ))
+    .unwrap();
+    let (token, id) = (
+        created["token"].as_str().unwrap().to_string(),
+        created["id"].as_str().unwrap().to_string(),
+    );
+    let with = |server: &TestServer| server.client().with_admin_token(Some(token.clone()));
+    for server in [&a, &b] {
+        with(server).hosts().await.unwrap();
+    }
+    ok(&b.cli(&["admin", "tokens", "revoke", &id]));
+    for server in [&a, &b] {
+        assert_eq!(refusal(with(server).hosts().await), "unauthorized");
+    }
+    let listed = ok(&a.cli(&["admin", "tokens", "list"]));
+    let line = listed.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(line.contains("revoked"), "{listed}");
+    assert!(!listed.contains(&token));
+}

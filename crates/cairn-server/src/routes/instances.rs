@@ -2,10 +2,11 @@
 //! the instance's security token.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cairn_proto::Refusal;
 use cairn_proto::api::{InstanceRequest, InstanceResponse, check_id};
+use cairn_proto::schema::ResourceId;
 use cairn_store::InstanceRecord;
 use cairn_token::claims::{self, Claims, Validity};
 use cairn_token::security::{Audience, SecurityTokenClaims};
@@ -80,4 +81,27 @@ pub async fn create(
             expires_at: clock::datetime(exp as i64),
         }),
     ))
+}
+
+refusals!(RevokeInstanceRefusals: BEARER, STORE; NotFound);
+
+/// Revokes an instance: the key broker refuses every security token issued for it until
+/// now, from the next request on, on every replica. Placing it again issues tokens that
+/// count; the revoked ones never count again.
+#[utoipa::path(post, path = "/v1/instances/{instance_id}/revoke", tag = "issuer", operation_id = "revokeInstance",
+    security(("admin" = [])),
+    params(("instance_id" = ResourceId, Path, description = "The instance")),
+    responses((status = 204, description = "Revoked"), RevokeInstanceRefusals))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    match state.store.revoke_instance(&id, clock::now()).await? {
+        true => {
+            tracing::info!(instance = %id, "instance revoked");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        false => Err(ApiError::not_found("No instance with this id")),
+    }
 }

@@ -40,7 +40,8 @@ pub fn api(config: &crate::ServerConfig) -> (Router<AppState>, utoipa::openapi::
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi))
         .routes(routes!(ops::jwks))
-        .routes(routes!(tokens::create));
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke));
     if config.serves(Role::Attestation) {
         app = app
             .routes(routes!(attest::challenge))
@@ -51,7 +52,9 @@ pub fn api(config: &crate::ServerConfig) -> (Router<AppState>, utoipa::openapi::
             .routes(routes!(hosts::act));
     }
     if config.serves(Role::Issuer) {
-        app = app.routes(routes!(instances::create));
+        app = app
+            .routes(routes!(instances::create))
+            .routes(routes!(instances::revoke));
     }
     if config.serves(Role::Derg) {
         app = app

@@ -1,10 +1,12 @@
-//! `POST /v1/tokens`: admins mint admin and join tokens.
+//! Bearer and join tokens: admins mint them (`POST /v1/tokens`), list them and revoke them.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use cairn_proto::Refusal;
-use cairn_proto::api::{TokenRequest, TokenResponse, TokenRole};
+use cairn_proto::api::{TokenRequest, TokenResponse, TokenRole, TokenView};
+use cairn_proto::schema::TokenId;
+use cairn_store::TokenRecord;
 
 use crate::auth::Admin;
 use crate::openapi::refusals;
@@ -45,9 +47,56 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {
+            id: cairn_store::token_id(&token_hash(&token)),
             token,
             role: req.role,
             expires_at: expires_at.map(clock::datetime),
         }),
     ))
+}
+
+fn view(record: &TokenRecord) -> TokenView {
+    TokenView {
+        id: record.id.clone(),
+        role: record.role,
+        created_at: clock::datetime(record.created_at),
+        expires_at: record.expires_at.map(clock::datetime),
+        used_at: record.used_at.map(clock::datetime),
+        revoked_at: record.revoked_at.map(clock::datetime),
+    }
+}
+
+refusals!(ListTokensRefusals: BEARER, STORE;);
+
+/// Every token: its id, role and times, never the token itself.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", operation_id = "listTokens",
+    security(("admin" = [])),
+    responses((status = 200, description = "The tokens, oldest first", body = Vec<TokenView>), ListTokensRefusals))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<Vec<TokenView>>, ApiError> {
+    Ok(Json(state.store.tokens().await?.iter().map(view).collect()))
+}
+
+refusals!(RevokeTokenRefusals: BEARER, STORE; NotFound);
+
+/// Revokes a token: it is refused from the next request on, on every replica (an admin
+/// token may revoke itself).
+#[utoipa::path(post, path = "/v1/tokens/{token_id}/revoke", tag = "tokens", operation_id = "revokeToken",
+    security(("admin" = [])),
+    params(("token_id" = TokenId, Path, description = "The token's id")),
+    responses((status = 200, description = "The revoked token", body = TokenView), RevokeTokenRefusals))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
+    let revoked = state
+        .store
+        .revoke_token(&id, clock::now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("No token with this id"))?;
+    tracing::info!(token = %revoked.id, role = %revoked.role, "token revoked");
+    Ok(Json(view(&revoked)))
 }

@@ -82,7 +82,7 @@ pub async fn list(
 
 refusals!(ReleaseKeyRefusals: BODY, STORE, ADMITTED, SIGNING;
     PatExpired, PatNotYetValid, PatInvalid, SecurityTokenExpired, SecurityTokenNotYetValid,
-    SecurityTokenUntrustedIssuer, SecurityTokenIssuerStale, SecurityTokenInvalid, HostMismatch, TokenBindingMismatch,
+    SecurityTokenUntrustedIssuer, SecurityTokenIssuerStale, SecurityTokenInvalid, SecurityTokenRevoked, HostMismatch, TokenBindingMismatch,
     VolumeNotAuthorized, CnfKeyInvalid, NotFound);
 
 /// Releases a volume's key to an instance whose PAT and security token verify and agree.
@@ -131,6 +131,15 @@ async fn release_key(
         refusal.with(e.to_string())
     })?;
     let recipient = cnf_key(&pat)?;
+    // A token Cairn issued counts while its instance is where the token says, unrevoked
+    // (external issuers withdraw their own tokens).
+    if token.iss == *state.issuer {
+        let placement = state.store.instance(&token.sub).await?;
+        if !placement.is_some_and(|p| p.honours(&token.host_id, token.iat as i64)) {
+            return Err(Refusal::SecurityTokenRevoked
+                .with("the instance was revoked or placed elsewhere since this token was issued"));
+        }
+    }
     // The host must still be active now, not merely when it attested (invariant 4).
     known_host(state, &pat.sub).await?.status.admit()?;
     let volume = state

@@ -32,34 +32,79 @@ pub async fn run(cmd: AdminCmd) -> Result {
         AdminCmd::Hosts { remote, action } => hosts(&client(&remote)?, action).await,
         AdminCmd::Instances { remote, action } => instances(&client(&remote)?, action).await,
         AdminCmd::Volumes { remote, action } => volumes(&client(&remote)?, action).await,
-        AdminCmd::Tokens {
-            remote,
-            action: TokensAction::Create { role, ttl, json },
-        } => {
-            let created = client(&remote)?
+        AdminCmd::Tokens { remote, action } => tokens(&client(&remote)?, action).await,
+    }
+}
+
+async fn tokens(client: &ApiClient, action: TokensAction) -> Result {
+    match action {
+        TokensAction::Create { role, ttl, json } => {
+            let created = client
                 .create_token(&TokenRequest {
                     role,
                     ttl_seconds: ttl,
                 })
                 .await?;
-            if json {
-                super::print_json(&created);
-            } else {
-                println!("{}", created.token);
+            match json {
+                true => super::print_json(&created),
+                false => println!("{}", created.token),
             }
-            Ok(())
+        }
+        TokensAction::List { json } => {
+            let tokens = client.tokens().await?;
+            if json {
+                super::print_json(&tokens);
+                return Ok(());
+            }
+            println!(
+                "{:<18} {:<8} {:<8} {:<20} EXPIRES",
+                "ID", "ROLE", "STATE", "CREATED"
+            );
+            let now = time::OffsetDateTime::now_utc();
+            for t in tokens {
+                let state = match (t.revoked_at, t.used_at, t.expires_at) {
+                    (Some(_), _, _) => "revoked",
+                    (None, Some(_), _) => "used",
+                    (None, None, Some(at)) if at <= now => "expired",
+                    _ => "valid",
+                };
+                println!(
+                    "{:<18} {:<8} {:<8} {:<20} {}",
+                    t.id,
+                    t.role,
+                    state,
+                    super::rfc3339(t.created_at),
+                    t.expires_at.map_or("never".into(), super::rfc3339)
+                );
+            }
+        }
+        TokensAction::Revoke { token_id, json } => {
+            let revoked = client.revoke_token(&token_id).await?;
+            match json {
+                true => super::print_json(&revoked),
+                false => println!("revoked {} ({})", revoked.id, revoked.role),
+            }
         }
     }
+    Ok(())
 }
 
 async fn instances(client: &ApiClient, action: InstancesAction) -> Result {
-    let InstancesAction::Create {
-        instance_id,
-        host_id: host,
-        volumes,
-        image_digest,
-        out,
-    } = action;
+    let (instance_id, host, volumes, image_digest, out) = match action {
+        InstancesAction::Revoke { instance_id } => {
+            check_id("instance", &instance_id).map_err(Failure::usage)?;
+            client.revoke_instance(&instance_id).await?;
+            println!("revoked {instance_id}: its security tokens are refused from now on");
+            return Ok(());
+        }
+        InstancesAction::Create {
+            instance_id,
+            host_id,
+            volumes,
+            image_digest,
+            out,
+        } => (instance_id, host_id, volumes, image_digest, out),
+    };
     let created = client
         .create_instance(&InstanceRequest {
             instance_id,
@@ -189,7 +234,7 @@ async fn hosts(client: &ApiClient, action: HostsAction) -> Result {
                         h.host_id,
                         h.status.as_str(),
                         &h.fingerprint.hex()[..16],
-                        h.name
+                        super::one_line(&h.name)
                     );
                 }
             }
@@ -216,7 +261,9 @@ async fn hosts(client: &ApiClient, action: HostsAction) -> Result {
 
 fn print_host(h: &HostView) {
     println!("host        {}", h.host_id);
-    println!("name        {}", h.name);
+    // Names and reports come from unauthenticated enrollments: nothing in them reaches the
+    // terminal as a control character.
+    println!("name        {}", super::one_line(&h.name));
     println!("status      {}", h.status);
     println!(
         "key         {} {}",
@@ -225,7 +272,12 @@ fn print_host(h: &HostView) {
     );
     println!("fingerprint {}", h.fingerprint);
     for c in &h.report.components {
-        println!("  {:<8} {:<24} {}", c.class.as_str(), c.id, c.digest());
+        println!(
+            "  {:<8} {:<24} {}",
+            c.class.as_str(),
+            super::one_line(&c.id),
+            c.digest()
+        );
     }
     for r in &h.history {
         println!(

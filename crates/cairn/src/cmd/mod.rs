@@ -33,9 +33,19 @@ fn print_json<T: serde::Serialize>(value: &T) {
 /// other than newline and tab are written as escapes, so none of them can move the cursor,
 /// retitle the window or inject input.
 fn escape_controls(text: &str) -> String {
+    escape(text, |c| matches!(c, '\n' | '\t'))
+}
+
+/// The same for a value printed on one line (a host's name, a component id from a report
+/// anyone can enroll): every control character escaped, newlines and tabs too.
+fn one_line(text: &str) -> String {
+    escape(text, |_| false)
+}
+
+fn escape(text: &str, keep: impl Fn(char) -> bool) -> String {
     text.chars()
         .map(|c| match c {
-            '\n' | '\t' => c.to_string(),
+            c if keep(c) => c.to_string(),
             c if c.is_control() => c.escape_unicode().to_string(),
             c => c.to_string(),
         })
@@ -80,6 +90,10 @@ mod tests {
         assert_eq!(
             super::escape_controls("ok\tline\n\x1b]0;owned\x07\r"),
             "ok\tline\n\\u{1b}]0;owned\\u{7}\\u{d}"
+        );
+        assert_eq!(
+            super::one_line("disk\n\x1b[2Jx\u{9b}"),
+            "disk\\u{a}\\u{1b}[2Jx\\u{9b}"
         );
     }
 }
