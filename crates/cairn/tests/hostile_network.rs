@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -20,8 +20,12 @@ fn port(server: &TestServer) -> u16 {
     server.url.rsplit(':').next().unwrap().parse().unwrap()
 }
 
-/// A TLS connection to `server` trusting exactly `ca`.
-async fn tls_connect(server: &TestServer, ca: &Path) -> tokio_rustls::client::TlsStream<TcpStream> {
+/// A TLS connection to `server` trusting exactly `ca`, speaking `versions`.
+async fn tls_connect_with(
+    server: &TestServer,
+    ca: &Path,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
@@ -30,7 +34,7 @@ async fn tls_connect(server: &TestServer, ca: &Path) -> tokio_rustls::client::Tl
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
+    .with_protocol_versions(versions)
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
@@ -39,6 +43,39 @@ async fn tls_connect(server: &TestServer, ca: &Path) -> tokio_rustls::client::Tl
         .unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect("127.0.0.1".try_into().unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+async fn tls_connect(server: &TestServer, ca: &Path) -> tokio_rustls::client::TlsStream<TcpStream> {
+    tls_connect_with(server, ca, rustls::DEFAULT_VERSIONS).await
+}
+
+/// Starts `command`, returns the first line it prints and stops it.
+fn first_line(command: &mut Command) -> String {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    line
+}
+
+/// The key set `server` publishes, as text.
+async fn published_jwks(server: &TestServer) -> String {
+    server
+        .http()
+        .get(format!("{}/.well-known/jwks.json", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
         .await
         .unwrap()
 }
@@ -115,25 +152,7 @@ async fn only_tls_1_2_and_1_3_are_offered() {
     ));
     assert_eq!(session.alpn_protocol(), None);
     // A client that insists on TLS 1.2 is served too.
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(&server.ca_cert).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS12])
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = TcpStream::connect(("127.0.0.1", port(&server)))
-        .await
-        .unwrap();
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
+    let stream = tls_connect_with(&server, &server.ca_cert, &[&rustls::version::TLS12]).await;
     assert_eq!(
         stream.get_ref().1.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_2)
@@ -151,58 +170,32 @@ fn plaintext_on_a_public_address_is_refused() {
         .arg(&data)
         .output()
         .unwrap());
-    let run = |extra: &[&str]| {
-        let mut child = Command::new(CAIRN)
+    let run = |data: &Path, extra: &[&str]| {
+        let mut command = Command::new(CAIRN);
+        command
             .args(["server", "run", "--listen", "0.0.0.0:0", "--data-dir"])
-            .arg(&data)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let _ = child.kill();
-        let status = child.wait().unwrap();
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        (line, status, stderr)
+            .arg(data)
+            .args(extra);
+        command
     };
-    let (line, status, stderr) = run(&[]);
-    assert_eq!(status.code(), Some(2), "{line} {stderr}");
+    let out = run(&data, &[]).output().unwrap();
+    assert_exit(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--insecure-plaintext"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    let (line, _, _) = run(&["--insecure-plaintext"]);
+    let line = first_line(&mut run(&data, &["--insecure-plaintext"]));
     assert!(
         line.starts_with("cairn server listening on http://0.0.0.0:"),
         "{line}"
     );
     // With a certificate it serves TLS on any address.
+    let tls_data = dir.path().join("tls-srv");
     ok(&Command::new(CAIRN)
         .args(["server", "init", "--tls", "--data-dir"])
-        .arg(dir.path().join("tls-srv"))
+        .arg(&tls_data)
         .output()
         .unwrap());
-    let mut child = Command::new(CAIRN)
-        .args(["server", "run", "--listen", "0.0.0.0:0", "--data-dir"])
-        .arg(dir.path().join("tls-srv"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    let line = first_line(&mut run(&tls_data, &[]));
     assert!(
         line.starts_with("cairn server listening on https://0.0.0.0:"),
         "{line}"
@@ -551,15 +544,7 @@ fn rand_suffix() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsafe_key_sets_are_refused() {
     let issuer = TestServer::start(None, &[]);
-    let jwks = issuer
-        .http()
-        .get(format!("{}/.well-known/jwks.json", issuer.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = published_jwks(&issuer).await;
     let good = key_set_server(Arc::new(std::sync::Mutex::new(Answer::Jwks(jwks)))).await;
     let redirect = key_set_server(Arc::new(std::sync::Mutex::new(Answer::Redirect(
         good.clone(),
@@ -592,24 +577,15 @@ async fn unsafe_key_sets_are_refused() {
         assert!(stderr.contains(says), "{url}: {stderr}");
     }
     // The same key set served directly is fine.
-    let out = Command::new(CAIRN)
-        .args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .args([
-            "--trusted-issuers",
-            &issuers_file(dir.path(), &issuer.url, &good),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = out;
-    let mut line = String::new();
-    BufReader::new(out.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _ = out.kill();
-    let _ = out.wait();
+    let line = first_line(
+        Command::new(CAIRN)
+            .args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .args([
+                "--trusted-issuers",
+                &issuers_file(dir.path(), &issuer.url, &good),
+            ]),
+    );
     assert!(
         line.starts_with("cairn server listening on https://"),
         "{line}"
@@ -622,15 +598,7 @@ async fn unsafe_key_sets_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_issuers_tokens_are_refused_until_its_keys_are_refreshed() {
     let issuer = TestServer::start(None, &[]);
-    let jwks = issuer
-        .http()
-        .get(format!("{}/.well-known/jwks.json", issuer.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = published_jwks(&issuer).await;
     let answer = Arc::new(std::sync::Mutex::new(Answer::Jwks(jwks.clone())));
     let url = key_set_server(answer.clone()).await;
     let dir = tempfile::tempdir().unwrap();
