@@ -1,8 +1,10 @@
 //! Connections, apart from what is served on them: accepting under a cap, the TLS handshake,
 //! HTTP/1.1 with a header timer, and a graceful shutdown. The routes never see a socket.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -30,6 +32,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Connections open at once; past it, new ones wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Connections one client address may hold open; past it, its new ones are closed at
+    /// once (behind a proxy, every client has the proxy's address: raise it to the cap).
+    pub max_connections_per_address: usize,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
 }
@@ -40,6 +45,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            max_connections_per_address: 1024,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -110,6 +116,7 @@ pub(crate) async fn serve(
         metrics,
     };
     let mut open = JoinSet::new();
+    let per_address = Arc::new(PerAddress::default());
     tokio::pin!(shutdown);
     loop {
         // Past the cap nothing is accepted: waiting clients queue in the backlog, and none
@@ -118,9 +125,9 @@ pub(crate) async fn serve(
             permit = permits.clone().acquire_owned() => permit.expect("the semaphore stays open"),
             () = &mut shutdown => break,
         };
-        let tcp = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors, or a connection reset before it was accepted:
                     // nothing to do but wait a little rather than spin.
@@ -131,10 +138,16 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) =
+            per_address.take(peer.ip().to_canonical(), limits.max_connections_per_address)
+        else {
+            connection.metrics.closed_by_server("per-address-cap");
+            continue;
+        };
         let connection = connection.clone();
         open.spawn(async move {
             connection.serve(tcp).await;
-            drop(permit);
+            drop((slot, permit));
         });
         // Reap the finished, so the set holds only what is open.
         while open.try_join_next().is_some() {}
@@ -151,6 +164,44 @@ pub(crate) async fn serve(
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
     open.abort_all();
+}
+
+/// How many connections each client address holds open (only addresses holding some).
+#[derive(Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+impl PerAddress {
+    /// A slot for `ip`, unless it holds `max` already.
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let held = open.entry(ip).or_default();
+        if *held >= max {
+            return None;
+        }
+        *held += 1;
+        Some(AddressSlot {
+            of: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in its address's count, given back when it closes.
+struct AddressSlot {
+    of: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.of.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let std::collections::hash_map::Entry::Occupied(mut held) = open.entry(self.ip) {
+            *held.get_mut() -= 1;
+            if *held.get() == 0 {
+                held.remove();
+            }
+        }
+    }
 }
 
 #[derive(Clone)]

@@ -19,6 +19,18 @@ where
     PossibleValuesParser::new(words).try_map(|word| word.parse::<T>())
 }
 
+/// A secret flag's value: the secret itself, or `@FILE` to read it from FILE (its last line
+/// ending dropped), so that it need not be in argv, which every local user can read in
+/// `/proc`. The environment variable beside each such flag serves the same end.
+fn secret(value: &str) -> Result<String, String> {
+    match value.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|text| text.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|e| format!("{path}: {e}")),
+        None => Ok(value.to_string()),
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "cairn",
@@ -56,8 +68,8 @@ pub enum Command {
 pub struct CustomerRemote {
     #[command(flatten)]
     pub remote: Remote,
-    /// Customer (or admin) bearer token
-    #[arg(long, env = "CAIRN_TOKEN", hide_env_values = true)]
+    /// Customer (or admin) bearer token, or @FILE to read it from FILE
+    #[arg(long, env = "CAIRN_TOKEN", hide_env_values = true, value_parser = secret)]
     pub token: String,
 }
 
@@ -150,8 +162,8 @@ impl Remote {
 pub struct AdminRemote {
     #[command(flatten)]
     pub remote: Remote,
-    /// Admin bearer token
-    #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true)]
+    /// Admin bearer token, or @FILE to read it from FILE
+    #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true, value_parser = secret)]
     pub admin_token: String,
 }
 
@@ -227,6 +239,10 @@ pub struct ServeArgs {
     /// Connections open at once; more wait to be accepted
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// Connections one client address may hold open; its further ones are closed at once
+    /// (behind a TLS proxy every client has the proxy's address: raise it to the cap)
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections_per_address: u64,
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace: u64,
@@ -310,8 +326,8 @@ pub enum AgentCmd {
         remote: Remote,
         #[command(flatten)]
         hk: HkArg,
-        /// Single-use join token: enroll straight to active
-        #[arg(long, env = "CAIRN_JOIN_TOKEN", hide_env_values = true)]
+        /// Single-use join token: enroll straight to active (@FILE: read from FILE)
+        #[arg(long, env = "CAIRN_JOIN_TOKEN", hide_env_values = true, value_parser = secret)]
         join_token: Option<String>,
         /// Host name to register (default: this machine's hostname)
         #[arg(long)]
@@ -576,7 +592,7 @@ pub struct BenchTarget {
     /// Use an external server (needs --admin-token); default: an in-process one on loopback
     #[arg(long)]
     server: Option<String>,
-    #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "CAIRN_ADMIN_TOKEN", hide_env_values = true, value_parser = secret)]
     admin_token: Option<String>,
     /// The external server's CA bundle, if it is not one the system trusts
     #[arg(long, env = "CAIRN_CA_CERT", requires = "server")]

@@ -325,3 +325,29 @@ fn benchmarks_report_against_their_crypto_bound() {
         .unwrap();
     assert_exit(&out, 2);
 }
+
+/// A token flag reads `@FILE`, so that no secret needs to be in argv (where every local
+/// user can read it); a missing file is one line and exit 2.
+#[test]
+fn token_flags_read_their_secret_from_a_file() {
+    let server = TestServer::start(None, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admin-token");
+    std::fs::write(&file, format!("{}\n", server.admin_token)).unwrap();
+    let run = |token: &str| {
+        std::process::Command::new(CAIRN)
+            .args(["admin", "hosts", "--admin-token", token, "list"])
+            .env("CAIRN_SERVER", &server.url)
+            .env("CAIRN_CA_CERT", &server.ca_cert)
+            .env_remove("CAIRN_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    };
+    ok(&run(&format!("@{}", file.display())));
+    std::fs::write(&file, "cairn_not-the-token").unwrap();
+    assert_exit(&run(&format!("@{}", file.display())), 1);
+    let missing = run("@/nonexistent/token");
+    assert_exit(&missing, 2);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("/nonexistent/token"), "{stderr}");
+}

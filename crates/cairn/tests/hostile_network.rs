@@ -787,3 +787,41 @@ async fn a_challenge_flood_keeps_nothing() {
     let grown = rss(&server).saturating_sub(before);
     assert!(grown < RSS_GROWTH_LIMIT, "RSS grew by {} MB", grown >> 20);
 }
+
+/// One address cannot hold every connection: past its share its new connections are closed
+/// at once, while another address (all of 127/8 is this machine) is served.
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let server = TestServer::start(None, &["--max-connections-per-address", "10"]);
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        held.push(
+            TcpStream::connect(("127.0.0.1", port(&server)))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut eleventh = TcpStream::connect(("127.0.0.1", port(&server)))
+        .await
+        .unwrap();
+    assert!(closed_within(&mut eleventh, Duration::from_secs(2)).await);
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&server.ca_cert).unwrap()).unwrap();
+    let elsewhere = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let get = |path: &str| elsewhere.get(format!("{}{path}", server.url)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics
+            .contains(r#"cairn_connections_closed_by_server_total{outcome="per-address-cap"} 1"#),
+        "{metrics}"
+    );
+    // Its connections closed, the address is served again.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    healthz(&server).await;
+}
