@@ -14,7 +14,11 @@ cairn=$PWD/target/debug/cairn
 work=$(mktemp -d)
 trap 'kill "$server_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-"$cairn" server dev --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
+# A long header timeout: schemathesis pauses between phases longer than the default idle
+# timeout, and a keep-alive connection the server closes just as the client reuses it is a
+# race every HTTP client must retry, not what this run looks for (hostile_network.rs tests the
+# timeouts).
+"$cairn" server dev --listen 127.0.0.1:0 --header-timeout 300 >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!
 for _ in $(seq 100); do grep -q '^export ' "$work/server.out" 2>/dev/null && break; sleep 0.1; done
 eval "$(grep '^export ' "$work/server.out")"
@@ -27,9 +31,12 @@ host_id=$("$cairn" admin hosts list --json | sed -n 's/.*"host_id": "\(h_[0-9a-f
 
 status=0
 fuzz() {
-  # From the scratch directory, where schemathesis keeps its cache.
+  # From the scratch directory, where schemathesis keeps its cache. Not revokeToken: the
+  # stateful phase would find the fuzzer's own token in listTokens and revoke it, leaving
+  # every later call refused (replicas.rs and the store contract test revocation).
   (cd "$work" && schemathesis run "$CAIRN_SERVER/openapi.json" --checks all --max-examples "$examples" \
-    --tls-verify "$CAIRN_CA_CERT" --no-color -H "Authorization: Bearer $CAIRN_ADMIN_TOKEN" "$@") || status=$?
+    --tls-verify "$CAIRN_CA_CERT" --no-color -H "Authorization: Bearer $CAIRN_ADMIN_TOKEN" \
+    --exclude-operation-id revokeToken "$@") || status=$?
 }
 # First the stateful phase without the operator's actions, which would soon revoke or
 # quarantine the host and leave every ERoT call refused: ERoTs, receipts, release, completion.
