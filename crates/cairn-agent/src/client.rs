@@ -92,6 +92,9 @@ impl ApiClient {
             .tls_version_min(reqwest::tls::Version::TLS_1_2)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
+            // Idle connections are dropped before the server's idle timeout (10 s by
+            // default) would close them under a request.
+            .pool_idle_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Usage(format!("HTTP client: {e}")))?;
@@ -342,15 +345,35 @@ pub async fn fetch_security_token(url: &str, attempts: u32) -> Result<String, Cl
         true => ClientError::Usage(format!("security token from {url}: {e}")),
         false => ClientError::Unreachable(format!("security token from {url}: {e}")),
     };
-    let response = with_backoff(
+    // A metadata service answers on its own link, directly: no proxy, no redirect.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .map_err(|e| ClientError::Usage(format!("HTTP client: {e}")))?;
+    let mut response = with_backoff(
         attempts.max(1),
         |e| !e.is_status(),
-        || async { reqwest::get(url).await?.error_for_status() },
+        || async { http.get(url).send().await?.error_for_status() },
     )
     .await
     .map_err(fail)?;
-    response.text().await.map_err(fail)
+    let mut token = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(fail)? {
+        if token.len() + chunk.len() > MAX_SECURITY_TOKEN {
+            return Err(ClientError::Protocol(format!(
+                "security token from {url}: more than {MAX_SECURITY_TOKEN} bytes"
+            )));
+        }
+        token.extend_from_slice(&chunk);
+    }
+    String::from_utf8(token)
+        .map_err(|_| ClientError::Protocol(format!("security token from {url}: not UTF-8")))
 }
+
+/// A security token is a JWT of a few KiB; an answer longer than this is not one.
+const MAX_SECURITY_TOKEN: usize = 64 * 1024;
 
 /// An id that is safe to put in a URL path.
 fn path_segment(id: &str) -> Result<&str, ClientError> {
@@ -361,6 +384,37 @@ fn path_segment(id: &str) -> Result<&str, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-shot HTTP server on loopback answering `body`.
+    async fn metadata_service(body: Vec<u8>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut head = [0; 1024];
+            let _ = tcp.read(&mut head).await;
+            let _ = tcp
+                .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                .await;
+            let _ = tcp.write_all(&body).await;
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_security_token_from_a_metadata_url_is_read_up_to_its_cap() {
+        let url = metadata_service(b"eyJ.token.sig".to_vec()).await;
+        assert_eq!(
+            fetch_security_token(&url, 1).await.unwrap(),
+            "eyJ.token.sig"
+        );
+        let url = metadata_service(vec![b'a'; MAX_SECURITY_TOKEN + 1]).await;
+        assert!(matches!(
+            fetch_security_token(&url, 1).await,
+            Err(ClientError::Protocol(e)) if e.contains("more than")
+        ));
+    }
 
     #[test]
     fn plain_http_only_to_loopback_unless_insecure() {
