@@ -89,6 +89,7 @@ pub mod limits {
 #[serde(deny_unknown_fields)]
 pub struct Component {
     pub class: ComponentClass,
+    // limits::TEXT (the attribute takes literals; a test keeps them equal)
     #[schema(min_length = 1, max_length = 4096)]
     pub id: String,
     pub values: BTreeMap<String, String>,
@@ -123,6 +124,7 @@ impl Component {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
+    // limits::COMPONENTS
     #[schema(max_items = 512)]
     pub components: Vec<Component>,
 }
@@ -211,6 +213,20 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    /// The JSON Schema states the same limits `validate` enforces (the attribute needs
+    /// literals, so this keeps the two in step).
+    #[test]
+    fn the_schema_states_the_report_limits() {
+        use utoipa::PartialSchema;
+        let report = serde_json::to_value(Report::schema()).unwrap();
+        assert_eq!(
+            report["properties"]["components"]["maxItems"],
+            limits::COMPONENTS
+        );
+        let component = serde_json::to_value(Component::schema()).unwrap();
+        assert_eq!(component["properties"]["id"]["maxLength"], limits::TEXT);
     }
 
     #[test]

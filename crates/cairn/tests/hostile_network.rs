@@ -67,19 +67,6 @@ fn first_line(command: &mut Command) -> String {
     line
 }
 
-/// The key set `server` publishes, as text.
-async fn published_jwks(server: &TestServer) -> String {
-    server
-        .http()
-        .get(format!("{}/.well-known/jwks.json", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// How long `/healthz` takes to answer through a fresh connection.
 async fn healthz(server: &TestServer) -> Duration {
     let started = Instant::now();
@@ -241,15 +228,7 @@ async fn half_open_connections_are_closed_within_the_header_timeout() {
     for stream in &mut slow {
         assert!(closed_within(stream, limit.saturating_sub(opened.elapsed())).await);
     }
-    let metrics = server
-        .http()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(
         metrics.contains(
             r#"cairn_connections_closed_by_server_total{outcome="tls-handshake-timeout"} 1000"#
@@ -318,17 +297,7 @@ async fn a_client_that_does_not_read_is_dropped() {
     // Far more answer than the socket buffers on both sides hold.
     let request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(300);
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&request)).await;
-    let metrics = async || {
-        server
-            .http()
-            .get(format!("{}/metrics", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = async || server.get_text("/metrics").await;
     let dropped = r#"cairn_connections_closed_by_server_total{outcome="write-stalled"} 1"#;
     let started = Instant::now();
     while !metrics().await.contains(dropped) {
@@ -544,7 +513,7 @@ fn rand_suffix() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsafe_key_sets_are_refused() {
     let issuer = TestServer::start(None, &[]);
-    let jwks = published_jwks(&issuer).await;
+    let jwks = issuer.get_text("/.well-known/jwks.json").await;
     let good = key_set_server(Arc::new(std::sync::Mutex::new(Answer::Jwks(jwks)))).await;
     let redirect = key_set_server(Arc::new(std::sync::Mutex::new(Answer::Redirect(
         good.clone(),
@@ -598,7 +567,7 @@ async fn unsafe_key_sets_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_issuers_tokens_are_refused_until_its_keys_are_refreshed() {
     let issuer = TestServer::start(None, &[]);
-    let jwks = published_jwks(&issuer).await;
+    let jwks = issuer.get_text("/.well-known/jwks.json").await;
     let answer = Arc::new(std::sync::Mutex::new(Answer::Jwks(jwks.clone())));
     let url = key_set_server(answer.clone()).await;
     let dir = tempfile::tempdir().unwrap();

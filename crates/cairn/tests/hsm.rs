@@ -21,15 +21,7 @@ fn server_on(hsm: &SoftHsm, alg: &str) -> TestServer {
 }
 
 async fn jwks(server: &TestServer) -> Jwks {
-    server
-        .http()
-        .get(format!("{}/.well-known/jwks.json", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    serde_json::from_str(&server.get_text("/.well-known/jwks.json").await).unwrap()
 }
 
 /// A PAT from `server` verified against its published keys; returns the JWS `alg`.

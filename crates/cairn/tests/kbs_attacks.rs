@@ -412,15 +412,7 @@ async fn the_volume_key_never_leaks() {
         .unwrap();
     seen += &refusal(release(&server, "vol-a", &token, &pat).await);
     seen += &serde_json::to_string(&server.admin().volumes().await.unwrap()).unwrap();
-    seen += &server
-        .http()
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    seen += &server.get_text("/metrics").await;
     seen += &server.logs();
     assert!(
         server.logs().contains("volume key released"),

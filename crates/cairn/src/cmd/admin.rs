@@ -90,7 +90,7 @@ async fn tokens(client: &ApiClient, action: TokensAction) -> Result {
 }
 
 async fn instances(client: &ApiClient, action: InstancesAction) -> Result {
-    let (instance_id, host, volumes, image_digest, out) = match action {
+    let (request, out) = match action {
         InstancesAction::Revoke { instance_id } => {
             check_id("instance", &instance_id).map_err(Failure::usage)?;
             client.revoke_instance(&instance_id).await?;
@@ -99,20 +99,21 @@ async fn instances(client: &ApiClient, action: InstancesAction) -> Result {
         }
         InstancesAction::Create {
             instance_id,
-            host_id,
+            host_id: host,
             volumes,
             image_digest,
             out,
-        } => (instance_id, host_id, volumes, image_digest, out),
+        } => (
+            InstanceRequest {
+                instance_id,
+                host_id: host_id(&host)?,
+                volume_ids: volumes,
+                image_digest,
+            },
+            out,
+        ),
     };
-    let created = client
-        .create_instance(&InstanceRequest {
-            instance_id,
-            host_id: host_id(&host)?,
-            volume_ids: volumes,
-            image_digest,
-        })
-        .await?;
+    let created = client.create_instance(&request).await?;
     match out {
         Some(path) => {
             volume::write_key(

@@ -140,6 +140,18 @@ impl TestServer {
             .with_admin_token(Some(self.admin_token.clone()))
     }
 
+    /// The body of `GET path` (`/metrics`, `/.well-known/jwks.json`…), trusting this server's CA.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Runs the CLI against this server.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(CAIRN)
