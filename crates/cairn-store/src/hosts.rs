@@ -68,8 +68,17 @@ pub enum Transition {
     Conflict(HostStatus),
 }
 
-const HOST_COLUMNS: &str =
-    "host_id, name, hk_alg, hk_public, status, report, fingerprint, created_at, updated_at";
+/// A host row with its registered report (stored once, in `reports`).
+const HOST_SELECT: &str = "SELECT h.host_id, h.name, h.hk_alg, h.hk_public, h.status, r.report, h.fingerprint, \
+     h.created_at, h.updated_at FROM hosts h JOIN reports r ON r.fingerprint = h.fingerprint";
+
+/// What attestation needs of a host beside its key, as committed now.
+#[derive(Clone, Debug)]
+pub struct HostState {
+    pub status: HostStatus,
+    /// The registered hardware's fingerprint.
+    pub fingerprint: Digest,
+}
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
@@ -77,23 +86,41 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 fn host_from_row(row: &AnyRow) -> Result<HostRecord> {
     let text = |name: &str| row.try_get::<String, _>(name);
+    let state = state_from_row(row)?;
     Ok(HostRecord {
         host_id: text("host_id")?
             .parse()
             .map_err(|e| corrupt("host_id", e))?,
         name: text("name")?,
-        hk: HardwareKey {
-            alg: text("hk_alg")?.parse().map_err(|e| corrupt("hk_alg", e))?,
-            public_key: b64::decode(&text("hk_public")?).map_err(|e| corrupt("hk_public", e))?,
-        },
-        status: text("status")?.parse().map_err(|e| corrupt("status", e))?,
-        report: serde_json::from_str(&text("report")?).map_err(|e| corrupt("report", e))?,
-        fingerprint: text("fingerprint")?
-            .parse()
-            .map_err(|e| corrupt("fingerprint", e))?,
+        hk: key_from_row(row)?,
+        status: state.status,
+        report: report_from_row(row)?,
+        fingerprint: state.fingerprint,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+fn key_from_row(row: &AnyRow) -> Result<HardwareKey> {
+    let text = |name: &str| row.try_get::<String, _>(name);
+    Ok(HardwareKey {
+        alg: text("hk_alg")?.parse().map_err(|e| corrupt("hk_alg", e))?,
+        public_key: b64::decode(&text("hk_public")?).map_err(|e| corrupt("hk_public", e))?,
+    })
+}
+
+pub(crate) fn state_from_row(row: &AnyRow) -> Result<HostState> {
+    let text = |name: &str| row.try_get::<String, _>(name);
+    Ok(HostState {
+        status: text("status")?.parse().map_err(|e| corrupt("status", e))?,
+        fingerprint: text("fingerprint")?
+            .parse()
+            .map_err(|e| corrupt("fingerprint", e))?,
+    })
+}
+
+fn report_from_row(row: &AnyRow) -> Result<Report> {
+    serde_json::from_str(&row.try_get::<String, _>("report")?).map_err(|e| corrupt("report", e))
 }
 
 fn report_json(report: &Report) -> String {
@@ -116,22 +143,20 @@ impl Store {
     ) -> Result<Enrolled> {
         let host_id = new.hk.host_id();
         let fingerprint = new.report.fingerprint();
-        let report = report_json(&new.report);
         let proof = match new.activation {
             Some(_) => KeyProof::Owed,
             None => KeyProof::Proven,
         };
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO hosts (host_id, name, hk_alg, hk_public, status, report, fingerprint, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (host_id) DO NOTHING",
+            "INSERT INTO hosts (host_id, name, hk_alg, hk_public, status, fingerprint, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (host_id) DO NOTHING",
         )
         .bind(host_id.as_str())
         .bind(&new.name)
         .bind(new.hk.alg.as_str())
         .bind(b64::encode(&new.hk.public_key))
         .bind(HostStatus::enrolled(false, proof).as_str())
-        .bind(&report)
         .bind(fingerprint.hex())
         .bind(now)
         .execute(&mut *tx)
@@ -207,7 +232,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        insert_history(&mut tx, &host_id, &fingerprint, &report, "enrolled", now).await?;
+        insert_history(&mut tx, &host_id, &new.report, "enrolled", now).await?;
         tx.commit().await?;
         self.evict(&host_id);
         let created = self
@@ -226,7 +251,7 @@ impl Store {
             None => None,
         };
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {HOST_COLUMNS} FROM hosts WHERE host_id = $1"
+            "{HOST_SELECT} WHERE h.host_id = $1"
         )))
         .bind(host_id.as_str())
         .fetch_optional(&self.pool)
@@ -238,6 +263,49 @@ impl Store {
         Ok(record)
     }
 
+    /// The hardware key enrolled under `host_id`, from memory after its first read: the id
+    /// is the key's digest, so the key never changes (see `hardware_keys`).
+    pub async fn hardware_key(&self, host_id: &HostId) -> Result<Option<Arc<HardwareKey>>> {
+        if let Some(key) = self.keys.get(host_id) {
+            return Ok(Some(key));
+        }
+        let row = sqlx::query("SELECT hk_alg, hk_public, status FROM hosts WHERE host_id = $1")
+            .bind(host_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let key = Arc::new(key_from_row(&row)?);
+        if key.host_id() != *host_id {
+            return Err(corrupt("hk_public", format!("not the key of {host_id}")));
+        }
+        // As in the host cache: anyone can enroll a pending host, so none is remembered.
+        if row.try_get::<String, _>("status")? != HostStatus::Pending.as_str() {
+            self.keys.remember(host_id, &key);
+        }
+        Ok(Some(key))
+    }
+
+    /// The report a host registered under `fingerprint` (its [`HostState`]'s), for comparing
+    /// its evidence with: from memory when this process owns the database.
+    pub async fn registered_report(
+        &self,
+        host_id: &HostId,
+        fingerprint: &Digest,
+    ) -> Result<Report> {
+        if self.local.is_some()
+            && let Some(host) = self.host(host_id).await?
+            && host.fingerprint == *fingerprint
+        {
+            return Ok(host.report.clone());
+        }
+        let row = sqlx::query("SELECT report FROM reports WHERE fingerprint = $1")
+            .bind(fingerprint.hex())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| corrupt("reports", format!("no report {fingerprint}")))?;
+        report_from_row(&row)
+    }
+
     fn evict(&self, host_id: &HostId) {
         if let Some(local) = &self.local {
             local.evict(host_id);
@@ -246,7 +314,7 @@ impl Store {
 
     pub async fn hosts(&self) -> Result<Vec<HostRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {HOST_COLUMNS} FROM hosts ORDER BY created_at, host_id"
+            "{HOST_SELECT} ORDER BY h.created_at, h.host_id"
         )))
         .fetch_all(&self.pool)
         .await?;
@@ -352,13 +420,11 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let fingerprint = report.fingerprint();
-        let json = report_json(report);
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
-            "UPDATE hosts SET report = $1, fingerprint = $2, status = $3, updated_at = $4 \
-             WHERE host_id = $5 AND status = $6",
+            "UPDATE hosts SET fingerprint = $1, status = $2, updated_at = $3 \
+             WHERE host_id = $4 AND status = $5",
         )
-        .bind(&json)
         .bind(fingerprint.hex())
         .bind(to.as_str())
         .bind(now)
@@ -368,7 +434,7 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 1 {
-            insert_history(&mut tx, host_id, &fingerprint, &json, reason, now).await?;
+            insert_history(&mut tx, host_id, report, reason, now).await?;
         }
         tx.commit().await?;
         self.evict(host_id);
@@ -399,18 +465,30 @@ impl Store {
     }
 }
 
+/// Stores `report` unless it is stored already (a fingerprint names one report).
+async fn insert_report(tx: &mut sqlx::Transaction<'_, sqlx::Any>, report: &Report) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO reports (fingerprint, report) VALUES ($1, $2) ON CONFLICT (fingerprint) DO NOTHING",
+    )
+    .bind(report.fingerprint().hex())
+    .bind(report_json(report))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records `report` in the host's history (stored once, however many entries name it).
 async fn insert_history(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     host_id: &HostId,
-    fingerprint: &Digest,
-    report: &str,
+    report: &Report,
     reason: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO host_fingerprints (host_id, fingerprint, report, reason, recorded_at) VALUES ($1, $2, $3, $4, $5)")
+    insert_report(tx, report).await?;
+    sqlx::query("INSERT INTO host_fingerprints (host_id, fingerprint, reason, recorded_at) VALUES ($1, $2, $3, $4)")
         .bind(host_id.as_str())
-        .bind(fingerprint.hex())
-        .bind(report)
+        .bind(report.fingerprint().hex())
         .bind(reason)
         .bind(now)
         .execute(&mut **tx)

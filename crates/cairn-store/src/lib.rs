@@ -6,6 +6,7 @@
 
 mod erots;
 mod expiry;
+mod hardware_keys;
 mod hosts;
 mod local;
 mod nonces;
@@ -21,10 +22,10 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Executor, SqlSafeStr};
+use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 
 pub use erots::ErotRecord;
-pub use hosts::{Activation, Enrolled, HostRecord, NewHost, Transition};
+pub use hosts::{Activation, Enrolled, HostRecord, HostState, NewHost, Transition};
 pub use tokens::{TokenRecord, token_id};
 pub use volumes::{InstanceRecord, Placement, VolumeRecord};
 
@@ -40,6 +41,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database {0}")]
     Locked(String),
+    /// A failure shared by every request of a batch (see `nonces`).
+    #[error("{0}")]
+    Batch(Arc<StoreError>),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -55,6 +61,9 @@ pub struct Store {
     pool: AnyPool,
     /// In-memory state of a database this process owns (SQLite); `None` when it is shared.
     local: Option<Arc<local::Local>>,
+    keys: Arc<hardware_keys::HardwareKeys>,
+    /// PostgreSQL's nonce writers, started with the first attestation (in its runtime).
+    batches: Arc<std::sync::OnceLock<nonces::Batches>>,
 }
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -76,7 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revocation",
         include_str!("../migrations/0006_revocation.sql"),
     ),
+    (7, "reports", include_str!("../migrations/0007_reports.sql")),
 ];
+
+/// How long a pooled connection may sit idle before it is checked when next lent out.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// The file of a `sqlite:` URL; `None` for an in-memory database.
 fn sqlite_path(url: &str) -> Option<PathBuf> {
@@ -109,7 +122,21 @@ impl Store {
             Backend::Sqlite => Some(Arc::new(local::Local::open(sqlite_path(url).as_deref())?)),
             Backend::Postgres => None,
         };
-        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        // A pooled connection is pinged only when it sat idle a while (a database restart
+        // since then would otherwise fail the request it is lent to). Measured: pinging at
+        // every acquire doubled the round trips of an attestation on PostgreSQL, and round
+        // trips (each a wake-up of both processes) are most of what it costs.
+        let mut options = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_WHEN_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            });
         if backend == Backend::Sqlite {
             // Measured: one connection is slower than eight (readers then queue behind
             // writers); the cost per query is sqlx-sqlite's worker-thread handoff, not locks.
@@ -139,7 +166,12 @@ impl Store {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&pool).await?;
-        Ok(Store { pool, local })
+        Ok(Store {
+            pool,
+            local,
+            keys: Arc::default(),
+            batches: Arc::default(),
+        })
     }
 
     /// A cheap round trip, for readiness checks.

@@ -643,3 +643,211 @@ async fn an_erot_moves_forward_once_and_expires() {
     })
     .await;
 }
+
+/// An attestation's one store call: its nonce used once across every concurrent caller
+/// (batched together on PostgreSQL), and its host's state as last committed.
+#[tokio::test]
+async fn an_attestation_uses_its_nonce_once_and_reads_its_host_as_committed() {
+    each_backend("attest-read", |store| async move {
+        let enrolled = new_host(11, "S11");
+        let key = enrolled.hk.clone();
+        let host = match store
+            .enroll_host(enrolled, None, u64::MAX, 100)
+            .await
+            .unwrap()
+        {
+            Enrolled::Created(h) => h,
+            other => panic!("{other:?}"),
+        };
+        let id = host.host_id.clone();
+        assert_eq!(*store.hardware_key(&id).await.unwrap().unwrap(), key);
+        let stranger = HardwareKey {
+            alg: HkAlg::EdDSA,
+            public_key: vec![99; 32],
+        }
+        .host_id();
+        assert!(store.hardware_key(&stranger).await.unwrap().is_none());
+
+        // Racers on one nonce, and as many on nonces of their own, all at once.
+        let shared = Nonce::random();
+        let racers: Vec<_> = (0..64)
+            .map(|i| {
+                let (store, id) = (store.clone(), id.clone());
+                let nonce = if i % 2 == 0 { shared } else { Nonce::random() };
+                tokio::spawn(async move {
+                    let (state, first) = store
+                        .use_nonce_reading_host(&nonce, 1_000, &id)
+                        .await
+                        .unwrap()
+                        .expect("the host is known");
+                    assert_eq!(state.status, HostStatus::Pending);
+                    (i % 2 == 0, first)
+                })
+            })
+            .collect();
+        let (mut shared_wins, mut own_wins) = (0, 0);
+        for racer in racers {
+            match racer.await.unwrap() {
+                (true, first) => shared_wins += first as usize,
+                (false, first) => own_wins += first as usize,
+            }
+        }
+        assert_eq!((shared_wins, own_wins), (1, 32));
+        // Used by an attestation, used for every other purpose too.
+        assert!(!store.use_nonce(&shared, 1_000).await.unwrap());
+        // An unknown host reads as none; its nonce is spent all the same.
+        let spent = Nonce::random();
+        assert!(
+            store
+                .use_nonce_reading_host(&spent, 1_000, &stranger)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(!store.use_nonce(&spent, 1_000).await.unwrap());
+
+        // Every committed change is seen by the next read, fingerprint and report included.
+        store
+            .transition(&id, HostStatus::Pending, HostStatus::Active, 200)
+            .await
+            .unwrap();
+        let read = |nonce: Nonce| {
+            let (store, id) = (store.clone(), id.clone());
+            async move {
+                store
+                    .use_nonce_reading_host(&nonce, 1_000, &id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let (state, first) = read(Nonce::random()).await;
+        assert!(first);
+        assert_eq!(
+            (state.status, &state.fingerprint),
+            (HostStatus::Active, &host.fingerprint)
+        );
+        assert_eq!(
+            store
+                .registered_report(&id, &state.fingerprint)
+                .await
+                .unwrap(),
+            host.report
+        );
+        let rotated = new_host(11, "S11-new").report;
+        assert!(
+            store
+                .accept_fingerprint(
+                    &id,
+                    &rotated,
+                    (HostStatus::Active, HostStatus::Active),
+                    "rotated",
+                    300
+                )
+                .await
+                .unwrap()
+        );
+        let (state, _) = read(Nonce::random()).await;
+        assert_eq!(state.fingerprint, rotated.fingerprint());
+        assert_eq!(
+            store
+                .registered_report(&id, &state.fingerprint)
+                .await
+                .unwrap(),
+            rotated
+        );
+        // The old report is still there for the history.
+        assert_eq!(
+            store
+                .registered_report(&id, &host.fingerprint)
+                .await
+                .unwrap(),
+            host.report
+        );
+    })
+    .await;
+}
+
+/// A report is stored once however many hosts and history entries name it; databases made
+/// before that keep every report they held (migration 0007).
+#[tokio::test]
+async fn each_report_is_stored_once_and_older_databases_keep_theirs() {
+    use sqlx::{AnyPool, Row};
+    let migrations = [
+        include_str!("../migrations/0001_init.sql"),
+        include_str!("../migrations/0002_boot.sql"),
+        include_str!("../migrations/0003_erots.sql"),
+        include_str!("../migrations/0004_tpm_activation.sql"),
+        include_str!("../migrations/0005_used_nonces.sql"),
+        include_str!("../migrations/0006_revocation.sql"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![Store::sqlite_url(&dir.path().join("old.db"))];
+    urls.extend(testing::fresh_postgres("reports-migration").await);
+    sqlx::any::install_default_drivers();
+    for url in urls {
+        let pool = AnyPool::connect(&url).await.unwrap();
+        for sql in migrations {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        // Two hosts with one report (and a history entry each), one with another.
+        for (host, fp, report) in [("a", "f1", "r1"), ("b", "f1", "r1"), ("c", "f2", "r2")] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO hosts (host_id, name, hk_alg, hk_public, status, report, fingerprint, created_at, updated_at) \
+                 VALUES ('{host}', '{host}', 'EdDSA', 'AA', 'active', '{report}', '{fp}', 1, 1); \
+                 INSERT INTO host_fingerprints (host_id, fingerprint, report, reason, recorded_at) \
+                 VALUES ('{host}', '{fp}', '{report}', 'enrolled', 1)"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::raw_sql(include_str!("../migrations/0007_reports.sql"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let reports: Vec<(String, String)> =
+            sqlx::query("SELECT fingerprint, report FROM reports ORDER BY fingerprint")
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+        assert_eq!(
+            reports,
+            [("f1".into(), "r1".into()), ("f2".into(), "r2".into())],
+            "{url}"
+        );
+        assert!(
+            sqlx::query("SELECT report FROM hosts")
+                .fetch_all(&pool)
+                .await
+                .is_err()
+        );
+        pool.close().await;
+    }
+
+    // And from now on: three hosts enrolled with one report store it once.
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![Store::sqlite_url(&dir.path().join("new.db"))];
+    urls.extend(testing::fresh_postgres("reports-once").await);
+    for url in urls {
+        let store = Store::connect(&url).await.unwrap();
+        for seed in 20..23 {
+            store
+                .enroll_host(new_host(seed, "same"), None, u64::MAX, 100)
+                .await
+                .unwrap();
+        }
+        let pool = AnyPool::connect(&url).await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 1, "{url}");
+    }
+}

@@ -11,7 +11,6 @@ use cairn_token::Jwk;
 use cairn_token::claims::{self, Claims, Validity};
 use cairn_token::pat::{Confirmation, PatClaims, PatStatus};
 
-use super::known_host;
 use crate::metrics::Metrics;
 use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
@@ -38,7 +37,13 @@ pub async fn challenge(State(state): State<AppState>) -> Json<Challenge> {
 /// Uses a challenge nonce up, or says why it cannot be used: not made here, expired, or
 /// used already (on any replica).
 pub async fn consume_nonce(state: &AppState, nonce: &Nonce) -> Result<(), ApiError> {
-    let expires_at = state
+    let expires_at = check_nonce(state, nonce)?;
+    first_use(state.store.use_nonce(nonce, expires_at).await?)
+}
+
+/// The expiry of a nonce this service made, unless it has passed.
+fn check_nonce(state: &AppState, nonce: &Nonce) -> Result<i64, ApiError> {
+    state
         .challenges
         .check(nonce, clock::now())
         .map_err(|e| match e {
@@ -46,8 +51,11 @@ pub async fn consume_nonce(state: &AppState, nonce: &Nonce) -> Result<(), ApiErr
             ChallengeError::Unknown => {
                 Refusal::NonceUnknown.with("it was never issued by this service")
             }
-        })?;
-    match state.store.use_nonce(nonce, expires_at).await? {
+        })
+}
+
+fn first_use(first: bool) -> Result<(), ApiError> {
+    match first {
         true => Ok(()),
         false => Err(Refusal::NonceUnknown.with("it was already used")),
     }
@@ -79,29 +87,47 @@ pub async fn attest(
 
 /// Every check of DESIGN.md flow 2 step 3. The evidence is read only once its signature
 /// verifies, and the nonce is used up only then: nobody without the key can burn a host's
-/// nonce or make the server remember anything.
+/// nonce or make the server remember anything. The host's state is read as its nonce is
+/// used, in one database round trip (its key needs none after the first).
 async fn issue_pat(
     state: &AppState,
     signed: &Signed<Evidence>,
 ) -> Result<(String, PatStatus), ApiError> {
     let evidence = &signed.payload;
-    let host = known_host(state, &evidence.host_id).await?;
+    let host_id = &evidence.host_id;
+    let hk = state
+        .store
+        .hardware_key(host_id)
+        .await?
+        .ok_or(Refusal::UnknownHost)?;
     signed
-        .verify(&host.hk)
+        .verify(&hk)
         .map_err(|e| Refusal::EvidenceSignatureInvalid.with(e.to_string()))?;
-    // Only the host itself learns its status.
-    host.status.admit()?;
     evidence
         .report
         .validate()
         .map_err(|e| Refusal::InvalidReport.with(e.to_string()))?;
-    consume_nonce(state, &evidence.nonce).await?;
-    let pcrs_off = pcrs_off(state, &host.host_id, &signed.signature)?;
+    let expires_at = check_nonce(state, &evidence.nonce)?;
+    let (host, first) = state
+        .store
+        .use_nonce_reading_host(&evidence.nonce, expires_at, host_id)
+        .await?
+        .ok_or(Refusal::UnknownHost)?;
+    // Only the host itself learns its status.
+    host.status.admit()?;
+    first_use(first)?;
+    let pcrs_off = pcrs_off(state, host_id, &signed.signature)?;
     let fingerprint = evidence.report.fingerprint();
     // Equal fingerprints mean equal canonical component lists: no per-component work.
     let drift = match fingerprint == host.fingerprint {
         true => drift::Drift::default(),
-        false => drift::compare(&host.report, &evidence.report),
+        false => {
+            let registered = state
+                .store
+                .registered_report(host_id, &host.fingerprint)
+                .await?;
+            drift::compare(&registered, &evidence.report)
+        }
     };
     let policy = lifecycle::Policy {
         strict_drift: state.config.strict_drift,
@@ -124,18 +150,12 @@ async fn issue_pat(
                 .map_err(|conflict| Refusal::HostStatusChanged.with(conflict.to_string()))?;
             if !state
                 .store
-                .accept_fingerprint(
-                    &host.host_id,
-                    &evidence.report,
-                    (host.status, to),
-                    "rotated",
-                    now,
-                )
+                .accept_fingerprint(host_id, &evidence.report, (host.status, to), "rotated", now)
                 .await?
             {
                 return Err(Refusal::HostStatusChanged.into());
             }
-            tracing::info!(host = %host.host_id, "fingerprint rotated");
+            tracing::info!(host = %host_id, "fingerprint rotated");
             match warn.is_empty() {
                 true => (PatStatus::Affirming, warn),
                 false => (PatStatus::Warning, warn),
@@ -145,10 +165,10 @@ async fn issue_pat(
             if let Ok(to) = host.status.apply(HostChange::ImmutableDrift)
                 && let Transition::Done(_) = state
                     .store
-                    .transition(&host.host_id, host.status, to, now)
+                    .transition(host_id, host.status, to, now)
                     .await?
             {
-                tracing::warn!(host = %host.host_id, ?changed, "host quarantined: immutable component changed");
+                tracing::warn!(host = %host_id, ?changed, "host quarantined: immutable component changed");
             }
             return Err(Refusal::ImmutableComponentChanged.with(format!(
                 "changed: {}; the host is quarantined",
@@ -168,7 +188,7 @@ async fn issue_pat(
     let Validity { iat, nbf, exp } = Validity::for_ttl(now, state.config.pat_ttl);
     let claims = PatClaims {
         iss: state.issuer.to_string(),
-        sub: host.host_id.clone(),
+        sub: host_id.clone(),
         aud: PatClaims::AUDIENCE.into(),
         iat,
         nbf,
