@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use cairn_proto::api::{
-    AttestResponse, Challenge, EnrollResponse, ErotRequest, ErotResponse, HostView,
-    InstanceRequest, InstanceResponse, KeyRequest, ReceiptRequest, ReceiptResponse, ReleaseRequest,
-    TokenRequest, TokenResponse, TokenView, VolumeRequest, VolumeView,
+    AttestResponse, Challenge, EnrollResponse, ErotRequest, ErotResponse, EventsPage, HostView,
+    InstanceRequest, InstanceResponse, KeyRequest, LogProof, ReceiptRequest, ReceiptResponse,
+    ReleaseRequest, TokenRequest, TokenResponse, TokenView, VolumeRequest, VolumeView,
 };
 use cairn_proto::{Completion, Enrollment, Evidence, HostAction, HostId, Problem, Sealed, Signed};
 use reqwest::{Method, Url};
@@ -122,10 +122,28 @@ impl ApiClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<R, ClientError> {
+        let (url, bytes) = self.exchange(method, path, body).await?;
+        // 204 No Content reads as JSON null.
+        let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(body).map_err(|e| ClientError::Protocol(format!("{url}: {e}")))
+    }
+
+    /// A request whose successful answer's bytes are returned as they are; `path` may carry
+    /// a query.
+    async fn exchange<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(Url, Vec<u8>), ClientError> {
         // Every path is absolute, so setting it is `join` without re-parsing the host.
         let mut url = self.base.clone();
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
         url.set_path(path);
-        url.set_query(None);
+        url.set_query(query);
         // Only failures to connect are retried: the server never saw the request, so
         // repeating it cannot, say, consume a nonce twice.
         let response = with_backoff(self.attempts, reqwest::Error::is_connect, || {
@@ -148,10 +166,7 @@ impl ApiClient {
             .await
             .map_err(|e| ClientError::Unreachable(e.to_string()))?;
         if status.is_success() {
-            // 204 No Content reads as JSON null.
-            let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-            return serde_json::from_slice(body)
-                .map_err(|e| ClientError::Protocol(format!("{url}: {e}")));
+            return Ok((url, bytes.to_vec()));
         }
         Err(match serde_json::from_slice::<Problem>(&bytes) {
             Ok(problem) => ClientError::Refused(problem),
@@ -202,6 +217,28 @@ impl ApiClient {
 
     pub async fn jwks<R: DeserializeOwned>(&self) -> Result<R, ClientError> {
         self.get("/.well-known/jwks.json").await
+    }
+
+    /// A resource of the transparency log (`/v1/log/…`), as bytes: the checkpoint, the
+    /// verifier key, a tile.
+    pub async fn log_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        self.exchange::<()>(Method::GET, &format!("/v1/log/{path}"), None)
+            .await
+            .map(|(_, bytes)| bytes)
+    }
+
+    /// That the log's tree of `old` entries is a prefix of its tree of `new`.
+    pub async fn log_consistency(&self, old: u64, new: u64) -> Result<LogProof, ClientError> {
+        self.get(&format!("/v1/log/proof/consistency?old={old}&new={new}"))
+            .await
+    }
+
+    /// Events after log index `after` (from the first without it).
+    pub async fn events(&self, after: Option<u64>) -> Result<EventsPage, ClientError> {
+        match after {
+            Some(after) => self.get(&format!("/v1/events?after={after}")).await,
+            None => self.get("/v1/events").await,
+        }
     }
 
     pub async fn hosts(&self) -> Result<Vec<HostView>, ClientError> {
@@ -266,13 +303,12 @@ impl ApiClient {
         &self,
         erot_id: &str,
         req: &ReceiptRequest,
-    ) -> Result<String, ClientError> {
-        self.post::<_, ReceiptResponse>(
+    ) -> Result<ReceiptResponse, ClientError> {
+        self.post(
             &format!("/v1/erots/{}/receipt", path_segment(erot_id)?),
             req,
         )
         .await
-        .map(|r| r.receipt)
     }
 
     pub async fn release_erot(

@@ -48,7 +48,8 @@ impl Target {
                 let db = ServerConfig::default_database_url(dir.path());
                 let token = cairn_server::init(dir.path(), &db, &spec.key_store)
                     .await
-                    .map_err(failure)?;
+                    .map_err(failure)?
+                    .admin_token;
                 let ca = match spec.plaintext {
                     true => None,
                     false => Some(

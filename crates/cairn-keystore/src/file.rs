@@ -14,9 +14,11 @@ use crate::{KeyPurpose, KeyStore, KeyStoreError, KeyWrapper};
 
 const VOLUME_KEK_FILE: &str = "volume-kek.aes256.pem";
 const EROT_MASTER_FILE: &str = "erot-master.hmac-sha256.pem";
+const LOG_KEY_FILE: &str = "log-signing.ed25519.pem";
 
 pub struct FileKeyStore {
     signers: HashMap<KeyPurpose, Arc<dyn JwsSigner>>,
+    log_signer: Arc<dyn JwsSigner>,
     volume_kek: Arc<dyn KeyWrapper>,
     erot_master: aws_lc_rs::hmac::Key,
 }
@@ -35,12 +37,12 @@ impl FileKeyStore {
                 path: dir.display().to_string(),
                 source,
             })?;
-        for purpose in KeyPurpose::ALL {
-            write_key(
-                &key_path(dir, purpose),
-                PRIVATE_KEY,
-                &Ed25519Signer::generate_pkcs8(),
-            )?;
+        for path in KeyPurpose::ALL
+            .map(|purpose| key_path(dir, purpose))
+            .into_iter()
+            .chain([dir.join(LOG_KEY_FILE)])
+        {
+            write_key(&path, PRIVATE_KEY, &Ed25519Signer::generate_pkcs8())?;
         }
         for file in [VOLUME_KEK_FILE, EROT_MASTER_FILE] {
             let secret = zeroize::Zeroizing::new(cairn_proto::random_bytes::<32>());
@@ -56,21 +58,31 @@ impl FileKeyStore {
             if !path.exists() {
                 return Err(KeyStoreError::NotInitialized(dir.display().to_string()));
             }
-            let der = read_key(&path, PRIVATE_KEY)?;
-            let signer = Ed25519Signer::from_pkcs8(&der).map_err(|e| KeyStoreError::BadKey {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            signers.insert(purpose, Arc::new(signer));
+            signers.insert(purpose, Arc::new(read_signer(&path)?));
+        }
+        // A store made before the transparency log gets its key at the first start after.
+        let log_key = dir.join(LOG_KEY_FILE);
+        if !log_key.exists() {
+            write_key(&log_key, PRIVATE_KEY, &Ed25519Signer::generate_pkcs8())?;
+            tracing::info!(path = %log_key.display(), "created the transparency log's key");
         }
         let kek = read_secret(dir, VOLUME_KEK_FILE)?;
         let master = read_secret(dir, EROT_MASTER_FILE)?;
         Ok(FileKeyStore {
             signers,
+            log_signer: Arc::new(read_signer(&log_key)?),
             volume_kek: Arc::new(AesGcmKek::new(&kek)),
             erot_master: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &master[..]),
         })
     }
+}
+
+fn read_signer(path: &Path) -> Result<Ed25519Signer, KeyStoreError> {
+    let der = read_key(path, PRIVATE_KEY)?;
+    Ed25519Signer::from_pkcs8(&der).map_err(|e| KeyStoreError::BadKey {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// A 256-bit secret key file of the store.
@@ -94,6 +106,10 @@ fn key_path(dir: &Path, purpose: KeyPurpose) -> PathBuf {
 impl KeyStore for FileKeyStore {
     fn signer(&self, purpose: KeyPurpose) -> Arc<dyn JwsSigner> {
         self.signers[&purpose].clone()
+    }
+
+    fn log_signer(&self) -> Arc<dyn JwsSigner> {
+        self.log_signer.clone()
     }
 
     fn volume_kek(&self) -> Arc<dyn KeyWrapper> {
@@ -132,6 +148,14 @@ mod tests {
             Err(KeyStoreError::AlreadyInitialized(_))
         ));
         let again = FileKeyStore::open(&keys).unwrap();
+        assert_eq!(first.log_signer().kid(), again.log_signer().kid());
+        assert_eq!(first.log_signer().alg(), "EdDSA");
+        // A store made before the log gets a log key when next opened, and keeps it.
+        fs::remove_file(keys.join(LOG_KEY_FILE)).unwrap();
+        let upgraded = FileKeyStore::open(&keys).unwrap();
+        assert_ne!(upgraded.log_signer().kid(), first.log_signer().kid());
+        let reopened = FileKeyStore::open(&keys).unwrap();
+        assert_eq!(reopened.log_signer().kid(), upgraded.log_signer().kid());
         assert_eq!(
             first.signer(KeyPurpose::Pat).kid(),
             again.signer(KeyPurpose::Pat).kid()

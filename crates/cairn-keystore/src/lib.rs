@@ -42,6 +42,10 @@ pub trait KeyStore: Send + Sync {
     /// The signing key for `purpose`, shared by every request.
     fn signer(&self, purpose: KeyPurpose) -> Arc<dyn JwsSigner>;
 
+    /// The transparency log's checkpoint key. Always Ed25519, whatever the JWS keys are: a
+    /// C2SP signed note has no other standard algorithm.
+    fn log_signer(&self) -> Arc<dyn JwsSigner>;
+
     /// The key that wraps volume keys at rest.
     fn volume_kek(&self) -> Arc<dyn KeyWrapper>;
 

@@ -372,6 +372,10 @@ pub struct ReceiptRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReceiptResponse {
     pub receipt: String,
+    /// A C2SP `tlog-proof@v1` that the ERoT's generation is in the transparency log, the
+    /// logged entry in its `extra` line (absent for an ERoT made before the log existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlog_proof: Option<String>,
 }
 
 /// `POST /v1/erots/{id}/release`; answered with the ERoT private key, [`crate::Sealed`].
@@ -379,4 +383,42 @@ pub struct ReceiptResponse {
 pub struct ReleaseRequest {
     pub pat: String,
     pub receipt: String,
+}
+
+/// A Merkle proof from `GET /v1/log/proof/inclusion` or `/v1/log/proof/consistency`
+/// (RFC 9162 §2.1.3 and §2.1.4), its hashes in standard base64.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LogProof {
+    /// The entry's index (inclusion proofs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// The older tree's size (consistency proofs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_size: Option<u64>,
+    /// The size of the tree the proof leads to.
+    pub tree_size: u64,
+    pub hashes: Vec<String>,
+    /// The latest signed checkpoint, when the proof leads to its tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
+}
+
+/// One logged event of `GET /v1/events`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    /// Its index in the transparency log.
+    pub index: u64,
+    /// The log entry itself: `type`, `time` and the ids and digests it concerns.
+    #[schema(value_type = Object)]
+    pub entry: serde_json::Value,
+}
+
+/// A page of `GET /v1/events`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventsPage {
+    pub events: Vec<EventView>,
+    /// What to pass as `after` for the next page (the last index here, or `after` itself
+    /// when nothing is new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<u64>,
 }

@@ -73,6 +73,7 @@ refusals! {
     InvalidVolume = (400, "invalid-volume", "The volume is not valid"),
     InvalidInstance = (400, "invalid-instance", "The instance is not valid"),
     InvalidTtl = (400, "invalid-ttl", "ttl_seconds is more than ten years"),
+    ProofOutOfRange = (400, "proof-out-of-range", "The log holds no such proof (sizes and index beyond the tree)"),
     // Credentials.
     Unauthorized = (401, "unauthorized", "A valid bearer token is required"),
     JoinTokenInvalid = (403, "join-token-invalid", "The join token is unknown, used or expired"),
@@ -123,6 +124,7 @@ refusals! {
     // The server's own parts.
     SigningUnavailable = (503, "signing-unavailable", "The signing key is unavailable"),
     StorageUnavailable = (503, "storage-unavailable", "The registry is unavailable"),
+    LogInconsistent = (503, "log-inconsistent", "The transparency log no longer matches its signed checkpoint; nothing more is signed until an operator looks"),
     PendingHostsFull = (503, "pending-hosts-full", "Too many hosts await approval"),
     SecurityTokenIssuerStale = (503, "security-token-issuer-stale", "The keys of the security token's issuer could not be refreshed lately"),
 }

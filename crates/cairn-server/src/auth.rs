@@ -33,14 +33,24 @@ fn unauthorized(needed: &'static str) -> ApiError {
 }
 
 /// Present in a handler's arguments: the request carried a valid admin token.
-pub struct Admin;
+pub struct Admin {
+    /// The token's hash.
+    pub hash: String,
+}
+
+impl Admin {
+    /// The token's public id, as the log names who acted.
+    pub fn id(&self) -> String {
+        cairn_store::token_id(&self.hash)
+    }
+}
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match authenticate(parts, state).await? {
-            Some((_, TokenRole::Admin)) => Ok(Admin),
+            Some((hash, TokenRole::Admin)) => Ok(Admin { hash }),
             _ => Err(unauthorized("this call needs an admin token")),
         }
     }
@@ -50,6 +60,7 @@ impl FromRequestParts<AppState> for Admin {
 pub struct Bearer {
     /// The token's hash: what ERoTs record as their owner.
     pub hash: String,
+    pub role: TokenRole,
 }
 
 impl FromRequestParts<AppState> for Bearer {
@@ -57,7 +68,7 @@ impl FromRequestParts<AppState> for Bearer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match authenticate(parts, state).await? {
-            Some((hash, _)) => Ok(Bearer { hash }),
+            Some((hash, role)) => Ok(Bearer { hash, role }),
             None => Err(unauthorized("this call needs a customer or admin token")),
         }
     }

@@ -25,24 +25,41 @@ pub fn token_hash(token: &str) -> String {
     Digest::sha256(token).hex()
 }
 
-/// Creates the server's keys (refusing to replace existing ones) and the database, and
-/// returns the first admin token, which exists nowhere else afterwards.
+/// What `init` made that its caller is told once.
+pub struct Initialized {
+    /// The first admin token, which exists nowhere else afterwards.
+    pub admin_token: String,
+    /// The transparency log's verifier key, for auditors (also at `GET /v1/log/key`).
+    pub log_key: String,
+}
+
+/// Creates the server's keys (refusing to replace existing ones), the database with its
+/// empty log, and the first admin token (whose creation is the log's first entry).
 pub async fn init(
     data_dir: &Path,
     database_url: &str,
     key_store: &KeyStoreSpec,
-) -> Result<String, InitError> {
-    key_store.init(data_dir)?;
+) -> Result<Initialized, InitError> {
+    let keys = key_store.init(data_dir)?;
     let store = Store::connect(database_url).await?;
+    let signer = crate::log::signer(&keys);
+    store.open_log(&signer).await?;
     let token = new_token();
+    let hash = token_hash(&token);
     store
-        .insert_token(
-            &token_hash(&token),
-            TokenRole::Admin,
-            None,
-            crate::clock::now(),
-        )
+        .insert_token(&hash, TokenRole::Admin, None, crate::clock::now())
+        .await?;
+    let created = cairn_log::Event::TokenCreated {
+        token_id: cairn_store::token_id(&hash),
+        role: TokenRole::Admin.to_string(),
+        by: "cairn server init".into(),
+    };
+    store
+        .append_log(&[crate::log::new_entry(created, None)], &signer)
         .await?;
     store.close().await;
-    Ok(token)
+    Ok(Initialized {
+        admin_token: token,
+        log_key: signer.key().verifier_key().to_string(),
+    })
 }

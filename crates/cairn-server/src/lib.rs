@@ -10,6 +10,7 @@ mod config;
 mod connections;
 mod init;
 mod issuers;
+mod log;
 mod metrics;
 pub mod openapi;
 mod pcr_reference;
@@ -26,7 +27,7 @@ use tokio::net::TcpListener;
 
 pub use config::{Role, ServerConfig};
 pub use connections::Limits;
-pub use init::{InitError, init, new_token, token_hash};
+pub use init::{InitError, Initialized, init, new_token, token_hash};
 pub use issuers::{IssuerConfig, IssuerError, Refresh};
 pub use pcr_reference::PcrReference;
 pub use state::AppState;
@@ -147,10 +148,15 @@ impl Server {
             .issuer
             .get_or_insert_with(|| format!("{scheme}://{addr}"));
         let challenges = challenge_key(&store, keys.as_ref())?;
+        let metrics = Arc::new(metrics::Metrics::default());
+        let (log, checkpoint) = log::Log::open(store.clone(), &keys, metrics.clone()).await?;
+        tracing::info!(size = checkpoint.size, root = %checkpoint.root, "transparency log checked against its checkpoint");
         let state = AppState::new(
             config,
             keys,
             store,
+            log,
+            metrics,
             external,
             ek_anchors,
             pcr_reference,
@@ -188,7 +194,12 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let mut background = vec![tokio::spawn(self.state.store.clone().expire_forever())];
+        let mut background = vec![tokio::spawn(
+            self.state
+                .store
+                .clone()
+                .expire_forever(log::expired(self.state.clone())),
+        )];
         for issuer in self.issuers.into_iter().filter(|i| i.jwks_url.is_some()) {
             background.push(tokio::spawn(issuers::refresh_forever(
                 self.state.clone(),

@@ -17,6 +17,9 @@ pub struct Metrics {
     pub attestations: Family<Outcome, Counter>,
     pub enrollments: Family<Outcome, Counter>,
     pub key_releases: Family<Outcome, Counter>,
+    pub log_entries: Counter,
+    pub log_size: Gauge,
+    pub log_inconsistent: Counter,
     connections_open: Gauge,
     connections_closed_by_server: Family<Outcome, Counter>,
 }
@@ -40,6 +43,24 @@ impl Default for Metrics {
             "Volume key releases by outcome (released or refusal type)",
             key_releases.clone(),
         );
+        let log_entries = Counter::default();
+        registry.register(
+            "log_entries",
+            "Entries this process appended to the transparency log",
+            log_entries.clone(),
+        );
+        let log_size = Gauge::default();
+        registry.register(
+            "log_size",
+            "The transparency log's size at its last checkpoint seen here",
+            log_size.clone(),
+        );
+        let log_inconsistent = Counter::default();
+        registry.register(
+            "log_inconsistent",
+            "Times the stored log did not match its signed checkpoint (invariant 9): alert on any",
+            log_inconsistent.clone(),
+        );
         let connections_open = Gauge::default();
         registry.register(
             "connections_open",
@@ -60,6 +81,9 @@ impl Default for Metrics {
             attestations,
             enrollments,
             key_releases,
+            log_entries,
+            log_size,
+            log_inconsistent,
         }
     }
 }

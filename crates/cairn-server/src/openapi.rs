@@ -43,6 +43,9 @@ pub const ADMITTED: &[Refusal] = &[
     Refusal::HostQuarantined,
     Refusal::HostRevoked,
 ];
+/// A call that records what it did in the transparency log (which refuses once the stored
+/// log no longer matches its signed checkpoint).
+pub const LOGGED: &[Refusal] = &[Refusal::LogInconsistent];
 /// A call with a `{host_id}` in its path.
 pub const HOST_PATH: &[Refusal] = &[Refusal::InvalidHostId];
 
@@ -160,8 +163,9 @@ impl Documented {
             Method::HEAD => Method::GET,
             ref other => other.clone(),
         };
+        // A catch-all segment (`{*path}`, axum's) is a parameter like any other to OpenAPI.
         self.0
-            .get(&(method, path.to_string()))
+            .get(&(method, path.replace("{*", "{")))
             .is_some_and(|listed| listed.contains(&refusal))
     }
 }
@@ -210,6 +214,8 @@ pub async fn check_refusals(
         (name = "issuer", description = "Flow 3, step 1: instances and their security tokens"),
         (name = "key-broker", description = "Flow 3, step 3: volumes and their keys"),
         (name = "erots", description = "Flow 4: ERoTs, receipts, release and completion"),
+        (name = "log", description = "The transparency log: C2SP tlog-tiles, checkpoints and proofs"),
+        (name = "events", description = "The log's events, for operators and customers"),
     )
 )]
 pub struct ApiDoc;

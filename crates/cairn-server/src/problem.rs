@@ -73,7 +73,10 @@ impl IntoResponse for ApiError {
 impl From<cairn_store::StoreError> for ApiError {
     fn from(e: cairn_store::StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
-        Refusal::StorageUnavailable.into()
+        match e.root() {
+            cairn_store::StoreError::LogInconsistent(_) => Refusal::LogInconsistent.into(),
+            _ => Refusal::StorageUnavailable.into(),
+        }
     }
 }
 
@@ -101,6 +104,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             Ok(Json(value)) => Ok(Body(value)),
             Err(r) => Err(reject(r.status(), r.body_text())),
         }
+    }
+}
+
+/// `Query<T>` whose rejections are problem documents too.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Params(q.0))
+            .map_err(|r| Refusal::MalformedRequest.with(r.body_text()))
     }
 }
 

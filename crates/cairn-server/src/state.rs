@@ -46,15 +46,20 @@ pub struct Shared {
     pub openapi: axum::body::Bytes,
     /// Makes and checks challenge nonces.
     pub challenges: Arc<cairn_proto::nonce::ChallengeKey>,
+    /// The transparency log every security event is recorded in.
+    pub log: Arc<crate::log::Log>,
 }
 
 impl AppState {
     /// `external` are the trusted external issuers, already loaded; `ek_anchors` the DER
     /// certificates of `--ek-ca`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: ServerConfig,
         keys: Arc<dyn KeyStore>,
         store: Store,
+        log: crate::log::Log,
+        metrics: Arc<Metrics>,
         external: TrustedIssuers,
         ek_anchors: Vec<Vec<u8>>,
         pcr_reference: Option<crate::pcr_reference::PcrReference>,
@@ -80,7 +85,8 @@ impl AppState {
             config: Arc::new(config),
             store,
             keys,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
+            log: Arc::new(log),
             ek_anchors: ek_anchors.into(),
             pcr_reference: pcr_reference.map(Arc::new),
             challenges: Arc::new(challenges),

@@ -25,6 +25,13 @@ pub struct ErotRecord {
     pub created_at: i64,
 }
 
+/// An ERoT the expiry sweep retired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredErot {
+    pub erot_id: String,
+    pub owner: String,
+}
+
 fn erot_from_row(row: &AnyRow) -> Result<ErotRecord> {
     let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("{what}: {e}"));
     let text = |name: &str| row.try_get::<String, _>(name);
@@ -129,18 +136,25 @@ impl Store {
     }
 
     /// Marks every ERoT past its expiry that can expire `expired`; returns how many.
-    pub async fn expire_erots(&self, now: i64) -> Result<u64> {
-        let mut expired = 0;
+    /// Marks every ERoT whose time is up `expired`; answers those it marked (on several
+    /// replicas, each ERoT is answered by the one whose update won).
+    pub async fn expire_erots(&self, now: i64) -> Result<Vec<ExpiredErot>> {
+        let mut expired = vec![];
         for (from, to) in ErotStatus::changes(ErotEvent::Expire) {
-            expired += sqlx::query(
-                "UPDATE erots SET status = $1, updated_at = $2 WHERE status = $3 AND expires_at < $2",
+            let rows = sqlx::query(
+                "UPDATE erots SET status = $1, updated_at = $2 WHERE status = $3 AND expires_at < $2 RETURNING erot_id, owner",
             )
             .bind(to.as_str())
             .bind(now)
             .bind(from.as_str())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            .fetch_all(&self.pool)
+            .await?;
+            for row in rows {
+                expired.push(ExpiredErot {
+                    erot_id: row.try_get("erot_id")?,
+                    owner: row.try_get("owner")?,
+                });
+            }
         }
         Ok(expired)
     }

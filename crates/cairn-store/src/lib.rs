@@ -9,6 +9,7 @@ mod expiry;
 mod hardware_keys;
 mod hosts;
 mod local;
+mod log;
 mod nonces;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -24,8 +25,9 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 
-pub use erots::ErotRecord;
+pub use erots::{ErotRecord, ExpiredErot};
 pub use hosts::{Activation, Enrolled, HostRecord, HostState, NewHost, Transition};
+pub use log::{LoggedEntry, NewEntry};
 pub use tokens::{TokenRecord, token_id};
 pub use volumes::{InstanceRecord, Placement, VolumeRecord};
 
@@ -46,6 +48,20 @@ pub enum StoreError {
     Batch(Arc<StoreError>),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The stored log is not the tree its last signed checkpoint names (invariant 9): it was
+    /// rewritten, truncated or reordered. Nothing more is signed until an operator looks.
+    #[error("the transparency log is inconsistent: {0}")]
+    LogInconsistent(String),
+}
+
+impl StoreError {
+    /// The failure itself, out of the batch it was shared by.
+    pub fn root(&self) -> &StoreError {
+        match self {
+            StoreError::Batch(e) => e.root(),
+            e => e,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -86,6 +102,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0006_revocation.sql"),
     ),
     (7, "reports", include_str!("../migrations/0007_reports.sql")),
+    (8, "log", include_str!("../migrations/0008_log.sql")),
 ];
 
 /// How long a pooled connection may sit idle before it is checked when next lent out.

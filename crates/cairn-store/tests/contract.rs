@@ -12,13 +12,20 @@ where
     F: Fn(Store) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    each_backend_at(label, |store, _| check(store)).await;
+}
+
+/// [`each_backend`], with the database's URL too (for a raw connection that tampers).
+async fn each_backend_at<F, Fut>(label: &str, check: F)
+where
+    F: Fn(Store, String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::connect(&Store::sqlite_url(&dir.path().join("cairn.db")))
-        .await
-        .unwrap();
-    check(sqlite).await;
+    let url = Store::sqlite_url(&dir.path().join("cairn.db"));
+    check(Store::connect(&url).await.unwrap(), url).await;
     if let Some(url) = testing::fresh_postgres(label).await {
-        check(Store::connect(&url).await.unwrap()).await;
+        check(Store::connect(&url).await.unwrap(), url).await;
     }
 }
 
@@ -631,7 +638,7 @@ async fn an_erot_moves_forward_once_and_expires() {
                 .unwrap()
         );
         // Expiry retires what is past its time, and nothing destroyed comes back.
-        assert_eq!(store.expire_erots(500).await.unwrap(), 1);
+        assert_eq!(store.expire_erots(500).await.unwrap().len(), 1);
         assert_eq!(
             store.erot("e_2").await.unwrap().unwrap().status,
             ErotStatus::Expired
@@ -850,4 +857,188 @@ async fn each_report_is_stored_once_and_older_databases_keep_theirs() {
             .unwrap();
         assert_eq!(count, 1, "{url}");
     }
+}
+
+/// A log signer over a fresh Ed25519 key.
+fn log_signer() -> cairn_log::LogSigner {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let public: [u8; 32] = pair.public_key().as_ref().try_into().unwrap();
+    cairn_log::LogSigner::new(&public, move |m| Ok(pair.sign(m).as_ref().to_vec()))
+}
+
+fn log_entry(i: usize, owner: Option<&str>) -> cairn_store::NewEntry {
+    cairn_store::NewEntry {
+        kind: if i.is_multiple_of(2) {
+            "erot.generated"
+        } else {
+            "pat.issued"
+        },
+        subject: format!("s{i}"),
+        owner: owner.map(str::to_string),
+        bytes: format!("{{\"n\":{i}}}").into_bytes(),
+    }
+}
+
+async fn raw(url: &str, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_log_grows_in_order_and_proves_every_entry_and_every_prefix() {
+    use cairn_log::tree::{ProofRequest, verify_consistency, verify_inclusion};
+    each_backend("log", |store| async move {
+        let signer = log_signer();
+        let empty = store.open_log(&signer).await.unwrap();
+        assert_eq!(empty.size, 0);
+        // Opening again keeps the same (empty) checkpoint.
+        assert_eq!(store.open_log(&signer).await.unwrap().size, 0);
+        let mut checkpoints = vec![empty];
+        let mut total = 0;
+        for batch in [1usize, 4, 250, 3, 50] {
+            let entries: Vec<_> = (total..total + batch)
+                .map(|i| log_entry(i, i.is_multiple_of(3).then_some("owner-a")))
+                .collect();
+            let (first, checkpoint) = store.append_log(&entries, &signer).await.unwrap();
+            assert_eq!(first, total as u64);
+            total += batch;
+            assert_eq!(checkpoint.size, total as u64);
+            assert_eq!(signer.key().open(&checkpoint.note).unwrap(), checkpoint);
+            checkpoints.push(checkpoint);
+        }
+        let (size, note) = store.log_checkpoint().await.unwrap().unwrap();
+        assert_eq!(
+            (size, note.into_bytes()),
+            (308, checkpoints[5].note.clone())
+        );
+        let entries = store.log_entries(0, 308).await.unwrap();
+        assert_eq!(entries.len(), 308);
+        assert!(
+            entries
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.index == i as u64
+                    && e.bytes == format!("{{\"n\":{i}}}").into_bytes())
+        );
+        // Inclusion of entries in every checkpointed tree, from stored hashes only.
+        for checkpoint in &checkpoints[1..] {
+            for index in (0..checkpoint.size).step_by(7) {
+                let request = ProofRequest::Inclusion {
+                    index,
+                    size: checkpoint.size,
+                };
+                let hashes = store.log_hashes(&request.indexes()).await.unwrap();
+                let proof = request.prove(&hashes).unwrap();
+                let entry = &entries[index as usize].bytes;
+                verify_inclusion(&proof, checkpoint.size, checkpoint.root, index, entry).unwrap();
+            }
+        }
+        // Each checkpoint is consistent with every later one.
+        for (i, old) in checkpoints.iter().enumerate().skip(1) {
+            for new in &checkpoints[i..] {
+                let request = ProofRequest::Consistency {
+                    old: old.size,
+                    new: new.size,
+                };
+                let proof = match old.size == new.size {
+                    true => vec![],
+                    false => {
+                        let hashes = store.log_hashes(&request.indexes()).await.unwrap();
+                        request.prove(&hashes).unwrap()
+                    }
+                };
+                verify_consistency(&proof, old.size, old.root, new.size, new.root).unwrap();
+            }
+        }
+        assert_eq!(
+            store.log_index_of("erot.generated", "s42").await.unwrap(),
+            Some(42)
+        );
+        assert_eq!(store.log_index_of("pat.issued", "s42").await.unwrap(), None);
+        // A customer's view holds its own entries only, after the index it asks from.
+        let own = store.log_events(Some(3), Some("owner-a"), 5).await.unwrap();
+        assert_eq!(
+            own.iter().map(|e| e.index).collect::<Vec<_>>(),
+            vec![6, 9, 12, 15, 18]
+        );
+        let all = store.log_events(None, None, 1000).await.unwrap();
+        assert_eq!(all.len(), 308);
+        // A reopened log checks every entry again, and carries on from where it was.
+        assert_eq!(store.open_log(&signer).await.unwrap(), checkpoints[5]);
+        let (first, _) = store
+            .append_log(&[log_entry(308, None)], &signer)
+            .await
+            .unwrap();
+        assert_eq!(first, 308);
+        // Another key's checkpoints are not this log's.
+        assert!(matches!(
+            store.append_log(&[log_entry(0, None)], &log_signer()).await,
+            Err(cairn_store::StoreError::LogInconsistent(_))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rewritten_log_row_is_caught_and_nothing_more_is_signed() {
+    each_backend_at("log-rewrite", |store, url| async move {
+        let signer = log_signer();
+        store.open_log(&signer).await.unwrap();
+        let entries: Vec<_> = (0..10).map(|i| log_entry(i, None)).collect();
+        store.append_log(&entries, &signer).await.unwrap();
+        let inconsistent = |r: Result<_, cairn_store::StoreError>| {
+            matches!(r, Err(cairn_store::StoreError::LogInconsistent(_)))
+        };
+        // An entry rewritten in place: the start-up check rehashes it.
+        raw(&url, "UPDATE log_entries SET entry = '{\"n\":99}' WHERE idx = 3").await;
+        assert!(inconsistent(store.open_log(&signer).await.map(drop)));
+        raw(&url, "UPDATE log_entries SET entry = '{\"n\":3}' WHERE idx = 3").await;
+        store.open_log(&signer).await.unwrap();
+        // A stored hash on the tree's right edge rewritten: the next append refuses to sign.
+        let edge = cairn_log::Frontier::indexes(10)[0];
+        raw(&url, &format!("UPDATE log_hashes SET hash = (SELECT hash FROM log_hashes WHERE idx = 0) WHERE idx = {edge}")).await;
+        assert!(inconsistent(store.append_log(&[log_entry(10, None)], &signer).await.map(drop)));
+        assert_eq!(store.log_checkpoint().await.unwrap().unwrap().0, 10);
+        assert!(inconsistent(store.open_log(&signer).await.map(drop)));
+        // Entries removed from the end (a rollback under a kept checkpoint).
+        raw(&url, "DELETE FROM log_entries WHERE idx >= 8").await;
+        assert!(inconsistent(store.open_log(&signer).await.map(drop)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn replicas_appending_at_once_each_get_their_own_indexes() {
+    let Some(url) = testing::fresh_postgres("log-replicas").await else {
+        return;
+    };
+    let signer = std::sync::Arc::new(log_signer());
+    let first = Store::connect(&url).await.unwrap();
+    first.open_log(&signer).await.unwrap();
+    let replicas = [first, Store::connect(&url).await.unwrap()];
+    let mut tasks = vec![];
+    for (r, store) in replicas.iter().enumerate() {
+        for t in 0..8 {
+            let (store, signer) = (store.clone(), signer.clone());
+            tasks.push(tokio::spawn(async move {
+                let entries: Vec<_> = (0..5)
+                    .map(|i| log_entry(100 * r + 10 * t + i, None))
+                    .collect();
+                store.append_log(&entries, &signer).await.unwrap().0
+            }));
+        }
+    }
+    let mut firsts = vec![];
+    for task in tasks {
+        firsts.push(task.await.unwrap());
+    }
+    firsts.sort_unstable();
+    assert_eq!(firsts, (0..16).map(|i| 5 * i).collect::<Vec<u64>>());
+    assert_eq!(replicas[1].open_log(&signer).await.unwrap().size, 80);
 }

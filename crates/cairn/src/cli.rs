@@ -56,7 +56,7 @@ pub enum Command {
     /// Customer side of ERoTs: derive one, seal a workload for it, get its receipt
     #[command(subcommand)]
     Workload(WorkloadCmd),
-    /// Auditor side: check receipts
+    /// Auditor side: check receipts and follow the transparency log
     #[command(subcommand)]
     Audit(AuditCmd),
     /// Measure throughput and latency
@@ -120,8 +120,10 @@ pub enum WorkloadCmd {
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
-    /// Verify a receipt's signature (against the server's JWKS or a saved one) and, with
-    /// --ewc, that it names this container
+    /// Verify a receipt's signature (against the server's JWKS or a saved one), that its
+    /// ERoT's generation is in the transparency log (its tlog proof, checked offline with
+    /// the log key) and, with --checkpoint, that the log is consistent with a checkpoint
+    /// seen before; with --ewc, that it names this container
     Verify {
         receipt: PathBuf,
         #[arg(long)]
@@ -129,6 +131,31 @@ pub enum AuditCmd {
         /// A saved JWKS instead of fetching the server's
         #[arg(long)]
         jwks: Option<PathBuf>,
+        /// The receipt's tlog proof (default: RECEIPT.tlog-proof)
+        #[arg(long)]
+        proof: Option<PathBuf>,
+        /// The log's verifier key (`NAME+ID+KEY`, or @FILE), as `GET /v1/log/key` and
+        /// `cairn server init` print it; fetched from the server when not given
+        #[arg(long, value_parser = secret)]
+        log_key: Option<String>,
+        /// A checkpoint of the log seen before: the proof's must be consistent with it
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow the log as a monitor: verify each new checkpoint's signature, that the log's
+    /// entries hash to it and that it extends the last one kept, then list the new events
+    Log {
+        /// The log's verifier key (`NAME+ID+KEY`, or @FILE)
+        #[arg(long, value_parser = secret)]
+        log_key: String,
+        /// Where the monitor keeps what it verified (size, root, the tree's right edge);
+        /// without it, the whole log is checked from its first entry each time
+        #[arg(long)]
+        state: Option<PathBuf>,
         #[command(flatten)]
         remote: Remote,
         #[arg(long)]

@@ -4,22 +4,10 @@
 mod common;
 
 use cairn_agent::{HardwareKeySigner, SoftKey};
-use cairn_proto::{ComponentClass, Nonce, Report, Signed};
+use cairn_proto::{ComponentClass, Nonce, Signed};
 use common::*;
 
 /// The baremetal report with one component's value changed.
-fn with_changed(class: ComponentClass) -> Report {
-    let mut report = baremetal();
-    let c = report
-        .components
-        .iter_mut()
-        .find(|c| c.class == class)
-        .expect("fixture has the class");
-    let first = c.values.keys().next().unwrap().clone();
-    c.values.insert(first, "swapped-part".into());
-    report
-}
-
 #[tokio::test]
 async fn replayed_nonce_is_refused() {
     let server = TestServer::start(None, &[]);

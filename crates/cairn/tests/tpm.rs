@@ -105,6 +105,24 @@ mod with_tpm {
             serde_json::from_str(&ok(&agent(&server, &tpm, &["enroll", "--json"]))).unwrap();
         assert_eq!(enrolled["status"], "active", "{enrolled}");
         assert!(enrolled.get("credential").is_none());
+        // The log tells it as it happened: enrolled pending, then activated.
+        let logged: Vec<serde_json::Value> = server
+            .admin()
+            .events(None)
+            .await
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|e| e.entry)
+            .filter(|e| e["host_id"] == enrolled["host_id"])
+            .collect();
+        assert_eq!(logged[0]["type"], "host.enrolled");
+        assert_eq!(logged[0]["status"], "pending");
+        assert_eq!(logged[1]["type"], "host.activated");
+        assert_eq!(
+            (logged[1]["from"].as_str(), logged[1]["to"].as_str()),
+            (Some("pending"), Some("active"))
+        );
 
         let pat = ok(&agent(&server, &tpm, &["attest"])).trim().to_string();
         let jwks: Jwks = server.client().jwks().await.unwrap();

@@ -23,6 +23,7 @@ use signer::{ED25519_PARAMS, HsmSigner, P256_PARAMS};
 
 const VOLUME_KEK: &str = "volume-kek";
 const EROT_MASTER: &str = "erot-master";
+const LOG_KEY: &str = "log-signing";
 
 /// The CKA_LABEL of one of Cairn's keys.
 pub fn label(name: &str) -> String {
@@ -32,6 +33,7 @@ pub fn label(name: &str) -> String {
 pub struct Pkcs11KeyStore {
     hsm: Arc<Hsm>,
     signers: HashMap<KeyPurpose, Arc<dyn JwsSigner>>,
+    log_signer: Arc<dyn JwsSigner>,
     volume_kek: Arc<dyn KeyWrapper>,
     erot_master: ObjectHandle,
 }
@@ -40,10 +42,11 @@ impl Pkcs11KeyStore {
     /// Generates every key inside the token; refuses a token that already holds one of them.
     pub fn create(config: &Pkcs11Config) -> Result<Self, KeyStoreError> {
         let hsm = Hsm::open(config)?;
-        let names = KeyPurpose::ALL
-            .iter()
-            .map(|p| p.name())
-            .chain([VOLUME_KEK, EROT_MASTER]);
+        let names =
+            KeyPurpose::ALL
+                .iter()
+                .map(|p| p.name())
+                .chain([VOLUME_KEK, EROT_MASTER, LOG_KEY]);
         for name in names {
             for class in [ObjectClass::PRIVATE_KEY, ObjectClass::SECRET_KEY] {
                 if hsm.find(class, &label(name))?.is_some() {
@@ -58,6 +61,7 @@ impl Pkcs11KeyStore {
         for purpose in KeyPurpose::ALL {
             generate_signing_key(&hsm, &label(purpose.name()), config.alg)?;
         }
+        generate_signing_key(&hsm, &label(LOG_KEY), SigningAlg::EdDSA)?;
         let secret = |name: &str, key_type: KeyType, usage: &[Attribute]| {
             let mut template = secret_key_template(&label(name));
             template.push(Attribute::KeyType(key_type));
@@ -97,6 +101,18 @@ impl Pkcs11KeyStore {
             let signer = HsmSigner::new(hsm.clone(), private, public, alg)?;
             signers.insert(purpose, Arc::new(signer));
         }
+        // A token set up before the transparency log gets its key at the first start after.
+        let log_label = label(LOG_KEY);
+        if hsm.find(ObjectClass::PRIVATE_KEY, &log_label)?.is_none() {
+            generate_signing_key(&hsm, &log_label, SigningAlg::EdDSA)?;
+            tracing::info!(token = %hsm.name, "created the transparency log's key");
+        }
+        let log_signer = Arc::new(HsmSigner::new(
+            hsm.clone(),
+            hsm.require(ObjectClass::PRIVATE_KEY, &log_label)?,
+            hsm.require(ObjectClass::PUBLIC_KEY, &log_label)?,
+            SigningAlg::EdDSA,
+        )?);
         let kek = hsm.require(ObjectClass::SECRET_KEY, &label(VOLUME_KEK))?;
         let Attribute::Id(kek_id) = hsm.attribute(kek, AttributeType::Id)? else {
             return Err(KeyStoreError::Hsm(format!(
@@ -109,6 +125,7 @@ impl Pkcs11KeyStore {
             volume_kek: Arc::new(HsmKek::new(hsm.clone(), kek, &kek_id)),
             hsm,
             signers,
+            log_signer,
             erot_master,
         })
     }
@@ -189,6 +206,10 @@ fn generate_signing_key(hsm: &Hsm, label: &str, alg: SigningAlg) -> Result<(), K
 impl KeyStore for Pkcs11KeyStore {
     fn signer(&self, purpose: KeyPurpose) -> Arc<dyn JwsSigner> {
         self.signers[&purpose].clone()
+    }
+
+    fn log_signer(&self) -> Arc<dyn JwsSigner> {
+        self.log_signer.clone()
     }
 
     fn volume_kek(&self) -> Arc<dyn KeyWrapper> {

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use cairn_log::{Event, HostChanged};
 use cairn_proto::api::{AttestResponse, Challenge};
 use cairn_proto::lifecycle::{self, HostChange, Verdict};
 use cairn_proto::nonce::ChallengeError;
@@ -61,7 +62,7 @@ fn first_use(first: bool) -> Result<(), ApiError> {
     }
 }
 
-refusals!(AttestRefusals: BODY, STORE, ADMITTED, SIGNING;
+refusals!(AttestRefusals: BODY, STORE, ADMITTED, SIGNING, LOGGED;
     EvidenceSignatureInvalid, InvalidReport, NonceExpired, NonceUnknown, HostStatusChanged,
     ImmutableComponentChanged, ComponentDrift, PcrMismatch);
 
@@ -156,6 +157,17 @@ async fn issue_pat(
                 return Err(Refusal::HostStatusChanged.into());
             }
             tracing::info!(host = %host_id, "fingerprint rotated");
+            let change = HostChanged {
+                host_id: host_id.clone(),
+                from: host.status,
+                to,
+                by: None,
+                fingerprint: Some(fingerprint),
+            };
+            state
+                .log
+                .record(Event::host_changed(HostChange::Rotated, change), None)
+                .await?;
             match warn.is_empty() {
                 true => (PatStatus::Affirming, warn),
                 false => (PatStatus::Warning, warn),
@@ -169,6 +181,20 @@ async fn issue_pat(
                     .await?
             {
                 tracing::warn!(host = %host_id, ?changed, "host quarantined: immutable component changed");
+                let change = HostChanged {
+                    host_id: host_id.clone(),
+                    from: host.status,
+                    to,
+                    by: None,
+                    fingerprint: Some(fingerprint),
+                };
+                state
+                    .log
+                    .record(
+                        Event::host_changed(HostChange::ImmutableDrift, change),
+                        None,
+                    )
+                    .await?;
             }
             return Err(Refusal::ImmutableComponentChanged.with(format!(
                 "changed: {}; the host is quarantined",
@@ -206,6 +232,12 @@ async fn issue_pat(
         .pat_signer
         .sign(&claims)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
+    let issued = Event::PatIssued {
+        host_id: claims.sub,
+        jti: claims.jti,
+        expires_at: exp as i64,
+    };
+    state.log.record(issued, None).await?;
     Ok((pat, status))
 }
 

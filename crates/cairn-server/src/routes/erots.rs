@@ -5,13 +5,16 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use cairn_log::{Event, EventType};
 use cairn_proto::api::{
     ErotRequest, ErotResponse, ReceiptRequest, ReceiptResponse, ReleaseRequest,
 };
 use cairn_proto::erot::{self, EROT_KEY_INFO};
 use cairn_proto::lifecycle::ErotEvent;
 use cairn_proto::schema::ErotId;
-use cairn_proto::{Completion, ErotStatus, Refusal, Sealed, Signed, b64, random_bytes, sealed};
+use cairn_proto::{
+    Completion, Digest, ErotStatus, Refusal, Sealed, Signed, b64, random_bytes, sealed,
+};
 use cairn_store::ErotRecord;
 use cairn_token::claims::{Claims, Validity};
 use cairn_token::receipt::ReceiptClaims;
@@ -32,7 +35,7 @@ fn derive(state: &AppState, erot: &ErotRecord) -> Result<sealed::RecipientKey, A
 /// A signed completion, as `#[utoipa::path]` names its schema.
 type SignedCompletion = Signed<Completion>;
 
-refusals!(CreateErotRefusals: BODY, BEARER, STORE, ADMITTED, SIGNING; InvalidWorkload);
+refusals!(CreateErotRefusals: BODY, BEARER, STORE, ADMITTED, SIGNING, LOGGED; InvalidWorkload);
 
 /// Derives a workload's ERoT key pair for a host (its private key is never stored).
 #[utoipa::path(post, path = "/v1/erots", tag = "erots", operation_id = "createErot",
@@ -78,6 +81,15 @@ pub async fn create(
     record.erot_pub = derive(&state, &record)?.public();
     state.store.insert_erot(&record).await?;
     tracing::info!(erot = %record.erot_id, host = %record.host_id, "ERoT generated");
+    let generated = Event::ErotGenerated {
+        erot_id: record.erot_id.clone(),
+        host_id: record.host_id.clone(),
+        workload_digest: record.workload_digest,
+        erot_pub_digest: Digest::sha256(record.erot_pub),
+        customer: cairn_store::token_id(&record.owner),
+        expires_at,
+    };
+    state.log.record(generated, Some(&record.owner)).await?;
     Ok((
         StatusCode::CREATED,
         Json(ErotResponse {
@@ -98,7 +110,7 @@ async fn owned(state: &AppState, id: &str, bearer: &Bearer) -> Result<ErotRecord
     }
 }
 
-refusals!(ReceiptRefusals: BODY, BEARER, STORE, SIGNING; NotFound, ErotGone);
+refusals!(ReceiptRefusals: BODY, BEARER, STORE, SIGNING, LOGGED; NotFound, ErotGone);
 
 /// A signed receipt binding a sealed container's digest to the caller's ERoT.
 #[utoipa::path(post, path = "/v1/erots/{erot_id}/receipt", tag = "erots", operation_id = "erotReceipt",
@@ -136,10 +148,16 @@ pub async fn receipt(
         .receipt_signer
         .sign(&claims)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
-    Ok(Json(ReceiptResponse { receipt }))
+    let tlog_proof = super::log::tlog_proof(&state, EventType::ErotGenerated, &claims.sub)
+        .await?
+        .map(|proof| proof.to_text());
+    Ok(Json(ReceiptResponse {
+        receipt,
+        tlog_proof,
+    }))
 }
 
-refusals!(ReleaseErotRefusals: BODY, STORE, ADMITTED, SIGNING;
+refusals!(ReleaseErotRefusals: BODY, STORE, ADMITTED, SIGNING, LOGGED;
     PatExpired, PatNotYetValid, PatInvalid, NotFound, ErotHostMismatch, ReceiptInvalid,
     ErotExpired, CnfKeyInvalid, ErotGone);
 
@@ -180,10 +198,14 @@ pub async fn release(
         && erot.status.apply(ErotEvent::Release).is_some()
         && let Some(expired) = erot.status.apply(ErotEvent::Expire)
     {
-        state
+        if state
             .store
             .erot_transition(&id, erot.status, expired, now)
-            .await?;
+            .await?
+        {
+            let event = Event::ErotExpired { erot_id: id };
+            state.log.record(event, Some(&erot.owner)).await?;
+        }
         return Err(Refusal::ErotExpired.into());
     }
     let host = known_host(&state, &erot.host_id).await?;
@@ -210,10 +232,16 @@ pub async fn release(
         return Err(gone());
     }
     tracing::info!(erot = %id, host = %erot.host_id, "ERoT key released");
+    let event = Event::ErotReleased {
+        erot_id: id,
+        host_id: erot.host_id,
+        pat_jti: pat.jti,
+    };
+    state.log.record(event, Some(&erot.owner)).await?;
     Ok(Json(sealed))
 }
 
-refusals!(CompleteErotRefusals: BODY, STORE;
+refusals!(CompleteErotRefusals: BODY, STORE, LOGGED;
     NotFound, CompletionInvalid, UnknownHost, CompletionSignatureInvalid, ErotGone);
 
 /// Flow 4, step 5: the host says the workload finished; the ERoT is destroyed for good.
@@ -251,6 +279,13 @@ pub async fn complete(
             .await?
         {
             tracing::info!(erot = %id, exit_status = completion.exit_status, output = %completion.output_digest, "ERoT destroyed on completion");
+            let event = Event::ErotDestroyed {
+                erot_id: id,
+                host_id: erot.host_id,
+                exit_status: completion.exit_status,
+                output_digest: completion.output_digest,
+            };
+            state.log.record(event, Some(&erot.owner)).await?;
             return Ok(StatusCode::NO_CONTENT);
         }
         from = match state.store.erot(&id).await? {

@@ -3,10 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use cairn_log::{Event, HostChanged};
 use cairn_proto::api::{
     ActivationRequest, CredentialChallenge, EnrollResponse, HostView, check_host_name,
 };
-use cairn_proto::lifecycle::KeyProof;
+use cairn_proto::lifecycle::{HostChange, KeyProof};
 use cairn_proto::{Digest, Enrollment, HkAlg, HostAction, HostId, HostStatus, Refusal, Signed};
 use cairn_store::{Activation, Enrolled, HostRecord, NewHost, Transition};
 
@@ -20,7 +21,7 @@ use crate::{AppState, clock, token_hash};
 /// A signed enrollment, as `#[utoipa::path]` names its schema.
 type SignedEnrollment = Signed<Enrollment>;
 
-refusals!(EnrollRefusals: BODY, STORE;
+refusals!(EnrollRefusals: BODY, STORE, LOGGED;
     EnrollmentSignatureInvalid, InvalidReport, InvalidName, UnsupportedHardwareKey,
     EkCertRequired, EkCertUntrusted, NonceExpired, NonceUnknown, JoinTokenInvalid,
     PendingHostsFull);
@@ -95,6 +96,12 @@ async fn register(
     let code = match &enrolled {
         Enrolled::Created(host) => {
             tracing::info!(host = %host.host_id, status = %host.status, "host enrolled");
+            let enrolled = Event::HostEnrolled {
+                host_id: host.host_id.clone(),
+                status: host.status,
+                fingerprint: host.fingerprint,
+            };
+            state.log.record(enrolled, None).await?;
             StatusCode::CREATED
         }
         Enrolled::Existing(_) => StatusCode::OK,
@@ -167,7 +174,7 @@ fn tpm_challenge(
     ))
 }
 
-refusals!(ActivateRefusals: BODY, STORE, HOST_PATH; ActivationFailed);
+refusals!(ActivateRefusals: BODY, STORE, HOST_PATH, LOGGED; ActivationFailed);
 
 /// `POST /v1/hosts/{id}/activation`: the TPM host shows the secret only its TPM could
 /// recover. The secret is single-use; a wrong one changes nothing.
@@ -189,6 +196,17 @@ pub async fn activate(
     {
         Some(host) => {
             tracing::info!(host = %host.host_id, status = %host.status, "TPM credential activated");
+            let change = HostChanged {
+                host_id: host.host_id.clone(),
+                from: HostStatus::Pending,
+                to: host.status,
+                by: None,
+                fingerprint: None,
+            };
+            state
+                .log
+                .record(Event::host_changed(HostChange::Activated, change), None)
+                .await?;
             Ok(Json(EnrollResponse {
                 host_id: host.host_id.clone(),
                 status: host.status,
@@ -263,7 +281,7 @@ pub async fn show(
     }))
 }
 
-refusals!(ActRefusals: BEARER, STORE, HOST_PATH; NotFound, InvalidTransition, ActivationPending);
+refusals!(ActRefusals: BEARER, STORE, HOST_PATH, LOGGED; NotFound, InvalidTransition, ActivationPending);
 
 /// `approve`, `revoke`, `quarantine` and `rotate`: an operator's action, judged by the host
 /// life cycle against the status it read, applied only if that status still holds.
@@ -276,7 +294,7 @@ refusals!(ActRefusals: BEARER, STORE, HOST_PATH; NotFound, InvalidTransition, Ac
     responses((status = 200, description = "The host's new status", body = HostView), ActRefusals))]
 pub async fn act(
     State(state): State<AppState>,
-    _: Admin,
+    admin: Admin,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<HostView>, ApiError> {
     let action: HostAction = action
@@ -303,9 +321,23 @@ pub async fn act(
         .transition(&id, host.status, to, clock::now())
         .await?
     {
-        Transition::Done(host) => {
-            tracing::info!(host = %host.host_id, %action, status = %host.status, "host status changed");
-            Ok(Json(view(&host)))
+        Transition::Done(changed) => {
+            tracing::info!(host = %changed.host_id, %action, status = %changed.status, "host status changed");
+            let change = HostChanged {
+                host_id: changed.host_id.clone(),
+                from: host.status,
+                to: changed.status,
+                by: Some(admin.id()),
+                fingerprint: None,
+            };
+            state
+                .log
+                .record(
+                    Event::host_changed(HostChange::Operator(action), change),
+                    None,
+                )
+                .await?;
+            Ok(Json(view(&changed)))
         }
         Transition::NotFound => Err(ApiError::not_found("No such host")),
         Transition::Conflict(current) => Err(Refusal::InvalidTransition.with(format!(

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use cairn_log::Event;
 use cairn_proto::Refusal;
 use cairn_proto::api::{InstanceRequest, InstanceResponse, check_id};
 use cairn_proto::schema::ResourceId;
@@ -16,7 +17,7 @@ use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
 
-refusals!(CreateInstanceRefusals: BODY, BEARER, STORE, SIGNING; InvalidInstance, UnknownHost, NotFound);
+refusals!(CreateInstanceRefusals: BODY, BEARER, STORE, SIGNING, LOGGED; InvalidInstance, UnknownHost, NotFound);
 
 /// Places an instance on a host with its volumes; answered with its security token.
 #[utoipa::path(post, path = "/v1/instances", tag = "issuer", operation_id = "createInstance",
@@ -25,7 +26,7 @@ refusals!(CreateInstanceRefusals: BODY, BEARER, STORE, SIGNING; InvalidInstance,
     responses((status = 201, description = "The instance's security token", body = InstanceResponse), CreateInstanceRefusals))]
 pub async fn create(
     State(state): State<AppState>,
-    _: Admin,
+    admin: Admin,
     Body(req): Body<InstanceRequest>,
 ) -> Result<(StatusCode, Json<InstanceResponse>), ApiError> {
     let invalid = |e: String| Refusal::InvalidInstance.with(e);
@@ -74,6 +75,13 @@ pub async fn create(
         .security_token_signer
         .sign(&claims)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
+    let created = Event::InstanceCreated {
+        instance_id: claims.sub,
+        host_id: claims.host_id,
+        volumes: claims.volume_ids,
+        by: admin.id(),
+    };
+    state.log.record(created, None).await?;
     Ok((
         StatusCode::CREATED,
         Json(InstanceResponse {
@@ -83,7 +91,7 @@ pub async fn create(
     ))
 }
 
-refusals!(RevokeInstanceRefusals: BEARER, STORE; NotFound);
+refusals!(RevokeInstanceRefusals: BEARER, STORE, LOGGED; NotFound);
 
 /// Revokes an instance: the key broker refuses every security token issued for it until
 /// now, from the next request on, on every replica. Placing it again issues tokens that
@@ -94,12 +102,17 @@ refusals!(RevokeInstanceRefusals: BEARER, STORE; NotFound);
     responses((status = 204, description = "Revoked"), RevokeInstanceRefusals))]
 pub async fn revoke(
     State(state): State<AppState>,
-    _: Admin,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     match state.store.revoke_instance(&id, clock::now()).await? {
         true => {
             tracing::info!(instance = %id, "instance revoked");
+            let revoked = Event::InstanceRevoked {
+                instance_id: id,
+                by: admin.id(),
+            };
+            state.log.record(revoked, None).await?;
             Ok(StatusCode::NO_CONTENT)
         }
         false => Err(ApiError::not_found("No instance with this id")),

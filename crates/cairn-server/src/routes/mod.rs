@@ -2,8 +2,10 @@
 
 mod attest;
 mod erots;
+mod events;
 mod hosts;
 mod instances;
+mod log;
 mod ops;
 mod tokens;
 mod volumes;
@@ -41,7 +43,12 @@ pub fn api(config: &crate::ServerConfig) -> (Router<AppState>, utoipa::openapi::
         .routes(routes!(ops::openapi))
         .routes(routes!(ops::jwks))
         .routes(routes!(tokens::create, tokens::list))
-        .routes(routes!(tokens::revoke));
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(log::checkpoint))
+        .routes(routes!(log::key))
+        .routes(routes!(log::inclusion))
+        .routes(routes!(log::consistency))
+        .routes(routes!(events::list));
     if config.serves(Role::Attestation) {
         app = app
             .routes(routes!(attest::challenge))
@@ -68,7 +75,19 @@ pub fn api(config: &crate::ServerConfig) -> (Router<AppState>, utoipa::openapi::
             .routes(routes!(volumes::create, volumes::list))
             .routes(routes!(volumes::release));
     }
-    app.split_for_parts()
+    let (router, mut doc) = app.split_for_parts();
+    // A tile's path is several segments, which only axum's catch-all matches; the document
+    // names it as the one parameter it is.
+    let router = router.route("/v1/log/tile/{*path}", axum::routing::get(log::tile));
+    {
+        use utoipa::Path;
+        doc.paths.add_path_operation(
+            log::__path_tile::path(),
+            log::__path_tile::methods(),
+            log::__path_tile::operation(),
+        );
+    }
+    (router, doc)
 }
 
 /// The OpenAPI document of the routes `config` serves.

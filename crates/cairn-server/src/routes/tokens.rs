@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use cairn_log::Event;
 use cairn_proto::Refusal;
 use cairn_proto::api::{TokenRequest, TokenResponse, TokenRole, TokenView};
 use cairn_proto::schema::TokenId;
@@ -16,7 +17,7 @@ use crate::{AppState, clock, new_token, token_hash};
 /// Join tokens expire after a day unless told otherwise; admin tokens do not.
 const JOIN_TOKEN_DEFAULT_TTL: u64 = 24 * 3600;
 
-refusals!(CreateTokenRefusals: BODY, BEARER, STORE; InvalidTtl);
+refusals!(CreateTokenRefusals: BODY, BEARER, STORE, LOGGED; InvalidTtl);
 
 /// Mints an admin, customer or join token (shown once, stored only as a hash).
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", operation_id = "createToken",
@@ -25,7 +26,7 @@ refusals!(CreateTokenRefusals: BODY, BEARER, STORE; InvalidTtl);
     responses((status = 201, description = "The token", body = TokenResponse), CreateTokenRefusals))]
 pub async fn create(
     State(state): State<AppState>,
-    _: Admin,
+    admin: Admin,
     Body(req): Body<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
     let now = clock::now();
@@ -40,14 +41,21 @@ pub async fn create(
     }
     let expires_at = ttl.map(|t| now + t as i64);
     let token = new_token();
+    let id = cairn_store::token_id(&token_hash(&token));
     state
         .store
         .insert_token(&token_hash(&token), req.role, expires_at, now)
         .await?;
+    let created = Event::TokenCreated {
+        token_id: id.clone(),
+        role: req.role.to_string(),
+        by: admin.id(),
+    };
+    state.log.record(created, None).await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {
-            id: cairn_store::token_id(&token_hash(&token)),
+            id,
             token,
             role: req.role,
             expires_at: expires_at.map(clock::datetime),
@@ -79,7 +87,7 @@ pub async fn list(
     Ok(Json(state.store.tokens().await?.iter().map(view).collect()))
 }
 
-refusals!(RevokeTokenRefusals: BEARER, STORE; NotFound);
+refusals!(RevokeTokenRefusals: BEARER, STORE, LOGGED; NotFound);
 
 /// Revokes a token: it is refused from the next request on, on every replica (an admin
 /// token may revoke itself).
@@ -89,7 +97,7 @@ refusals!(RevokeTokenRefusals: BEARER, STORE; NotFound);
     responses((status = 200, description = "The revoked token", body = TokenView), RevokeTokenRefusals))]
 pub async fn revoke(
     State(state): State<AppState>,
-    _: Admin,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
     let revoked = state
@@ -98,5 +106,10 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| ApiError::not_found("No token with this id"))?;
     tracing::info!(token = %revoked.id, role = %revoked.role, "token revoked");
+    let event = Event::TokenRevoked {
+        token_id: revoked.id.clone(),
+        by: admin.id(),
+    };
+    state.log.record(event, None).await?;
     Ok(Json(view(&revoked)))
 }

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use cairn_log::Event;
 use cairn_proto::api::{KeyRequest, VolumeRequest, VolumeView, check_id};
 use cairn_proto::schema::ResourceId;
 use cairn_proto::sealed::{self, VOLUME_KEY_INFO};
@@ -80,7 +81,7 @@ pub async fn list(
     ))
 }
 
-refusals!(ReleaseKeyRefusals: BODY, STORE, ADMITTED, SIGNING;
+refusals!(ReleaseKeyRefusals: BODY, STORE, ADMITTED, SIGNING, LOGGED;
     PatExpired, PatNotYetValid, PatInvalid, SecurityTokenExpired, SecurityTokenNotYetValid,
     SecurityTokenUntrustedIssuer, SecurityTokenIssuerStale, SecurityTokenInvalid, SecurityTokenRevoked, HostMismatch, TokenBindingMismatch,
     VolumeNotAuthorized, CnfKeyInvalid, NotFound);
@@ -158,6 +159,13 @@ async fn release_key(
     let sealed = sealed::seal(&recipient, VOLUME_KEY_INFO, volume_id.as_bytes(), &key)
         .map_err(|_| Refusal::CnfKeyInvalid)?;
     tracing::info!(volume = %volume_id, host = %pat.sub, instance = %token.sub, "volume key released");
+    let released = Event::VolumeReleased {
+        volume_id: volume_id.to_string(),
+        instance_id: token.sub.clone(),
+        host_id: pat.sub.clone(),
+        pat_jti: pat.jti.clone(),
+    };
+    state.log.record(released, None).await?;
     Ok(sealed)
 }
 

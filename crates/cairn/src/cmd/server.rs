@@ -26,13 +26,17 @@ pub async fn run(cmd: ServerCmd) -> Result {
         } => {
             // The names are checked first: once init is done its admin token must be shown.
             let names = tls.then(|| tls_names(tls_sans)).transpose()?;
-            let token = init(&data_dir, database_url.as_deref(), &key_store).await?;
+            let made = init(&data_dir, database_url.as_deref(), &key_store).await?;
             let ca = match names {
                 Some(names) => Some(make_private_ca(&data_dir, &names)?),
                 None => None,
             };
             if json {
-                super::print_json(&serde_json::json!({ "admin_token": token, "ca_cert": ca }));
+                super::print_json(&serde_json::json!({
+                    "admin_token": made.admin_token,
+                    "ca_cert": ca,
+                    "log_key": made.log_key,
+                }));
             } else {
                 println!("initialized {}", data_dir.display());
                 if let Some(ca) = ca {
@@ -41,7 +45,11 @@ pub async fn run(cmd: ServerCmd) -> Result {
                         ca.display()
                     );
                 }
-                println!("admin token (shown once; keep it secret): {token}");
+                println!("transparency log key (for auditors): {}", made.log_key);
+                println!(
+                    "admin token (shown once; keep it secret): {}",
+                    made.admin_token
+                );
             }
             Ok(())
         }
@@ -59,7 +67,9 @@ pub async fn run(cmd: ServerCmd) -> Result {
                 .prefix("cairn-dev-")
                 .tempdir()
                 .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
-            let token = init(dir.path(), serve.database_url.as_deref(), &serve.key_store).await?;
+            let token = init(dir.path(), serve.database_url.as_deref(), &serve.key_store)
+                .await?
+                .admin_token;
             let ca = make_private_ca(dir.path(), &tls_names(vec![])?)?;
             let tls = TlsArgs {
                 tls_cert: None,
@@ -97,7 +107,7 @@ async fn init(
     data_dir: &Path,
     database_url: Option<&str>,
     key_store: &KeyStoreSpec,
-) -> Result<String> {
+) -> Result<cairn_server::Initialized> {
     let url = database_url
         .map(String::from)
         .unwrap_or_else(|| ServerConfig::default_database_url(data_dir));

@@ -123,10 +123,26 @@ pub async fn run(cmd: WorkloadCmd) -> Result {
             out,
         } => {
             let ewc_digest = file_digest(&ewc)?;
-            let receipt = client(&remote)?
+            let answer = client(&remote)?
                 .receipt(&erot_id, &ReceiptRequest { ewc_digest })
                 .await?;
-            emit(&receipt, out.as_deref())
+            emit(&answer.receipt, out.as_deref())?;
+            // The proof that the ERoT's generation is logged goes beside the receipt.
+            match (&answer.tlog_proof, &out) {
+                (Some(proof), Some(out)) => {
+                    let path = super::audit::proof_path(out);
+                    std::fs::write(&path, proof)
+                        .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", path.display())))?;
+                    eprintln!("tlog proof written to {}", path.display());
+                }
+                (Some(_), None) => {
+                    eprintln!(
+                        "(give --out RECEIPT to keep the receipt's tlog proof as RECEIPT.tlog-proof)"
+                    )
+                }
+                (None, _) => {}
+            }
+            Ok(())
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct TestServer {
     /// That CA's certificate, which every client of this server trusts (and nothing else).
     pub ca_cert: PathBuf,
     pub admin_token: String,
+    /// The log's verifier key as `server init` printed it (empty for a replica).
+    pub log_key: String,
     pub data_dir: PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
@@ -57,12 +59,10 @@ impl TestServer {
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let admin_token =
-            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["admin_token"]
-                .as_str()
-                .unwrap()
-                .to_string();
+        let made = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+        let admin_token = made["admin_token"].as_str().unwrap().to_string();
         let mut server = Self::run_with_env(env, &data_dir, database_url, extra, admin_token);
+        server.log_key = made["log_key"].as_str().unwrap().to_string();
         server._dir = Some(dir);
         server
     }
@@ -111,6 +111,7 @@ impl TestServer {
             url,
             ca_cert: data_dir.join("tls/ca.pem"),
             admin_token,
+            log_key: String::new(),
             data_dir: data_dir.to_path_buf(),
             _dir: None,
         }
@@ -226,6 +227,19 @@ pub async fn active_host(server: &TestServer, report: &Report) -> SoftKey {
 
 pub fn baremetal() -> Report {
     cairn_hfm::scan(&fixture("baremetal")).report
+}
+
+/// The baremetal report with one component of `class` swapped for another part.
+pub fn with_changed(class: cairn_proto::ComponentClass) -> Report {
+    let mut report = baremetal();
+    let c = report
+        .components
+        .iter_mut()
+        .find(|c| c.class == class)
+        .expect("fixture has the class");
+    let first = c.values.keys().next().unwrap().clone();
+    c.values.insert(first, "swapped-part".into());
+    report
 }
 
 /// `report` as the host of `key` sends it: with its TPM's endorsement key, when it has one
@@ -398,7 +412,8 @@ pub async fn erot_with_receipt(
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .receipt;
     (erot, receipt)
 }
 

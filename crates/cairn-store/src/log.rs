@@ -1,0 +1,309 @@
+//! The transparency log's rows (migration 0008). Appending is one transaction that takes the
+//! head row's lock first (so replicas sequence one after another), checks that the stored
+//! tree still has the root its last signed checkpoint names (invariant 9), adds the entries
+//! and the hashes they complete, and stores the new signed checkpoint.
+
+use std::collections::HashMap;
+
+use cairn_log::tree::Hashes;
+use cairn_log::{Checkpoint, Frontier, Hash, LogSigner};
+use sqlx::Row;
+
+use crate::{Result, Store, StoreError};
+
+/// An entry to append: its bytes, and what it is found by.
+#[derive(Clone, Debug)]
+pub struct NewEntry {
+    pub kind: &'static str,
+    pub subject: String,
+    /// The token hash of the customer it concerns, who may read it.
+    pub owner: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// One stored entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedEntry {
+    pub index: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Rows per statement when appending (SQLite allows 32,766 parameters).
+const ROWS_PER_INSERT: usize = 500;
+
+/// Entries read per query when the whole log is checked.
+const CHECK_CHUNK: u64 = 4096;
+
+fn index(i: u64) -> Result<i64> {
+    i64::try_from(i).map_err(|_| StoreError::Corrupt(format!("log index {i} out of range")))
+}
+
+fn inconsistent(what: impl std::fmt::Display) -> StoreError {
+    StoreError::LogInconsistent(what.to_string())
+}
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Opens the log: signs the empty tree's checkpoint if there is none yet, then checks
+    /// every stored entry and hash against the last signed checkpoint (invariant 9, at
+    /// start-up). Answers that checkpoint.
+    pub async fn open_log(&self, signer: &LogSigner) -> Result<Checkpoint> {
+        let empty = signer
+            .checkpoint(0, Frontier::empty().root())
+            .map_err(StoreError::Unavailable)?;
+        sqlx::query("INSERT INTO log_head (id, size, checkpoint) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING")
+            .bind(String::from_utf8_lossy(&empty.note).into_owned())
+            .execute(&self.pool)
+            .await?;
+        let checkpoint = self.signed_head(signer).await?;
+        self.check_log(&checkpoint).await?;
+        Ok(checkpoint)
+    }
+
+    /// The last signed checkpoint, opened with the log's key.
+    async fn signed_head(&self, signer: &LogSigner) -> Result<Checkpoint> {
+        let row = sqlx::query("SELECT size, checkpoint FROM log_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| inconsistent("the log has no checkpoint"))?;
+        open_head(
+            signer,
+            row.try_get("size")?,
+            &row.try_get::<String, _>("checkpoint")?,
+        )
+    }
+
+    /// Rehashes every entry and compares each stored hash and the root with the checkpoint.
+    async fn check_log(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let mut frontier = Frontier::empty();
+        while frontier.size() < checkpoint.size {
+            let from = frontier.size();
+            let to = (from + CHECK_CHUNK).min(checkpoint.size);
+            let entries = self.log_entries(from, to).await?;
+            let mut computed = vec![];
+            for (expected, entry) in (from..).zip(&entries) {
+                if entry.index != expected {
+                    return Err(inconsistent(format!("log entry {expected} is missing")));
+                }
+                computed.extend(frontier.append(&entry.bytes));
+            }
+            if frontier.size() != to {
+                return Err(inconsistent(format!(
+                    "the log holds {} entries where its checkpoint says {}",
+                    frontier.size(),
+                    checkpoint.size
+                )));
+            }
+            let indexes: Vec<u64> = computed.iter().map(|(i, _)| *i).collect();
+            let stored = self.log_hashes(&indexes).await?;
+            if let Some((i, _)) = computed.iter().find(|(i, h)| stored.0.get(i) != Some(h)) {
+                return Err(inconsistent(format!(
+                    "stored hash {i} does not match the entries (a rewritten row?)"
+                )));
+            }
+        }
+        if frontier.root() != checkpoint.root {
+            return Err(inconsistent(format!(
+                "the entries' root is not the root the checkpoint of size {} signed (a rewritten entry?)",
+                checkpoint.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends `entries` in order; answers the index of the first and the new checkpoint.
+    pub async fn append_log(
+        &self,
+        entries: &[NewEntry],
+        signer: &LogSigner,
+    ) -> Result<(u64, Checkpoint)> {
+        let mut tx = self.pool.begin().await?;
+        // The lock on the head row sequences every appender, on every replica.
+        let row =
+            sqlx::query("UPDATE log_head SET size = size WHERE id = 1 RETURNING size, checkpoint")
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| inconsistent("the log has no checkpoint (not opened)"))?;
+        let head = open_head(
+            signer,
+            row.try_get("size")?,
+            &row.try_get::<String, _>("checkpoint")?,
+        )?;
+        let stored = fetch_hashes(&mut tx, &Frontier::indexes(head.size)).await?;
+        let mut frontier = Frontier::new(head.size, stored.0)
+            .map_err(|e| inconsistent(format!("at size {}: {e}", head.size)))?;
+        // Invariant 9 before each checkpoint: the stored tree is still the signed one.
+        if frontier.root() != head.root {
+            return Err(inconsistent(format!(
+                "the stored tree of size {} no longer has the root its checkpoint signed",
+                head.size
+            )));
+        }
+        let first = frontier.size();
+        let mut hashes = vec![];
+        for entry in entries {
+            hashes.extend(frontier.append(&entry.bytes));
+        }
+        for (n, chunk) in entries.chunks(ROWS_PER_INSERT).enumerate() {
+            let values = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(5 * i + 1, 5)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO log_entries (idx, kind, subject, owner, entry) VALUES {values}"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (i, entry) in chunk.iter().enumerate() {
+                let at = first + (n * ROWS_PER_INSERT + i) as u64;
+                query = query
+                    .bind(index(at)?)
+                    .bind(entry.kind)
+                    .bind(entry.subject.clone())
+                    .bind(entry.owner.clone())
+                    .bind(String::from_utf8_lossy(&entry.bytes).into_owned());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for chunk in hashes.chunks(2 * ROWS_PER_INSERT) {
+            let values = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(2 * i + 1, 2)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO log_hashes (idx, hash) VALUES {values}");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (i, hash) in chunk {
+                query = query.bind(index(*i)?).bind(hash.0.to_vec());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let checkpoint = signer
+            .checkpoint(frontier.size(), frontier.root())
+            .map_err(StoreError::Unavailable)?;
+        sqlx::query("UPDATE log_head SET size = $1, checkpoint = $2 WHERE id = 1")
+            .bind(index(checkpoint.size)?)
+            .bind(String::from_utf8_lossy(&checkpoint.note).into_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((first, checkpoint))
+    }
+
+    /// The last signed checkpoint's note, as served.
+    pub async fn log_checkpoint(&self) -> Result<Option<(u64, String)>> {
+        let row = sqlx::query("SELECT size, checkpoint FROM log_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let size: i64 = row.try_get("size")?;
+            Ok((size as u64, row.try_get("checkpoint")?))
+        })
+        .transpose()
+    }
+
+    /// Stored hashes by index (those that exist).
+    pub async fn log_hashes(&self, indexes: &[u64]) -> Result<Hashes> {
+        let mut conn = self.pool.acquire().await?;
+        fetch_hashes(&mut conn, indexes).await
+    }
+
+    /// Entries `from..to`, in order.
+    pub async fn log_entries(&self, from: u64, to: u64) -> Result<Vec<LoggedEntry>> {
+        let rows = sqlx::query(
+            "SELECT idx, entry FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+        )
+        .bind(index(from)?)
+        .bind(index(to)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(logged).collect()
+    }
+
+    /// Up to `limit` entries after index `after` (from the first when `None`), only those of
+    /// `owner` when given.
+    pub async fn log_events(
+        &self,
+        after: Option<u64>,
+        owner: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LoggedEntry>> {
+        let from = match after {
+            Some(i) => index(i)?.saturating_add(1),
+            None => 0,
+        };
+        let rows = match owner {
+            Some(owner) => sqlx::query("SELECT idx, entry FROM log_entries WHERE owner = $1 AND idx >= $2 ORDER BY idx LIMIT $3")
+                .bind(owner.to_string()),
+            None => sqlx::query("SELECT idx, entry FROM log_entries WHERE $1 = $1 AND idx >= $2 ORDER BY idx LIMIT $3")
+                .bind(String::new()),
+        }
+        .bind(from)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(logged).collect()
+    }
+
+    /// The index of the entry of `kind` about `subject` (the first, if several).
+    pub async fn log_index_of(&self, kind: &str, subject: &str) -> Result<Option<u64>> {
+        let row =
+            sqlx::query("SELECT MIN(idx) AS idx FROM log_entries WHERE subject = $1 AND kind = $2")
+                .bind(subject.to_string())
+                .bind(kind.to_string())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get::<Option<i64>, _>("idx")?.map(|i| i as u64))
+    }
+}
+
+fn logged(row: &sqlx::any::AnyRow) -> Result<LoggedEntry> {
+    let idx: i64 = row.try_get("idx")?;
+    Ok(LoggedEntry {
+        index: idx as u64,
+        bytes: row.try_get::<String, _>("entry")?.into_bytes(),
+    })
+}
+
+/// The stored checkpoint, if the log's key signed it and it says the size stored beside it.
+fn open_head(signer: &LogSigner, size: i64, note: &str) -> Result<Checkpoint> {
+    let checkpoint = signer
+        .key()
+        .open(note.as_bytes())
+        .map_err(|e| inconsistent(format!("the stored checkpoint: {e}")))?;
+    if i64::try_from(checkpoint.size).ok() != Some(size) {
+        return Err(inconsistent(format!(
+            "the log's size is {size} but its checkpoint says {}",
+            checkpoint.size
+        )));
+    }
+    Ok(checkpoint)
+}
+
+async fn fetch_hashes(conn: &mut sqlx::AnyConnection, indexes: &[u64]) -> Result<Hashes> {
+    let mut found = HashMap::with_capacity(indexes.len());
+    for chunk in indexes.chunks(2 * ROWS_PER_INSERT) {
+        let sql = format!(
+            "SELECT idx, hash FROM log_hashes WHERE idx IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for i in chunk {
+            query = query.bind(index(*i)?);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let idx: i64 = row.try_get("idx")?;
+            let bytes: Vec<u8> = row.try_get("hash")?;
+            let hash: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| inconsistent(format!("stored hash {idx} is not 32 bytes")))?;
+            found.insert(idx as u64, Hash(hash));
+        }
+    }
+    Ok(Hashes(found))
+}
