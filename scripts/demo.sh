@@ -4,7 +4,8 @@
 # attested; then the boot story of DESIGN.md flow 3: an encrypted volume image and an instance
 # created, and `cairn agent boot` unlocking the image with a key released only to this host;
 # then flow 4: a customer seals a WebAssembly workload for this host's ephemeral root of trust,
-# an auditor checks the receipt, and the host runs the workload once.
+# an auditor checks the receipt and its place in the transparency log, and the host runs the
+# workload once; a monitor following the log sees all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,8 +95,11 @@ cat "$work/erot.json"
 erot_id=$(sed -n 's/.*"erot_id": "\(e_[0-9a-f]*\)".*/\1/p' "$work/erot.json")
 "$cairn" workload receipt --erot-id "$erot_id" --ewc "$work/hello.ewc" --out "$work/receipt.jws"
 
-step "an auditor verifies the receipt against the published keys and the container"
+step "an auditor verifies the receipt: the published keys, the container, its ERoT in the transparency log"
 "$cairn" audit verify "$work/receipt.jws" --ewc "$work/hello.ewc"
+
+step "a monitor follows the transparency log: each checkpoint signed and extending the last; what happened"
+"$cairn" audit log --state "$work/monitor.json"
 
 step "the host runs it: receipt checked, attested, ERoT key released once, decrypted, run, destroyed"
 "$cairn" agent run "$work/hello.ewc" --receipt "$work/receipt.jws" --hk "$hk"
@@ -105,3 +109,6 @@ set +e
 "$cairn" agent run "$work/hello.ewc" --receipt "$work/receipt.jws" --hk "$hk"
 echo "exit code $?"
 set -e
+
+step "the monitor again: the PATs, the ERoT released once and destroyed, as logged"
+"$cairn" audit log --state "$work/monitor.json"

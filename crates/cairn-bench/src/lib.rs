@@ -4,6 +4,7 @@
 
 mod attest;
 mod ewc;
+mod log;
 mod measure;
 mod release;
 mod sandbox;
@@ -11,6 +12,7 @@ mod target;
 
 pub use attest::{attest, attest_with};
 pub use ewc::ewc;
+pub use log::log;
 pub use release::release;
 pub use sandbox::sandbox;
 pub use target::TargetSpec;

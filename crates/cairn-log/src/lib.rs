@@ -8,13 +8,15 @@
 //! - [`note`]: checkpoints (C2SP `tlog-checkpoint`) signed as C2SP signed notes with the log's
 //!   Ed25519 key, and their verification with the published verifier key;
 //! - [`tiles`]: the C2SP `tlog-tiles` read API's paths and entry bundles;
-//! - [`proof`]: C2SP `tlog-proof@v1`, an offline-verifiable proof that an entry is logged.
+//! - [`proof`]: C2SP `tlog-proof@v1`, an offline-verifiable proof that an entry is logged;
+//! - [`webhook`]: entries pushed to operators' endpoints, signed as Standard Webhooks says.
 
 pub mod entry;
 pub mod note;
 pub mod proof;
 pub mod tiles;
 pub mod tree;
+pub mod webhook;
 
 pub use entry::{Entry, Event, EventType, HostChanged};
 pub use note::{Checkpoint, LogKey, LogSigner, NoteError, origin_for};

@@ -73,7 +73,6 @@ refusals! {
     InvalidVolume = (400, "invalid-volume", "The volume is not valid"),
     InvalidInstance = (400, "invalid-instance", "The instance is not valid"),
     InvalidTtl = (400, "invalid-ttl", "ttl_seconds is more than ten years"),
-    ProofOutOfRange = (400, "proof-out-of-range", "The log holds no such proof (sizes and index beyond the tree)"),
     // Credentials.
     Unauthorized = (401, "unauthorized", "A valid bearer token is required"),
     JoinTokenInvalid = (403, "join-token-invalid", "The join token is unknown, used or expired"),
@@ -111,6 +110,7 @@ refusals! {
     CompletionInvalid = (403, "completion-invalid", "The completion names another ERoT or host"),
     // Resources and their states.
     NotFound = (404, "not-found", "No such resource"),
+    ProofOutOfRange = (404, "proof-out-of-range", "The log holds no such proof (sizes and index beyond the tree)"),
     MethodNotAllowed = (405, "method-not-allowed", "Method not allowed here"),
     RequestTimeout = (408, "request-timeout", "The request was not received and answered in time"),
     InvalidTransition = (409, "invalid-transition", "The host's status does not allow this"),

@@ -67,6 +67,8 @@ pub struct ServerConfig {
     /// Hosts that may await approval at once: enrollments without a join token past it are
     /// refused, so that nobody can fill the registry without a credential.
     pub max_pending_hosts: u64,
+    /// Where events are pushed (`--webhook`), each with its filter.
+    pub webhooks: Vec<cairn_log::webhook::Webhook>,
 }
 
 impl ServerConfig {
@@ -93,6 +95,7 @@ impl ServerConfig {
             pcr_reference: None,
             body_limit: 256 * 1024,
             max_pending_hosts: 1000,
+            webhooks: vec![],
         }
     }
 

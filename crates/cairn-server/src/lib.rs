@@ -18,6 +18,7 @@ mod problem;
 mod routes;
 mod state;
 pub mod tls;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use init::{InitError, Initialized, init, new_token, token_hash};
 pub use issuers::{IssuerConfig, IssuerError, Refresh};
 pub use pcr_reference::PcrReference;
 pub use state::AppState;
+pub use webhooks::secret as webhook_secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -51,6 +53,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("--webhook {0} is given twice")]
+    WebhookTwice(String),
     #[error(
         "refusing to serve plaintext on {0}, which is not a loopback address: give --tls-cert and \
          --tls-key (or run `cairn server init --tls`), or --insecure-plaintext behind a \
@@ -151,6 +155,13 @@ impl Server {
         let metrics = Arc::new(metrics::Metrics::default());
         let (log, checkpoint) = log::Log::open(store.clone(), &keys, metrics.clone()).await?;
         tracing::info!(size = checkpoint.size, root = %checkpoint.root, "transparency log checked against its checkpoint");
+        for (i, hook) in config.webhooks.iter().enumerate() {
+            if config.webhooks[..i].iter().any(|h| h.url() == hook.url()) {
+                return Err(ServeError::WebhookTwice(hook.display()));
+            }
+            let place = store.register_webhook(hook.url()).await?;
+            tracing::info!(webhook = %hook.display(), from_entry = place, "delivering events");
+        }
         let state = AppState::new(
             config,
             keys,
@@ -207,6 +218,16 @@ impl Server {
                 self.state.config.issuer_refresh,
             )));
         }
+        // This process's name on the webhooks' leases, given up when it stops.
+        let owner = hex::encode(cairn_proto::random_bytes::<8>());
+        for hook in &self.state.config.webhooks {
+            background.push(tokio::spawn(webhooks::deliver_forever(
+                self.state.clone(),
+                hook.clone(),
+                owner.clone(),
+            )));
+        }
+        let store = self.state.store.clone();
         let limits = self.state.config.limits.clone();
         let metrics = self.state.metrics.clone();
         let tls = self
@@ -215,5 +236,12 @@ impl Server {
         let app = routes::router(self.state);
         connections::serve(self.listener, tls, app, &limits, metrics, shutdown).await;
         background.iter().for_each(|task| task.abort());
+        // Stopped for good before the leases are given up, so none is taken again after.
+        for task in background {
+            let _ = task.await;
+        }
+        if let Err(e) = store.release_webhooks(&owner).await {
+            tracing::warn!(error = %e, "webhook leases not given up: they run out in 30 s");
+        }
     }
 }

@@ -10,7 +10,7 @@ use cairn_keystore::KeyStore;
 use cairn_log::{Checkpoint, Entry, Event, LogSigner};
 use cairn_proto::b64;
 use cairn_store::{NewEntry, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::clock;
 use crate::metrics::Metrics;
@@ -32,6 +32,8 @@ struct Pending {
 pub struct Log {
     signer: Arc<LogSigner>,
     queue: mpsc::Sender<Pending>,
+    /// The size of the tree as this process last signed it (webhooks wait on it).
+    size: watch::Receiver<u64>,
 }
 
 /// The log's signer over the key store's log key.
@@ -62,12 +64,29 @@ impl Log {
         })?;
         metrics.log_size.set(checkpoint.size as i64);
         let (queue, pending) = mpsc::channel(QUEUE);
-        tokio::spawn(write_forever(store, signer.clone(), pending, metrics));
-        Ok((Log { signer, queue }, checkpoint))
+        let (grown, size) = watch::channel(checkpoint.size);
+        tokio::spawn(write_forever(
+            store,
+            signer.clone(),
+            pending,
+            grown,
+            metrics,
+        ));
+        let log = Log {
+            signer,
+            queue,
+            size,
+        };
+        Ok((log, checkpoint))
     }
 
     pub fn signer(&self) -> &LogSigner {
         &self.signer
+    }
+
+    /// Changes whenever this process appends to the log.
+    pub fn appended(&self) -> watch::Receiver<u64> {
+        self.size.clone()
     }
 
     /// Appends `event` (and, for a customer's ERoT, whose it is); answers its index once it
@@ -124,6 +143,7 @@ async fn write_forever(
     store: Store,
     signer: Arc<LogSigner>,
     mut pending: mpsc::Receiver<Pending>,
+    grown: watch::Sender<u64>,
     metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -134,6 +154,7 @@ async fn write_forever(
             Ok((first, checkpoint)) => {
                 metrics.log_entries.inc_by(entries.len() as u64);
                 metrics.log_size.set(checkpoint.size as i64);
+                grown.send_replace(checkpoint.size);
                 for (index, waiter) in (first..).zip(waiters) {
                     let _ = waiter.send(Ok(index));
                 }

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub log_entries: Counter,
     pub log_size: Gauge,
     pub log_inconsistent: Counter,
+    pub webhook_deliveries: Counter,
+    pub webhook_failures: Counter,
     connections_open: Gauge,
     connections_closed_by_server: Family<Outcome, Counter>,
 }
@@ -61,6 +63,18 @@ impl Default for Metrics {
             "Times the stored log did not match its signed checkpoint (invariant 9): alert on any",
             log_inconsistent.clone(),
         );
+        let webhook_deliveries = Counter::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries a receiver took (2xx)",
+            webhook_deliveries.clone(),
+        );
+        let webhook_failures = Counter::default();
+        registry.register(
+            "webhook_failures",
+            "Webhook delivery attempts that failed (refused, unreachable, timed out): each is retried",
+            webhook_failures.clone(),
+        );
         let connections_open = Gauge::default();
         registry.register(
             "connections_open",
@@ -84,6 +98,8 @@ impl Default for Metrics {
             log_entries,
             log_size,
             log_inconsistent,
+            webhook_deliveries,
+            webhook_failures,
         }
     }
 }

@@ -15,6 +15,7 @@ mod nonces;
 pub mod testing;
 mod tokens;
 mod volumes;
+mod webhooks;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -103,6 +104,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (7, "reports", include_str!("../migrations/0007_reports.sql")),
     (8, "log", include_str!("../migrations/0008_log.sql")),
+    (
+        9,
+        "webhooks",
+        include_str!("../migrations/0009_webhooks.sql"),
+    ),
 ];
 
 /// How long a pooled connection may sit idle before it is checked when next lent out.

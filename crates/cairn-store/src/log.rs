@@ -233,8 +233,10 @@ impl Store {
         owner: Option<&str>,
         limit: u32,
     ) -> Result<Vec<LoggedEntry>> {
-        let from = match after {
-            Some(i) => index(i)?.saturating_add(1),
+        let from = match after.map(i64::try_from) {
+            Some(Ok(i)) => i.saturating_add(1),
+            // No log holds an entry after the largest index a database can store.
+            Some(Err(_)) => return Ok(vec![]),
             None => 0,
         };
         let rows = match owner {
@@ -248,6 +250,24 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(logged).collect()
+    }
+
+    /// The bytes the log's tables and indexes take, as the database counts them (`None`
+    /// where it does not say: a SQLite built without its `dbstat` table).
+    pub async fn log_storage_bytes(&self) -> Result<Option<u64>> {
+        let sql = match self.local.is_none() {
+            true => {
+                "SELECT CAST(pg_total_relation_size('log_entries') + pg_total_relation_size('log_hashes') AS BIGINT) AS bytes"
+            }
+            false => {
+                "SELECT CAST(SUM(pgsize) AS BIGINT) AS bytes FROM dbstat WHERE name LIKE 'log_%' OR name LIKE 'sqlite_autoindex_log_%'"
+            }
+        };
+        match sqlx::query(sql).fetch_one(&self.pool).await {
+            Ok(row) => Ok(row.try_get::<Option<i64>, _>("bytes")?.map(|b| b as u64)),
+            Err(sqlx::Error::Database(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The index of the entry of `kind` about `subject` (the first, if several).

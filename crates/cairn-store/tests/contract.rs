@@ -969,6 +969,13 @@ async fn the_log_grows_in_order_and_proves_every_entry_and_every_prefix() {
         );
         let all = store.log_events(None, None, 1000).await.unwrap();
         assert_eq!(all.len(), 308);
+        assert!(
+            store
+                .log_events(Some(u64::MAX), None, 5)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // A reopened log checks every entry again, and carries on from where it was.
         assert_eq!(store.open_log(&signer).await.unwrap(), checkpoints[5]);
         let (first, _) = store

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use cairn_agent::run::{Ceilings, DEFAULT_MAX_OUTPUT};
 use cairn_agent::{ApiClient, ClientError, HkSpec, Trust};
 use cairn_keystore::KeyStoreSpec;
+use cairn_log::webhook::Webhook;
 use cairn_proto::api::{TokenRole, VolumeFormat};
 use cairn_server::Role;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -136,7 +137,7 @@ pub enum AuditCmd {
         proof: Option<PathBuf>,
         /// The log's verifier key (`NAME+ID+KEY`, or @FILE), as `GET /v1/log/key` and
         /// `cairn server init` print it; fetched from the server when not given
-        #[arg(long, value_parser = secret)]
+        #[arg(long, env = "CAIRN_LOG_KEY", value_parser = secret)]
         log_key: Option<String>,
         /// A checkpoint of the log seen before: the proof's must be consistent with it
         #[arg(long)]
@@ -150,7 +151,7 @@ pub enum AuditCmd {
     /// entries hash to it and that it extends the last one kept, then list the new events
     Log {
         /// The log's verifier key (`NAME+ID+KEY`, or @FILE)
-        #[arg(long, value_parser = secret)]
+        #[arg(long, env = "CAIRN_LOG_KEY", value_parser = secret)]
         log_key: String,
         /// Where the monitor keeps what it verified (size, root, the tree's right edge);
         /// without it, the whole log is checked from its first entry each time
@@ -273,6 +274,11 @@ pub struct ServeArgs {
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace: u64,
+    /// Push events to URL (repeatable), signed as Standard Webhooks says, in log order,
+    /// retried until taken; the fragment filters them: `URL#host.*,volume.released` (default:
+    /// every event). https://, or http:// to loopback; its secret: `cairn server webhook-secret`
+    #[arg(long = "webhook", value_name = "URL[#TYPES]")]
+    pub webhooks: Vec<Webhook>,
 }
 
 /// How `server run` speaks TLS.
@@ -325,6 +331,17 @@ pub enum ServerCmd {
     Dev {
         #[command(flatten)]
         serve: ServeArgs,
+    },
+    /// Print the secret a webhook's deliveries are signed with (`whsec_…`, for its receiver),
+    /// derived from the server's keys: the same on every replica
+    WebhookSecret {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
+        key_store: KeyStoreSpec,
+        /// The webhook, as given to --webhook (its filter does not change the secret)
+        #[arg(value_name = "URL[#TYPES]")]
+        webhook: Webhook,
     },
 }
 
@@ -660,6 +677,19 @@ pub enum BenchCmd {
         /// a TPM answers one command at a time
         #[arg(long)]
         hk: Option<HkSpec>,
+    },
+    /// The transparency log's appends on a store: entries/s and checkpoint latency at each
+    /// batch size, and bytes per entry, beside the crypto an entry costs alone
+    Log {
+        /// Batch sizes to measure, comma separated
+        #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+        batch: Vec<usize>,
+        /// Seconds at each batch size
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// A fresh database (default: a SQLite file in a temporary directory)
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// EWC seal and open of a large input, beside single-core AES-256-GCM and SHA-256
     Ewc {

@@ -308,6 +308,46 @@ async fn a_receipts_tlog_proof_verifies_offline_and_a_monitor_follows_the_log() 
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    // Beyond the tree, or past what an index can be: refused or empty, never a server error.
+    let get = |path: String| {
+        let (http, url) = (server.http(), server.url.clone());
+        async move {
+            let response = http.get(format!("{url}{path}")).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    for path in [
+        format!("/v1/log/proof/inclusion?index=0&size={}", seen + 2),
+        format!("/v1/log/proof/consistency?old={}", seen + 2),
+        "/v1/log/proof/inclusion?index=3&size=2".to_string(),
+    ] {
+        let (status, problem) = get(path.clone()).await;
+        assert_eq!(status, 404, "{path}: {problem}");
+        assert_eq!(problem["type"], "urn:cairn:problem:proof-out-of-range");
+    }
+    let admin_get = |path: &str| {
+        server
+            .http()
+            .get(format!("{}{path}", server.url))
+            .bearer_auth(&server.admin_token)
+            .send()
+    };
+    let page: serde_json::Value = admin_get(&format!("/v1/events?after={}", i64::MAX))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["events"], serde_json::json!([]));
+    for query in [
+        "limit=0".to_string(),
+        "limit=1001".to_string(),
+        format!("after={}", i64::MAX as u64 + 1),
+    ] {
+        let refused = admin_get(&format!("/v1/events?{query}")).await.unwrap();
+        assert_eq!(refused.status(), 400, "{query}");
+    }
 
     let verify = |extra: &[&str]| {
         let mut args = vec![

@@ -3,13 +3,14 @@
 
 use axum::Json;
 use axum::extract::State;
+use cairn_proto::Refusal;
 use cairn_proto::api::{EventView, EventsPage, TokenRole};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::Bearer;
 use crate::openapi::refusals;
-use crate::problem::{ApiError, Params};
+use crate::problem::{ApiError, Params, WithDetail};
 
 /// The most events one page holds.
 const MAX_PAGE: u32 = 1000;
@@ -19,7 +20,8 @@ const MAX_PAGE: u32 = 1000;
 pub struct EventsQuery {
     /// Only events after this log index (all, from the first, without it).
     after: Option<u64>,
-    /// At most this many (1000 by default and at most).
+    /// At most this many (1000 by default).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -39,7 +41,20 @@ pub async fn list(
         TokenRole::Admin => None,
         _ => Some(bearer.hash.as_str()),
     };
-    let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    // An index is a database's signed 64-bit integer: the schema's int64 says so too.
+    if query
+        .after
+        .is_some_and(|after| i64::try_from(after).is_err())
+    {
+        return Err(Refusal::MalformedRequest.with("after is beyond any log index"));
+    }
+    let limit = match query.limit.unwrap_or(MAX_PAGE) {
+        limit @ 1..=MAX_PAGE => limit,
+        limit => {
+            return Err(Refusal::MalformedRequest
+                .with(format!("limit {limit} is not between 1 and {MAX_PAGE}")));
+        }
+    };
     let entries = state.store.log_events(query.after, owner, limit).await?;
     let events: Vec<EventView> = entries
         .into_iter()

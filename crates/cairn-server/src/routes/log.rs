@@ -125,7 +125,9 @@ pub async fn tile(
 pub struct InclusionQuery {
     /// The entry's index.
     index: u64,
-    /// The size of the tree to prove it in; the latest checkpoint's by default.
+    /// The size of the tree to prove it in (more than `index`); the latest checkpoint's by
+    /// default.
+    #[param(minimum = 1)]
     size: Option<u64>,
 }
 
@@ -133,9 +135,11 @@ pub struct InclusionQuery {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
-    /// The size of the older tree (at least 1).
+    /// The size of the older tree.
+    #[param(minimum = 1)]
     old: u64,
-    /// The size of the newer tree; the latest checkpoint's by default.
+    /// The size of the newer tree (at least `old`); the latest checkpoint's by default.
+    #[param(minimum = 1)]
     new: Option<u64>,
 }
 

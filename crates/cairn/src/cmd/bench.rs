@@ -26,6 +26,11 @@ pub async fn run(cmd: BenchCmd) -> Result {
             key_store,
             plaintext,
         } => cairn_bench::release(clients, seconds, boots, key_store, plaintext).await,
+        BenchCmd::Log {
+            batch,
+            seconds,
+            database_url,
+        } => cairn_bench::log(&batch, seconds, database_url).await,
         BenchCmd::Ewc { size, dir } => cairn_bench::ewc(super::parse_size(&size)?, dir),
         BenchCmd::Run {
             runs,

@@ -1,4 +1,4 @@
-//! `cairn server init | run | dev`.
+//! `cairn server init | run | dev | webhook-secret`.
 
 use std::io::Write;
 use std::path::Path;
@@ -67,9 +67,7 @@ pub async fn run(cmd: ServerCmd) -> Result {
                 .prefix("cairn-dev-")
                 .tempdir()
                 .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
-            let token = init(dir.path(), serve.database_url.as_deref(), &serve.key_store)
-                .await?
-                .admin_token;
+            let made = init(dir.path(), serve.database_url.as_deref(), &serve.key_store).await?;
             let ca = make_private_ca(dir.path(), &tls_names(vec![])?)?;
             let tls = TlsArgs {
                 tls_cert: None,
@@ -77,10 +75,23 @@ pub async fn run(cmd: ServerCmd) -> Result {
                 insecure_plaintext: false,
             };
             let server = bind(dir.path(), serve, tls).await?;
-            announce(&server, Some((&token, &ca)));
+            announce(&server, Some((&made, &ca)));
             let result = serve_until_signal(server).await;
             drop(dir);
             result
+        }
+        ServerCmd::WebhookSecret {
+            data_dir,
+            key_store,
+            webhook,
+        } => {
+            let keys = key_store
+                .open(&data_dir)
+                .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
+            let secret = cairn_server::webhook_secret(keys.as_ref(), &webhook)
+                .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
+            println!("{}", secret.to_whsec().as_str());
+            Ok(())
         }
     }
 }
@@ -155,26 +166,30 @@ async fn bind(data_dir: &Path, args: ServeArgs, tls: TlsArgs) -> Result<Server> 
     config.ek_ca = args.ek_ca;
     config.ek_auto_approve = args.ek_auto_approve;
     config.pcr_reference = args.pcr_reference;
+    config.webhooks = args.webhooks;
     Server::bind(config).await.map_err(|e| match e {
         cairn_server::ServeError::Issuers(_)
         | cairn_server::ServeError::EkCa(_)
         | cairn_server::ServeError::PcrReference(_)
         | cairn_server::ServeError::Tls(_)
-        | cairn_server::ServeError::PlaintextNotLoopback(_) => Failure::usage(e.to_string()),
+        | cairn_server::ServeError::PlaintextNotLoopback(_)
+        | cairn_server::ServeError::WebhookTwice(_) => Failure::usage(e.to_string()),
         e => Failure::new(FAILURE, e.to_string()),
     })
 }
 
 /// The first stdout line names the address, so scripts and tests can use port 0; a dev
 /// server then names its CA and admin token, and a line for the shell with all three.
-fn announce(server: &Server, dev: Option<(&str, &Path)>) {
+fn announce(server: &Server, dev: Option<(&cairn_server::Initialized, &Path)>) {
     let url = server.url();
     println!("cairn server listening on {url}");
-    if let Some((token, ca)) = dev {
+    if let Some((made, ca)) = dev {
+        let (token, log_key) = (&made.admin_token, &made.log_key);
         println!("CA certificate: {}", ca.display());
+        println!("transparency log key: {log_key}");
         println!("admin token: {token}");
         println!(
-            "export CAIRN_SERVER={url} CAIRN_CA_CERT={} CAIRN_ADMIN_TOKEN={token}",
+            "export CAIRN_SERVER={url} CAIRN_CA_CERT={} CAIRN_ADMIN_TOKEN={token} CAIRN_LOG_KEY={log_key}",
             ca.display()
         );
     }

@@ -1,0 +1,306 @@
+//! Webhooks through the real server and real receivers (`scripts/webhook-receiver.py`, which
+//! checks every signature with the Python `standardwebhooks` library): a receiver that refuses
+//! at first, and one that is down across a server restart, each get every event they asked
+//! for, once, in log order, signed with the secret `cairn server webhook-secret` shows.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn_agent::HardwareKeySigner;
+use cairn_proto::HostAction;
+use cairn_proto::sealed::RecipientKey;
+use common::*;
+
+/// Whether Python's `standardwebhooks` is installed (`pip install standardwebhooks`).
+fn have_standardwebhooks() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
+            panic!("Python's standardwebhooks is required here (CAIRN_REQUIRE_TOOLS is set)");
+        }
+        eprintln!("SKIPPED: Python's standardwebhooks is not installed (README.md lists it)");
+    }
+    found
+}
+
+/// `scripts/webhook-receiver.py`, listening on a port of its own.
+struct Receiver {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Receiver {
+    fn start(flags: &[&str]) -> Receiver {
+        let dir = tempfile::tempdir().unwrap();
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/webhook-receiver.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg("--out")
+            .arg(dir.path().join("events.jsonl"))
+            .args(flags)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected: {line:?}"))
+            .to_string();
+        let stdin = child.stdin.take();
+        Receiver {
+            child,
+            stdin,
+            url,
+            dir,
+        }
+    }
+
+    fn give_secret(&mut self, secret: &str) {
+        let mut stdin = self.stdin.take().unwrap();
+        writeln!(stdin, "{secret}").unwrap();
+    }
+
+    /// Every delivery it accepted (signature verified), in the order it accepted them.
+    fn accepted(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    /// Waits until it has accepted `n` deliveries (more would show in the comparison).
+    async fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        let started = Instant::now();
+        loop {
+            let accepted = self.accepted();
+            if accepted.len() >= n || started.elapsed() > Duration::from_secs(120) {
+                return accepted;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `(index, type)` of every logged event from `from` on, as the admin reads them.
+async fn logged_from(server: &TestServer, from: u64) -> Vec<(u64, String)> {
+    let mut all = vec![];
+    let mut after = from.checked_sub(1);
+    loop {
+        let page = server.admin().events(after).await.unwrap();
+        if page.events.is_empty() {
+            return all;
+        }
+        for event in page.events {
+            let kind = event.entry["type"].as_str().unwrap().to_string();
+            all.push((event.index, kind));
+        }
+        after = page.next;
+    }
+}
+
+fn delivered(accepted: &[serde_json::Value]) -> Vec<(u64, String)> {
+    accepted
+        .iter()
+        .map(|d| {
+            (
+                d["index"].as_u64().unwrap(),
+                d["type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn webhook_secret(data_dir: &Path, webhook: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["server", "webhook-secret", "--data-dir"])
+        .arg(data_dir)
+        .arg(webhook)
+        .output()
+        .unwrap();
+    ok(&out).trim().to_string()
+}
+
+fn terminate(server: &mut TestServer) {
+    ok(&Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .output()
+        .unwrap());
+    assert!(server.wait().success());
+}
+
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_event_reaches_its_webhooks_once_and_in_order_on_sqlite() {
+    if have_standardwebhooks() {
+        through_refusals_and_a_restart(None).await;
+    }
+}
+
+#[tokio::test]
+async fn every_event_reaches_its_webhooks_once_and_in_order_on_postgres() {
+    let Some(url) = cairn_store::testing::fresh_postgres("e2e-webhooks").await else {
+        return;
+    };
+    if have_standardwebhooks() {
+        through_refusals_and_a_restart(Some(&url)).await;
+    }
+}
+
+async fn through_refusals_and_a_restart(database_url: Option<&str>) {
+    // One receiver wants every event and refuses the first three deliveries; the other wants
+    // host events and volume releases, and is down until told otherwise.
+    let mut every = Receiver::start(&["--refuse-first", "3"]);
+    let down: PathBuf = every.dir.path().join("down");
+    std::fs::write(&down, "").unwrap();
+    let mut some = Receiver::start(&["--down-while", down.to_str().unwrap()]);
+    let every_hook = format!("{}/every", every.url);
+    let some_url = format!("{}/some?k=v", some.url);
+    let some_hook = format!("{some_url}#host.*,volume.released");
+    let flags = ["--webhook", &every_hook, "--webhook", &some_hook];
+    let mut first = TestServer::start(database_url, &flags);
+    let secret = webhook_secret(&first.data_dir, &some_hook);
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    // The filter is not part of the secret; the URL is.
+    assert_eq!(secret, webhook_secret(&first.data_dir, &some_url));
+    let every_secret = webhook_secret(&first.data_dir, &every_hook);
+    assert_ne!(secret, every_secret);
+    every.give_secret(&every_secret);
+    some.give_secret(&secret);
+
+    // Before the restart: a host enrolled, quarantined and approved again, a volume released.
+    let key = active_host(&first, &baremetal()).await;
+    let host = key.public().host_id();
+    let admin = first.admin();
+    admin
+        .host_action(&host, HostAction::Quarantine)
+        .await
+        .unwrap();
+    admin.host_action(&host, HostAction::Approve).await.unwrap();
+    volume(&first, "vol-hook").await;
+    let token = security_token(&first, "i-hook", &host, &["vol-hook"]).await;
+    let pat = pat(&first, &key, Some(&token), &RecipientKey::generate()).await;
+    release(&first, "vol-hook", &token, &pat).await.unwrap();
+    // The webhook started where the log stood when it was configured: after init's token.
+    let before = logged_from(&first, 1).await;
+    assert_eq!(delivered(&every.wait_for(before.len()).await), before);
+    let metrics = first.get_text("/metrics").await;
+    assert!(counter(&metrics, "cairn_webhook_failures_total") >= 3);
+    assert_eq!(
+        counter(&metrics, "cairn_webhook_deliveries_total"),
+        before.len() as u64
+    );
+    assert!(some.accepted().is_empty());
+    terminate(&mut first);
+
+    // After it: the same data directory, more events, then the second receiver comes back.
+    let second = TestServer::run(
+        &first.data_dir,
+        database_url,
+        &flags,
+        first.admin_token.clone(),
+    );
+    let admin = second.admin();
+    admin.host_action(&host, HostAction::Revoke).await.unwrap();
+    ok(&second.cli(&["admin", "tokens", "create", "--role", "join"]));
+    std::fs::remove_file(&down).unwrap();
+
+    let all = logged_from(&second, 1).await;
+    assert!(all.len() > before.len() + 1);
+    let wanted: Vec<(u64, String)> = all
+        .iter()
+        .filter(|(_, kind)| kind.starts_with("host.") || kind == "volume.released")
+        .cloned()
+        .collect();
+    assert!(wanted.iter().any(|(_, kind)| kind == "host.revoked"));
+    for (receiver, expected) in [(&every, &all), (&some, &wanted)] {
+        let accepted = receiver.wait_for(expected.len()).await;
+        assert_eq!(&delivered(&accepted), expected);
+        assert!(
+            accepted.iter().all(|d| d["duplicate"] == false),
+            "{accepted:?}"
+        );
+        assert!(
+            !receiver.stderr().contains("REJECTED"),
+            "{}",
+            receiver.stderr()
+        );
+    }
+    let metrics = second.get_text("/metrics").await;
+    assert!(counter(&metrics, "cairn_webhook_failures_total") >= 1);
+}
+
+#[test]
+fn a_webhook_that_would_leak_or_is_given_twice_is_refused_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let cairn = env!("CARGO_BIN_EXE_cairn");
+    ok(&Command::new(cairn)
+        .args(["server", "init", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap());
+    for (hook, says) in [
+        ("http://hooks.example/cairn", "loopback"),
+        ("https://hooks.example/#hots.*", "event filter"),
+    ] {
+        let out = Command::new(cairn)
+            .args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(["--webhook", hook])
+            .output()
+            .unwrap();
+        assert_exit(&out, 2);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{out:?}"
+        );
+    }
+    let out = Command::new(cairn)
+        .args(["server", "run", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--webhook", "http://127.0.0.1:9/a#pat.issued"])
+        .args(["--webhook", "http://127.0.0.1:9/a"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("twice"),
+        "{out:?}"
+    );
+}
