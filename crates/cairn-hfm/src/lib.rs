@@ -21,6 +21,7 @@ use cairn_proto::{Component, ComponentClass, Report};
 use serde::Serialize;
 
 mod board;
+pub mod chassis;
 mod cpu;
 mod disk;
 mod gpu;
@@ -98,6 +99,7 @@ pub fn scan(root: &Path) -> Scan {
     components.extend(gpu::scan(&mut ctx));
     components.extend(tpm::scan(&mut ctx));
     components.extend(platform::scan(&mut ctx, &dmi, &processors));
+    components.extend(chassis::scan(&mut ctx, &dmi.table));
 
     disambiguate(&mut components);
     let report = Report::new(components);

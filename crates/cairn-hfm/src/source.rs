@@ -35,7 +35,7 @@ impl From<io::Error> for Unavailable {
 /// The scanned filesystem; paths are relative to its root and use `/`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Tree<'a> {
-    root: &'a Path,
+    pub(crate) root: &'a Path,
 }
 
 impl Tree<'_> {

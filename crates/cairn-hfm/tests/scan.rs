@@ -8,9 +8,10 @@ use cairn_hfm::{Absent, DMI_ENTRY_POINT, DMI_TABLE, Scan, scan};
 use cairn_proto::{Component, ComponentClass, Report};
 
 /// Pinned: a scanner change that moves these is a deliberate test edit, because every
-/// enrolled host's registered fingerprint would move with it.
+/// enrolled host's registered fingerprint would move with it. (The last move: the chassis's
+/// tamper sensors, here the SMBIOS boot-up state, became a component.)
 const BAREMETAL_FINGERPRINT: &str =
-    "dca0199769877730de54d888c02fa9fa363cfc3229d22b484d7ed6cc75890bcc";
+    "455a6fd0597ded7452d7e8c355debc87a895fbce27e0055dd21f9444d16f987f";
 const VM_NODMI_FINGERPRINT: &str =
     "6f5cb1cfeb525a1b3def6c6189a8acb41051b684d707a38609a6ab653867bbf7";
 
@@ -91,9 +92,14 @@ fn baremetal_components() {
             "gpu/0000:65:00.0",
             "tpm/tpm0",
             "platform/firmware",
+            "chassis/chassis",
         ]
     );
     assert_eq!(scan.absent, []);
+    assert_eq!(
+        get(report, ComponentClass::Chassis, "chassis").values,
+        [("smbios.boot_up_state".to_string(), "clear".to_string())].into()
+    );
 
     use ComponentClass::*;
     let board = &get(report, Board, "board").values;
@@ -454,4 +460,61 @@ fn real_machine_scan_is_valid() {
             .iter()
             .all(|c| !c.id.is_empty() && !c.values.is_empty())
     );
+}
+
+/// A captured hwmon tree with a chassis intrusion switch: clear, then tripped once the case
+/// was opened (the driver latches `1` until someone writes `0`).
+#[test]
+fn chassis_intrusion_switches_read_clear_and_tripped() {
+    let tree = copy_fixture("baremetal");
+    let chip = tree.path().join("sys/class/hwmon/hwmon2");
+    fs::create_dir_all(&chip).unwrap();
+    fs::write(chip.join("name"), "nct6775\n").unwrap();
+    fs::write(chip.join("intrusion0_alarm"), "0\n").unwrap();
+    fs::write(chip.join("intrusion1_alarm"), "0\n").unwrap();
+    fs::write(chip.join("intrusion0_beep"), "1\n").unwrap();
+    // A chip without intrusion switches contributes nothing.
+    let other = tree.path().join("sys/class/hwmon/hwmon0");
+    fs::create_dir_all(&other).unwrap();
+    fs::write(other.join("name"), "coretemp\n").unwrap();
+    fs::write(other.join("temp1_input"), "41000\n").unwrap();
+
+    let clear = scan(tree.path());
+    let sensors = &get(&clear.report, ComponentClass::Chassis, "chassis").values;
+    assert_eq!(
+        sensors.keys().collect::<Vec<_>>(),
+        [
+            "hwmon.nct6775.intrusion0",
+            "hwmon.nct6775.intrusion1",
+            "smbios.boot_up_state"
+        ]
+    );
+    assert!(
+        sensors.values().all(|state| state == "clear"),
+        "{sensors:?}"
+    );
+    assert!(clear.report.tripped_sensors().is_empty());
+    assert_eq!(clear.absent, []);
+
+    fs::write(chip.join("intrusion1_alarm"), "1\n").unwrap();
+    let tripped = scan(tree.path());
+    assert_eq!(
+        tripped.report.tripped_sensors(),
+        ["chassis/chassis:hwmon.nct6775.intrusion1"]
+    );
+    // Only the chassis component moved.
+    let drift = cairn_proto::drift::compare(&clear.report, &tripped.report);
+    assert_eq!(drift.changed, ["chassis/chassis"]);
+    assert!(!drift.immutable);
+
+    // A value the driver never writes is not taken for either state.
+    fs::write(chip.join("intrusion1_alarm"), "2\n").unwrap();
+    let odd = scan(tree.path());
+    assert!(odd.report.tripped_sensors().is_empty());
+    assert!(has_absent(
+        &odd,
+        ComponentClass::Chassis,
+        "sys/class/hwmon/hwmon2/intrusion1_alarm",
+        "unexpected value \"2\""
+    ));
 }

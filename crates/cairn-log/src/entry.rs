@@ -24,6 +24,8 @@ cairn_proto::words!(
         HostQuarantined = "host.quarantined",
         HostRevoked = "host.revoked",
         HostDrift = "host.drift",
+        HostTamper = "host.tamper",
+        HostTamperCleared = "host.tamper_cleared",
         PatIssued = "pat.issued",
         InstanceCreated = "instance.created",
         InstanceRevoked = "instance.revoked",
@@ -45,9 +47,12 @@ pub struct HostChanged {
     pub to: HostStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
-    /// The fingerprint the attestation presented (rotation, drift).
+    /// The fingerprint the attestation presented (rotation, drift, tamper).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Digest>,
+    /// The tripped tamper sensors (`chassis/ID:SENSOR`): tamper, and its clearing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensors: Vec<String>,
 }
 
 /// What happened. The `type` of each variant is its [`EventType`]'s word (a test holds the
@@ -79,6 +84,12 @@ pub enum Event {
     /// An attestation presented other immutable hardware: the host is quarantined.
     #[serde(rename = "host.drift")]
     HostDrift(HostChanged),
+    /// An attestation presented a tripped tamper sensor: the host is quarantined for tamper.
+    #[serde(rename = "host.tamper")]
+    HostTamper(HostChanged),
+    /// An operator ended a tamper quarantine after inspection.
+    #[serde(rename = "host.tamper_cleared")]
+    HostTamperCleared(HostChanged),
     #[serde(rename = "pat.issued")]
     PatIssued {
         host_id: HostId,
@@ -145,9 +156,11 @@ impl Event {
             HostChange::Operator(HostAction::Revoke) => Event::HostRevoked(details),
             HostChange::Operator(HostAction::Quarantine) => Event::HostQuarantined(details),
             HostChange::Operator(HostAction::Rotate) => Event::HostMaintenance(details),
+            HostChange::Operator(HostAction::ClearTamper) => Event::HostTamperCleared(details),
             HostChange::Activated => Event::HostActivated(details),
             HostChange::Rotated => Event::HostRotated(details),
             HostChange::ImmutableDrift => Event::HostDrift(details),
+            HostChange::Tamper => Event::HostTamper(details),
         }
     }
 
@@ -162,6 +175,8 @@ impl Event {
             Event::HostQuarantined(_) => T::HostQuarantined,
             Event::HostRevoked(_) => T::HostRevoked,
             Event::HostDrift(_) => T::HostDrift,
+            Event::HostTamper(_) => T::HostTamper,
+            Event::HostTamperCleared(_) => T::HostTamperCleared,
             Event::PatIssued { .. } => T::PatIssued,
             Event::InstanceCreated { .. } => T::InstanceCreated,
             Event::InstanceRevoked { .. } => T::InstanceRevoked,
@@ -188,7 +203,9 @@ impl Event {
             | Event::HostRotated(c)
             | Event::HostQuarantined(c)
             | Event::HostRevoked(c)
-            | Event::HostDrift(c) => c.host_id.as_str(),
+            | Event::HostDrift(c)
+            | Event::HostTamper(c)
+            | Event::HostTamperCleared(c) => c.host_id.as_str(),
             Event::InstanceCreated { instance_id, .. }
             | Event::InstanceRevoked { instance_id, .. } => instance_id,
             Event::VolumeReleased { volume_id, .. } => volume_id,
@@ -243,6 +260,11 @@ mod tests {
             to: HostStatus::Quarantined,
             by: Some("t_0123456789abcdef".into()),
             fingerprint: Some(Digest::sha256(b"report")),
+            sensors: vec![],
+        };
+        let tamper = HostChanged {
+            sensors: vec!["chassis/chassis:hwmon.it87.intrusion0".into()],
+            ..change.clone()
         };
         vec![
             Event::HostEnrolled {
@@ -257,6 +279,8 @@ mod tests {
             Event::HostQuarantined(change.clone()),
             Event::HostRevoked(change.clone()),
             Event::HostDrift(change),
+            Event::HostTamper(tamper.clone()),
+            Event::HostTamperCleared(tamper),
             Event::PatIssued {
                 host_id: host(),
                 jti: "j".into(),

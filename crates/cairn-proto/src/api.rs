@@ -77,6 +77,10 @@ pub struct HostView {
     pub updated_at: OffsetDateTime,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<FingerprintRecord>,
+    /// The tripped tamper sensors the host was quarantined for (`chassis/ID:SENSOR`), until
+    /// an operator clears them; absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tamper: Vec<String>,
 }
 
 crate::words!(

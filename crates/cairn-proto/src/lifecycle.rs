@@ -66,20 +66,45 @@ impl HostStatus {
             (HostChange::Rotated, Maintenance) => Ok(Active),
             // An attestation showed a different board, CPU or TPM: tamper.
             (HostChange::ImmutableDrift, Active) => Ok(Quarantined),
+            // An attestation showed a tripped tamper sensor (in a maintenance window too:
+            // whoever opened the chassis resets the sensor once done).
+            (HostChange::Tamper, Active | Maintenance) => Ok(Quarantined),
+            // The operator inspected the machine after a tamper quarantine.
+            (HostChange::Operator(ClearTamper), Quarantined) => Ok(Active),
             _ => conflict,
         }
     }
 
-    /// An operator's action: the status table above, and no action admits a TPM host (to
-    /// `active` or `maintenance`) before it has proven that its attestation key sits in its
-    /// TPM.
-    pub fn act(self, action: HostAction, proof: KeyProof) -> Result<HostStatus, Conflict> {
+    /// An operator's action: the status table above, where a host quarantined for tamper
+    /// leaves quarantine only by `clear-tamper` (after inspection) and `clear-tamper` needs
+    /// such a host; and no action admits a TPM host (to `active` or `maintenance`) before it
+    /// has proven that its attestation key sits in its TPM.
+    pub fn act(
+        self,
+        action: HostAction,
+        proof: KeyProof,
+        tamper: Tamper,
+    ) -> Result<HostStatus, Conflict> {
+        match (action, tamper) {
+            (HostAction::ClearTamper, Tamper::None) => return Err(Conflict::NoTamper),
+            (HostAction::Approve | HostAction::Rotate, Tamper::Uncleared) => {
+                return Err(Conflict::TamperUncleared);
+            }
+            _ => {}
+        }
         let to = self.apply(HostChange::Operator(action))?;
         match (to.admit(), proof) {
             (Ok(()), KeyProof::Owed) => Err(Conflict::ActivationOwed),
             _ => Ok(to),
         }
     }
+}
+
+/// Whether a host was quarantined for tamper and not cleared since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tamper {
+    None,
+    Uncleared,
 }
 
 crate::words!(
@@ -91,6 +116,8 @@ crate::words!(
         Quarantine = "quarantine",
         /// Opens a maintenance window for a hardware change.
         Rotate = "rotate",
+        /// Ends a tamper quarantine, once the machine was inspected and its sensor reset.
+        ClearTamper = "clear-tamper",
     }
 );
 
@@ -104,6 +131,8 @@ pub enum HostChange {
     Rotated,
     /// An attestation presented another immutable component.
     ImmutableDrift,
+    /// An attestation presented a tripped tamper sensor.
+    Tamper,
 }
 
 /// Whether a host has proven possession of its hardware key in full. Every host signs its
@@ -124,6 +153,10 @@ pub enum Conflict {
     },
     #[error("the TPM host has not yet answered its credential challenge")]
     ActivationOwed,
+    #[error("the host was not quarantined for tamper: nothing to clear")]
+    NoTamper,
+    #[error("the host was quarantined for tamper: inspect it, reset its sensor, then clear-tamper")]
+    TamperUncleared,
 }
 
 fn change_name(change: HostChange) -> &'static str {
@@ -132,6 +165,7 @@ fn change_name(change: HostChange) -> &'static str {
         HostChange::Activated => "activate",
         HostChange::Rotated => "rotate into",
         HostChange::ImmutableDrift => "quarantine on drift",
+        HostChange::Tamper => "quarantine on tamper",
     }
 }
 
@@ -140,6 +174,8 @@ impl Conflict {
         match self {
             Conflict::Status { .. } => Refusal::InvalidTransition,
             Conflict::ActivationOwed => Refusal::ActivationPending,
+            Conflict::NoTamper => Refusal::InvalidTransition,
+            Conflict::TamperUncleared => Refusal::TamperUncleared,
         }
     }
 }
@@ -217,15 +253,28 @@ pub enum Verdict {
     /// No PAT, and the host is quarantined ([`HostChange::ImmutableDrift`]): these immutable
     /// components changed.
     Quarantine(Vec<String>),
+    /// No PAT, and the host is quarantined for tamper ([`HostChange::Tamper`]): these sensors
+    /// are tripped.
+    Tamper(Vec<String>),
     /// No PAT: why, and what it names (changed components or PCRs, if any).
     Refuse(Refusal, Vec<String>),
 }
 
-/// DESIGN.md flow 2, step 3: a host's status, the drift between its registered and presented
-/// hardware, and the PCRs its quote shows off their reference lists, judged by `policy`.
-pub fn judge(status: HostStatus, drift: Drift, pcrs_off: &[u32], policy: Policy) -> Verdict {
+/// DESIGN.md flow 2, step 3: a host's status, its tripped tamper sensors, the drift between
+/// its registered and presented hardware, and the PCRs its quote shows off their reference
+/// lists, judged by `policy`. A tripped sensor outweighs everything but the status.
+pub fn judge(
+    status: HostStatus,
+    tripped: Vec<String>,
+    drift: Drift,
+    pcrs_off: &[u32],
+    policy: Policy,
+) -> Verdict {
     if let Err(refusal) = status.admit() {
         return Verdict::Refuse(refusal, vec![]);
+    }
+    if !tripped.is_empty() {
+        return Verdict::Tamper(tripped);
     }
     let pcrs: Vec<String> = pcrs_off.iter().map(|i| format!("pcr:{i}")).collect();
     if !pcrs.is_empty() && policy.on_pcr_mismatch == OnMismatch::Refuse {
@@ -266,9 +315,11 @@ mod tests {
             (Quarantine, vec![Pending, Active, Maintenance], Quarantined),
             (Rotate, vec![Active, Quarantined], Maintenance),
         ];
+        // (clear-tamper: see the tamper test.)
         for (action, from, to) in allowed {
+            // Without a tamper quarantine, every action but clear-tamper follows the table.
             for &status in HostStatus::ALL {
-                let got = status.act(action, KeyProof::Proven);
+                let got = status.act(action, KeyProof::Proven, Tamper::None);
                 match from.contains(&status) {
                     true => assert_eq!(got, Ok(to), "{action} a {status} host"),
                     false => assert_eq!(got.unwrap_err().refusal(), Refusal::InvalidTransition),
@@ -280,6 +331,7 @@ mod tests {
             HostChange::Activated,
             HostChange::Rotated,
             HostChange::ImmutableDrift,
+            HostChange::Tamper,
         ]
         .into_iter()
         .chain(HostAction::ALL.iter().map(|&a| HostChange::Operator(a)))
@@ -293,22 +345,57 @@ mod tests {
     }
 
     #[test]
+    fn a_tamper_quarantine_ends_only_by_clear_tamper() {
+        use HostAction::*;
+        use HostStatus::*;
+        assert_eq!(Active.apply(HostChange::Tamper), Ok(Quarantined));
+        assert_eq!(Maintenance.apply(HostChange::Tamper), Ok(Quarantined));
+        for status in [Pending, Quarantined, Revoked] {
+            assert!(status.apply(HostChange::Tamper).is_err(), "{status}");
+        }
+        let proven = KeyProof::Proven;
+        for action in [Approve, Rotate] {
+            let refused = Quarantined.act(action, proven, Tamper::Uncleared);
+            assert_eq!(refused, Err(Conflict::TamperUncleared));
+            assert_eq!(refused.unwrap_err().refusal(), Refusal::TamperUncleared);
+        }
+        assert_eq!(
+            Quarantined.act(ClearTamper, proven, Tamper::Uncleared),
+            Ok(Active)
+        );
+        assert_eq!(
+            Quarantined.act(Revoke, proven, Tamper::Uncleared),
+            Ok(Revoked)
+        );
+        // Nothing to clear on a host that was not quarantined for tamper.
+        for &status in HostStatus::ALL {
+            let refused = status.act(ClearTamper, proven, Tamper::None).unwrap_err();
+            assert_eq!(refused.refusal(), Refusal::InvalidTransition);
+        }
+        // A TPM host still owes its activation after a clear.
+        assert_eq!(
+            Quarantined.act(ClearTamper, KeyProof::Owed, Tamper::Uncleared),
+            Err(Conflict::ActivationOwed)
+        );
+    }
+
+    #[test]
     fn a_tpm_host_is_approved_only_after_its_activation() {
-        let owed = HostStatus::Pending.act(HostAction::Approve, KeyProof::Owed);
+        let owed = HostStatus::Pending.act(HostAction::Approve, KeyProof::Owed, Tamper::None);
         assert_eq!(owed, Err(Conflict::ActivationOwed));
         assert_eq!(owed.unwrap_err().refusal(), Refusal::ActivationPending);
         // Revoking or quarantining it needs no proof; quarantine is no way around it.
         assert_eq!(
-            HostStatus::Pending.act(HostAction::Revoke, KeyProof::Owed),
+            HostStatus::Pending.act(HostAction::Revoke, KeyProof::Owed, Tamper::None),
             Ok(HostStatus::Revoked)
         );
         assert_eq!(
-            HostStatus::Pending.act(HostAction::Quarantine, KeyProof::Owed),
+            HostStatus::Pending.act(HostAction::Quarantine, KeyProof::Owed, Tamper::None),
             Ok(HostStatus::Quarantined)
         );
         for action in [HostAction::Approve, HostAction::Rotate] {
             assert_eq!(
-                HostStatus::Quarantined.act(action, KeyProof::Owed),
+                HostStatus::Quarantined.act(action, KeyProof::Owed, Tamper::None),
                 Err(Conflict::ActivationOwed)
             );
         }
@@ -377,42 +464,55 @@ mod tests {
             on_pcr_mismatch: OnMismatch::Warn,
         };
         let none = Drift::default;
-        assert_eq!(judge(Active, none(), &[], lax), Verdict::Affirm);
+        assert_eq!(judge(Active, vec![], none(), &[], lax), Verdict::Affirm);
         assert_eq!(
-            judge(Pending, none(), &[], lax),
+            judge(Pending, vec![], none(), &[], lax),
             Verdict::Refuse(Refusal::HostPending, vec![])
         );
         assert_eq!(
-            judge(Revoked, drift(&["board/board"], true), &[], lax),
+            judge(Revoked, vec![], drift(&["board/board"], true), &[], lax),
             Verdict::Refuse(Refusal::HostRevoked, vec![])
         );
         assert_eq!(
-            judge(Active, drift(&["nic/eth0"], false), &[], lax),
+            judge(Active, vec![], drift(&["nic/eth0"], false), &[], lax),
             Verdict::Warn(vec!["nic/eth0".into()])
         );
         assert_eq!(
-            judge(Active, drift(&["nic/eth0"], false), &[], strict),
+            judge(Active, vec![], drift(&["nic/eth0"], false), &[], strict),
             Verdict::Refuse(Refusal::ComponentDrift, vec!["nic/eth0".into()])
         );
         assert_eq!(
-            judge(Active, drift(&["cpu/0"], true), &[], strict),
+            judge(Active, vec![], drift(&["cpu/0"], true), &[], strict),
             Verdict::Quarantine(vec!["cpu/0".into()])
         );
         // A maintenance window accepts even immutable changes.
         assert_eq!(
-            judge(Maintenance, drift(&["cpu/0"], true), &[7], strict),
+            judge(Maintenance, vec![], drift(&["cpu/0"], true), &[7], strict),
             Verdict::Rotate {
                 warn: vec!["pcr:7".into()]
             }
         );
+        // A tripped sensor outweighs drift, a maintenance window and PCRs; not the status.
+        let tripped = || vec!["chassis/chassis:hwmon.it87.intrusion0".to_string()];
+        for status in [Active, Maintenance] {
+            assert_eq!(
+                judge(status, tripped(), drift(&["cpu/0"], true), &[0], strict),
+                Verdict::Tamper(tripped())
+            );
+        }
+        assert_eq!(
+            judge(Quarantined, tripped(), none(), &[], lax),
+            Verdict::Refuse(Refusal::HostQuarantined, vec![])
+        );
         // PCRs refuse before anything else, or join the drift as warnings.
         assert_eq!(
-            judge(Maintenance, drift(&["cpu/0"], true), &[0, 7], lax),
+            judge(Maintenance, vec![], drift(&["cpu/0"], true), &[0, 7], lax),
             Verdict::Refuse(Refusal::PcrMismatch, vec!["pcr:0".into(), "pcr:7".into()])
         );
         assert_eq!(
             judge(
                 Active,
+                vec![],
                 drift(&["nic/eth0"], false),
                 &[7],
                 Policy {

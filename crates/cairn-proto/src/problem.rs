@@ -92,6 +92,7 @@ refusals! {
     ImmutableComponentChanged = (403, "immutable-component-changed", "An immutable hardware component changed"),
     ComponentDrift = (403, "component-drift", "Hardware components changed"),
     PcrMismatch = (403, "pcr-mismatch", "A quoted PCR is not one of its reference values"),
+    TamperDetected = (403, "tamper-detected", "A tamper sensor of the host was tripped"),
     // Tokens presented to the key broker and the ERoT generator.
     PatExpired = (403, "pat-expired", "The PAT has expired"),
     PatNotYetValid = (403, "pat-not-yet-valid", "The PAT is not valid yet"),
@@ -115,6 +116,7 @@ refusals! {
     RequestTimeout = (408, "request-timeout", "The request was not received and answered in time"),
     InvalidTransition = (409, "invalid-transition", "The host's status does not allow this"),
     ActivationPending = (409, "activation-pending", "The TPM host has not yet proven its attestation key is in its TPM"),
+    TamperUncleared = (409, "tamper-uncleared", "The host was quarantined for tamper: clear it after inspection first"),
     HostStatusChanged = (409, "host-status-changed", "The host's status changed during attestation"),
     VolumeExists = (409, "volume-exists", "A volume with this id exists (its key is never replaced)"),
     ErotGone = (410, "erot-gone", "The ERoT is no longer active"),

@@ -34,10 +34,18 @@ pub enum ComponentClass {
     Gpu,
     Tpm,
     Platform,
+    /// Tamper sensors: one value per sensor, [`TAMPER_CLEAR`] or [`TAMPER_TRIPPED`].
+    Chassis,
 }
 
+/// A tamper sensor's value when it has seen nothing.
+pub const TAMPER_CLEAR: &str = "clear";
+/// A tamper sensor's value once it has seen an intrusion: the host is refused and quarantined
+/// until an operator clears it after inspection (and the sensor reads clear again).
+pub const TAMPER_TRIPPED: &str = "tripped";
+
 impl ComponentClass {
-    pub const ALL: [ComponentClass; 8] = [
+    pub const ALL: [ComponentClass; 9] = [
         Self::Board,
         Self::Cpu,
         Self::Memory,
@@ -46,11 +54,15 @@ impl ComponentClass {
         Self::Gpu,
         Self::Tpm,
         Self::Platform,
+        Self::Chassis,
     ];
 
     /// Immutable classes are the server itself: a different mainboard, CPU or TPM means a
     /// different (or tampered) machine, so drift there is refused. The others are parts an
-    /// operator replaces (DIMMs, NICs, disks, GPUs) or updates (firmware, microcode).
+    /// operator replaces (DIMMs, NICs, disks, GPUs) or updates (firmware, microcode). The
+    /// chassis's sensors are judged by their readings (a tripped one refuses, whatever the
+    /// drift); a sensor appearing or going (a driver loaded, an agent upgraded) is drift that
+    /// warns, as a replaced part does.
     pub fn is_immutable(self) -> bool {
         matches!(self, Self::Board | Self::Cpu | Self::Tpm)
     }
@@ -65,6 +77,7 @@ impl ComponentClass {
             Self::Gpu => "gpu",
             Self::Tpm => "tpm",
             Self::Platform => "platform",
+            Self::Chassis => "chassis",
         }
     }
 }
@@ -185,6 +198,20 @@ impl Report {
 
     /// SHA-256 of JCS(components), in the order the report holds them (canonical once
     /// [`Report::validate`] passes or [`Report::new`] built it).
+    /// The tamper sensors that read [`TAMPER_TRIPPED`], as `chassis/ID:SENSOR`.
+    pub fn tripped_sensors(&self) -> Vec<String> {
+        self.components
+            .iter()
+            .filter(|c| c.class == ComponentClass::Chassis)
+            .flat_map(|c| {
+                c.values
+                    .iter()
+                    .filter(|(_, state)| *state == TAMPER_TRIPPED)
+                    .map(move |(sensor, _)| format!("{}:{sensor}", c.key()))
+            })
+            .collect()
+    }
+
     pub fn fingerprint(&self) -> Digest {
         let mut out = Vec::with_capacity(256 * self.components.len() + 2);
         out.push(b'[');
@@ -213,6 +240,31 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn tripped_sensors_are_the_chassis_values_that_say_so() {
+        let report = Report::new(vec![
+            component(
+                ComponentClass::Chassis,
+                "chassis",
+                &[
+                    ("hwmon.nct6775.intrusion0", TAMPER_TRIPPED),
+                    ("hwmon.nct6775.intrusion1", TAMPER_CLEAR),
+                    ("smbios.boot_up_state", TAMPER_TRIPPED),
+                ],
+            ),
+            // Only the chassis's sensors count.
+            component(ComponentClass::Board, "board", &[("x", TAMPER_TRIPPED)]),
+        ]);
+        assert_eq!(
+            report.tripped_sensors(),
+            [
+                "chassis/chassis:hwmon.nct6775.intrusion0",
+                "chassis/chassis:smbios.boot_up_state"
+            ]
+        );
+        assert!(Report::default().tripped_sensors().is_empty());
     }
 
     /// The JSON Schema states the same limits `validate` enforces (the attribute needs

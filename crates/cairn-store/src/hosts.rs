@@ -20,6 +20,8 @@ pub struct HostRecord {
     pub fingerprint: Digest,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The tripped sensors it was quarantined for, until an operator clears them.
+    pub tamper: Vec<String>,
 }
 
 pub struct NewHost {
@@ -70,7 +72,7 @@ pub enum Transition {
 
 /// A host row with its registered report (stored once, in `reports`).
 const HOST_SELECT: &str = "SELECT h.host_id, h.name, h.hk_alg, h.hk_public, h.status, r.report, h.fingerprint, \
-     h.created_at, h.updated_at FROM hosts h JOIN reports r ON r.fingerprint = h.fingerprint";
+     h.created_at, h.updated_at, h.tamper FROM hosts h JOIN reports r ON r.fingerprint = h.fingerprint";
 
 /// What attestation needs of a host beside its key, as committed now.
 #[derive(Clone, Debug)]
@@ -98,6 +100,10 @@ fn host_from_row(row: &AnyRow) -> Result<HostRecord> {
         fingerprint: state.fingerprint,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        tamper: match row.try_get::<Option<String>, _>("tamper")? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| corrupt("tamper", e))?,
+            None => vec![],
+        },
     })
 }
 
@@ -382,7 +388,8 @@ impl Store {
 
     /// Moves a host from `from` to `to`, as the life cycle judged. The update is conditional
     /// on `from`, so a concurrent change on any replica is never overwritten: a lost race
-    /// reports the status that won.
+    /// reports the status that won. A host that leaves quarantine leaves its tamper mark
+    /// behind (the life cycle lets only `clear-tamper` or `revoke` do that to a marked one).
     pub async fn transition(
         &self,
         host_id: &HostId,
@@ -390,16 +397,53 @@ impl Store {
         to: HostStatus,
         now: i64,
     ) -> Result<Transition> {
-        let changed = sqlx::query(
-            "UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4",
-        )
-        .bind(to.as_str())
-        .bind(now)
-        .bind(host_id.as_str())
-        .bind(from.as_str())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let sql = match to {
+            HostStatus::Quarantined => {
+                "UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4"
+            }
+            _ => {
+                "UPDATE hosts SET status = $1, updated_at = $2, tamper = NULL \
+                 WHERE host_id = $3 AND status = $4"
+            }
+        };
+        self.update_status(host_id, (from, to), None, sql, now)
+            .await
+    }
+
+    /// Quarantines a host for tamper from `from` (as [`Self::transition`] does), marking it
+    /// with the `sensors` found tripped until an operator clears them.
+    pub async fn quarantine_for_tamper(
+        &self,
+        host_id: &HostId,
+        from: HostStatus,
+        sensors: &[String],
+        now: i64,
+    ) -> Result<Transition> {
+        let sql = "UPDATE hosts SET status = $1, updated_at = $2, tamper = $5 \
+                   WHERE host_id = $3 AND status = $4";
+        let mark = serde_json::to_string(sensors).expect("strings serialize");
+        let change = (from, HostStatus::Quarantined);
+        self.update_status(host_id, change, Some(mark), sql, now)
+            .await
+    }
+
+    async fn update_status(
+        &self,
+        host_id: &HostId,
+        (from, to): (HostStatus, HostStatus),
+        tamper: Option<String>,
+        sql: &'static str,
+        now: i64,
+    ) -> Result<Transition> {
+        let mut query = sqlx::query(sql)
+            .bind(to.as_str())
+            .bind(now)
+            .bind(host_id.as_str())
+            .bind(from.as_str());
+        if let Some(mark) = tamper {
+            query = query.bind(mark);
+        }
+        let changed = query.execute(&self.pool).await?.rows_affected();
         self.evict(host_id);
         match self.host(host_id).await? {
             Some(host) if changed == 1 => Ok(Transition::Done(host)),

@@ -109,6 +109,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../migrations/0009_webhooks.sql"),
     ),
+    (10, "tamper", include_str!("../migrations/0010_tamper.sql")),
 ];
 
 /// How long a pooled connection may sit idle before it is checked when next lent out.

@@ -602,6 +602,9 @@ pub enum HostsAction {
     Quarantine { host_id: String },
     /// Open the maintenance window: the next attestation's hardware is accepted
     Rotate { host_id: String },
+    /// quarantined for tamper → active, once the machine was inspected and its sensor reset
+    /// (logged; a sensor still tripped quarantines it again at the next attestation)
+    ClearTamper { host_id: String },
 }
 
 #[derive(Subcommand)]

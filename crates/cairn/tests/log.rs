@@ -123,6 +123,25 @@ async fn every_event(server: &TestServer) -> (String, Box<dyn HardwareKeySigner>
         refusal(host_release(server, &key, &short.erot_id, &short_receipt.receipt).await),
         "erot-expired"
     );
+    // Tamper: a tripped sensor quarantines the host, until the operator clears it.
+    let mut opened = baremetal();
+    let chassis = opened
+        .components
+        .iter_mut()
+        .find(|c| c.class == ComponentClass::Chassis)
+        .unwrap();
+    chassis
+        .values
+        .insert("smbios.boot_up_state".into(), "tripped".into());
+    let refused = server
+        .client()
+        .attest(&evidence(server, &key, &opened).await)
+        .await;
+    assert_eq!(refusal(refused), "tamper-detected");
+    admin
+        .host_action(&host, HostAction::ClearTamper)
+        .await
+        .unwrap();
     // Drift: another board quarantines the host.
     let new_board = with_changed(ComponentClass::Board);
     let refused = server
@@ -171,6 +190,17 @@ async fn every_event_is_logged_with_its_fields(server: TestServer) {
         64
     );
     assert_eq!(one("host.drift")["to"], "quarantined");
+    let sensors = serde_json::json!(["chassis/chassis:smbios.boot_up_state"]);
+    assert_eq!(one("host.tamper")["sensors"], sensors);
+    assert_eq!(one("host.tamper")["to"], "quarantined");
+    assert_eq!(one("host.tamper_cleared")["sensors"], sensors);
+    assert_eq!(one("host.tamper_cleared")["to"], "active");
+    assert!(
+        one("host.tamper_cleared")["by"]
+            .as_str()
+            .unwrap()
+            .starts_with("t_")
+    );
     assert_eq!(one("host.revoked")["to"], "revoked");
     let released = one("volume.released");
     assert_eq!(released["volume_id"], "vol-log");

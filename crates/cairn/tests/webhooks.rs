@@ -5,109 +5,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
 
 use cairn_agent::HardwareKeySigner;
 use cairn_proto::HostAction;
 use cairn_proto::sealed::RecipientKey;
+use common::receiver::{Receiver, have_standardwebhooks, webhook_secret};
 use common::*;
-
-/// Whether Python's `standardwebhooks` is installed (`pip install standardwebhooks`).
-fn have_standardwebhooks() -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import standardwebhooks"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !found {
-        if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
-            panic!("Python's standardwebhooks is required here (CAIRN_REQUIRE_TOOLS is set)");
-        }
-        eprintln!("SKIPPED: Python's standardwebhooks is not installed (README.md lists it)");
-    }
-    found
-}
-
-/// `scripts/webhook-receiver.py`, listening on a port of its own.
-struct Receiver {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Receiver {
-    fn start(flags: &[&str]) -> Receiver {
-        let dir = tempfile::tempdir().unwrap();
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/webhook-receiver.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg("--out")
-            .arg(dir.path().join("events.jsonl"))
-            .args(flags)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected: {line:?}"))
-            .to_string();
-        let stdin = child.stdin.take();
-        Receiver {
-            child,
-            stdin,
-            url,
-            dir,
-        }
-    }
-
-    fn give_secret(&mut self, secret: &str) {
-        let mut stdin = self.stdin.take().unwrap();
-        writeln!(stdin, "{secret}").unwrap();
-    }
-
-    /// Every delivery it accepted (signature verified), in the order it accepted them.
-    fn accepted(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.dir.path().join("events.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-
-    /// Waits until it has accepted `n` deliveries (more would show in the comparison).
-    async fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
-        let started = Instant::now();
-        loop {
-            let accepted = self.accepted();
-            if accepted.len() >= n || started.elapsed() > Duration::from_secs(120) {
-                return accepted;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `(index, type)` of every logged event from `from` on, as the admin reads them.
 async fn logged_from(server: &TestServer, from: u64) -> Vec<(u64, String)> {
@@ -136,16 +41,6 @@ fn delivered(accepted: &[serde_json::Value]) -> Vec<(u64, String)> {
             )
         })
         .collect()
-}
-
-fn webhook_secret(data_dir: &Path, webhook: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["server", "webhook-secret", "--data-dir"])
-        .arg(data_dir)
-        .arg(webhook)
-        .output()
-        .unwrap();
-    ok(&out).trim().to_string()
 }
 
 fn terminate(server: &mut TestServer) {

@@ -64,7 +64,7 @@ fn first_use(first: bool) -> Result<(), ApiError> {
 
 refusals!(AttestRefusals: BODY, STORE, ADMITTED, SIGNING, LOGGED;
     EvidenceSignatureInvalid, InvalidReport, NonceExpired, NonceUnknown, HostStatusChanged,
-    ImmutableComponentChanged, ComponentDrift, PcrMismatch);
+    ImmutableComponentChanged, ComponentDrift, PcrMismatch, TamperDetected);
 
 /// Signed evidence for a challenge nonce, answered with a PAT.
 #[utoipa::path(post, path = "/v1/attest", tag = "attestation", operation_id = "attest",
@@ -140,7 +140,9 @@ async fn issue_pat(
     };
 
     let now = clock::now();
-    let (status, drifted) = match lifecycle::judge(host.status, drift, &pcrs_off, policy) {
+    let tripped = evidence.report.tripped_sensors();
+    let verdict = lifecycle::judge(host.status, tripped, drift, &pcrs_off, policy);
+    let (status, drifted) = match verdict {
         Verdict::Affirm => (PatStatus::Affirming, vec![]),
         Verdict::Warn(drifted) => (PatStatus::Warning, drifted),
         Verdict::Rotate { warn } => {
@@ -163,6 +165,7 @@ async fn issue_pat(
                 to,
                 by: None,
                 fingerprint: Some(fingerprint),
+                sensors: vec![],
             };
             state
                 .log
@@ -187,6 +190,7 @@ async fn issue_pat(
                     to,
                     by: None,
                     fingerprint: Some(fingerprint),
+                    sensors: vec![],
                 };
                 state
                     .log
@@ -199,6 +203,32 @@ async fn issue_pat(
             return Err(Refusal::ImmutableComponentChanged.with(format!(
                 "changed: {}; the host is quarantined",
                 changed.join(", ")
+            )));
+        }
+        Verdict::Tamper(sensors) => {
+            if let Ok(to) = host.status.apply(HostChange::Tamper)
+                && let Transition::Done(_) = state
+                    .store
+                    .quarantine_for_tamper(host_id, host.status, &sensors, now)
+                    .await?
+            {
+                tracing::warn!(host = %host_id, ?sensors, "host quarantined: tamper sensor tripped");
+                let change = HostChanged {
+                    host_id: host_id.clone(),
+                    from: host.status,
+                    to,
+                    by: None,
+                    fingerprint: Some(fingerprint),
+                    sensors: sensors.clone(),
+                };
+                state
+                    .log
+                    .record(Event::host_changed(HostChange::Tamper, change), None)
+                    .await?;
+            }
+            return Err(Refusal::TamperDetected.with(format!(
+                "tripped: {}; the host is quarantined until an operator clears it",
+                sensors.join(", ")
             )));
         }
         Verdict::Refuse(refusal, named) => {

@@ -7,7 +7,7 @@ use cairn_log::{Event, HostChanged};
 use cairn_proto::api::{
     ActivationRequest, CredentialChallenge, EnrollResponse, HostView, check_host_name,
 };
-use cairn_proto::lifecycle::{HostChange, KeyProof};
+use cairn_proto::lifecycle::{HostChange, KeyProof, Tamper};
 use cairn_proto::{Digest, Enrollment, HkAlg, HostAction, HostId, HostStatus, Refusal, Signed};
 use cairn_store::{Activation, Enrolled, HostRecord, NewHost, Transition};
 
@@ -24,7 +24,7 @@ type SignedEnrollment = Signed<Enrollment>;
 refusals!(EnrollRefusals: BODY, STORE, LOGGED;
     EnrollmentSignatureInvalid, InvalidReport, InvalidName, UnsupportedHardwareKey,
     EkCertRequired, EkCertUntrusted, NonceExpired, NonceUnknown, JoinTokenInvalid,
-    PendingHostsFull);
+    PendingHostsFull, TamperDetected);
 
 /// Enrolls a host: its enrollment, signed by the hardware key it registers.
 #[utoipa::path(post, path = "/v1/hosts", tag = "attestation", operation_id = "enroll",
@@ -70,6 +70,14 @@ async fn register(
         .report
         .validate()
         .map_err(|e| Refusal::InvalidReport.with(e.to_string()))?;
+    // A machine that says it was opened is not trusted in the first place.
+    let tripped = enrollment.report.tripped_sensors();
+    if !tripped.is_empty() {
+        return Err(Refusal::TamperDetected.with(format!(
+            "tripped: {}; nothing was enrolled: inspect the machine and reset the sensor",
+            tripped.join(", ")
+        )));
+    }
     check_host_name(&enrollment.name).map_err(|e| Refusal::InvalidName.with(e))?;
     let challenge = match enrollment.hk.alg {
         HkAlg::TPM2 => Some(tpm_challenge(state, enrollment)?),
@@ -202,6 +210,7 @@ pub async fn activate(
                 to: host.status,
                 by: None,
                 fingerprint: None,
+                sensors: vec![],
             };
             state
                 .log
@@ -228,6 +237,7 @@ fn view(host: &HostRecord) -> HostView {
         created_at: clock::datetime(host.created_at),
         updated_at: clock::datetime(host.updated_at),
         history: vec![],
+        tamper: host.tamper.clone(),
     }
 }
 
@@ -281,10 +291,10 @@ pub async fn show(
     }))
 }
 
-refusals!(ActRefusals: BEARER, STORE, HOST_PATH, LOGGED; NotFound, InvalidTransition, ActivationPending);
+refusals!(ActRefusals: BEARER, STORE, HOST_PATH, LOGGED; NotFound, InvalidTransition, ActivationPending, TamperUncleared);
 
-/// `approve`, `revoke`, `quarantine` and `rotate`: an operator's action, judged by the host
-/// life cycle against the status it read, applied only if that status still holds.
+/// `approve`, `revoke`, `quarantine`, `rotate` and `clear-tamper`: an operator's action, judged
+/// by the host life cycle against the status it read, applied only if that status still holds.
 #[utoipa::path(post, path = "/v1/hosts/{host_id}/{action}", tag = "hosts", operation_id = "actOnHost",
     security(("admin" = [])),
     params(
@@ -307,14 +317,21 @@ pub async fn act(
         .await?
         .ok_or_else(|| ApiError::not_found("No such host"))?;
     // Only the actions that can admit a host need to know (a database read).
-    let admits = matches!(action, HostAction::Approve | HostAction::Rotate);
+    let admits = matches!(
+        action,
+        HostAction::Approve | HostAction::Rotate | HostAction::ClearTamper
+    );
     let proof = match admits && state.store.activation_pending(&id).await? {
         true => KeyProof::Owed,
         false => KeyProof::Proven,
     };
+    let tamper = match host.tamper.is_empty() {
+        true => Tamper::None,
+        false => Tamper::Uncleared,
+    };
     let to = host
         .status
-        .act(action, proof)
+        .act(action, proof, tamper)
         .map_err(|conflict| conflict.refusal().with(conflict.to_string()))?;
     match state
         .store
@@ -329,6 +346,11 @@ pub async fn act(
                 to: changed.status,
                 by: Some(admin.id()),
                 fingerprint: None,
+                // What a clear-tamper cleared.
+                sensors: match action {
+                    HostAction::ClearTamper => host.tamper.clone(),
+                    _ => vec![],
+                },
             };
             state
                 .log

@@ -254,6 +254,7 @@ async fn hosts(client: &ApiClient, action: HostsAction) -> Result {
         HostsAction::Revoke { host_id } => (host_id, HostAction::Revoke),
         HostsAction::Quarantine { host_id } => (host_id, HostAction::Quarantine),
         HostsAction::Rotate { host_id } => (host_id, HostAction::Rotate),
+        HostsAction::ClearTamper { host_id } => (host_id, HostAction::ClearTamper),
     };
     let host = client.host_action(&host_id(&id)?, verb).await?;
     println!("{} is now {}", host.host_id, host.status);
@@ -266,6 +267,9 @@ fn print_host(h: &HostView) {
     // terminal as a control character.
     println!("name        {}", super::one_line(&h.name));
     println!("status      {}", h.status);
+    for sensor in &h.tamper {
+        println!("tamper      {} (tripped)", super::one_line(sensor));
+    }
     println!(
         "key         {} {}",
         h.hk.alg.as_str(),

@@ -1,6 +1,8 @@
 //! Test harness: real `cairn` server processes on loopback ports, and the real CLI.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
