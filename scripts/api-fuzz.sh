@@ -10,7 +10,7 @@ examples=${1:-50}
 shift || true
 
 cargo build --quiet --locked -p cairn
-cairn=$PWD/target/debug/cairn
+cairn=${CARGO_TARGET_DIR:-$PWD/target}/debug/cairn
 work=$(mktemp -d)
 trap 'kill "$server_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 

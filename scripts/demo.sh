@@ -13,7 +13,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "build"
 cargo build --quiet -p cairn
-cairn=$PWD/target/debug/cairn
+cairn=${CARGO_TARGET_DIR:-$PWD/target}/debug/cairn
 work=$(mktemp -d)
 trap 'kill "$server_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 

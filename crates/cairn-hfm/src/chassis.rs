@@ -47,12 +47,14 @@ pub(crate) fn scan(
         intrusion_switches(ctx, chip, &mut values);
     }
     if let Some(state) = dmi_table.as_deref().ok().and_then(boot_up_state) {
-        values.insert("smbios.boot_up_state".into(), state.into());
+        insert(&mut values, "smbios.boot_up_state".into(), state);
     }
     if ctx.tree.root == Path::new("/")
         && let Some(sdr) = ipmitool_physical_security()
     {
-        values.extend(ipmi_sensors(&sdr));
+        for (sensor, state) in ipmi_sensors(&sdr) {
+            insert(&mut values, sensor, state);
+        }
     }
     if values.is_empty() {
         match hwmon {
@@ -80,22 +82,44 @@ fn intrusion_switches(ctx: &mut Ctx<'_>, chip: &str, values: &mut BTreeMap<Strin
     // hwmonN numbers change from boot to boot; the driver's name does not.
     let name = ctx
         .optional(class, &format!("{dir}/name"))
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or_else(|| chip.to_string());
+        .map(|n| plain(n.trim()))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| plain(chip));
     for file in alarms {
         let sensor = format!("hwmon.{name}.intrusion{}", intrusion_number(file).unwrap());
         let path = format!("{dir}/{file}");
         match ctx.optional(class, &path).as_deref().map(str::trim) {
-            Some("0") => values.insert(sensor, TAMPER_CLEAR.into()),
-            Some("1") => values.insert(sensor, TAMPER_TRIPPED.into()),
-            Some(other) => {
-                ctx.absent(class, &path, format!("unexpected value {other:?}"));
-                None
-            }
-            None => None,
-        };
+            Some("0") => insert(values, sensor, TAMPER_CLEAR),
+            Some("1") => insert(values, sensor, TAMPER_TRIPPED),
+            Some(other) => ctx.absent(class, &path, format!("unexpected value {other:?}")),
+            None => {}
+        }
     }
+}
+
+/// A name as sensor names spell it (`a-z 0-9 _`, at most 32 characters), whatever a driver or
+/// a BMC calls it.
+fn plain(name: &str) -> String {
+    name.chars()
+        .take(32)
+        .map(|c| match c.is_ascii_alphanumeric() {
+            true => c.to_ascii_lowercase(),
+            false => '_',
+        })
+        .collect()
+}
+
+/// Adds a sensor; a second one of the same name (two chips of one driver, two BMC sensors
+/// spelled alike) becomes `NAME#2`, `NAME#3`… in the order found, so that none hides another.
+fn insert(values: &mut BTreeMap<String, String>, sensor: String, state: &str) {
+    let name = (1..)
+        .map(|n| match n {
+            1 => sensor.clone(),
+            n => format!("{sensor}#{n}"),
+        })
+        .find(|name| !values.contains_key(name))
+        .expect("a free name");
+    values.insert(name, state.to_string());
 }
 
 /// `N` of `intrusionN_alarm`.
@@ -114,11 +138,11 @@ pub fn boot_up_state(table: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// The sensors of `ipmitool sdr type "Physical Security"`: `NAME | ID | STATUS | ENTITY |
-/// ASSERTED STATES`. A sensor without a reading (`ns`) is left out; one with any asserted
-/// state is tripped.
-pub fn ipmi_sensors(sdr: &str) -> BTreeMap<String, String> {
-    let mut sensors = BTreeMap::new();
+/// The sensors of `ipmitool sdr type "Physical Security"`, in its order: `NAME | ID | STATUS |
+/// ENTITY | ASSERTED STATES`. A sensor without a reading (`ns`) is left out; one with any
+/// asserted state is tripped.
+pub fn ipmi_sensors(sdr: &str) -> Vec<(String, &'static str)> {
+    let mut sensors = vec![];
     for line in sdr.lines() {
         let columns: Vec<&str> = line.split('|').map(str::trim).collect();
         let [name, _, status, _, asserted] = columns[..] else {
@@ -127,18 +151,11 @@ pub fn ipmi_sensors(sdr: &str) -> BTreeMap<String, String> {
         if name.is_empty() || status == "ns" {
             continue;
         }
-        let name: String = name
-            .chars()
-            .map(|c| match c.is_ascii_alphanumeric() {
-                true => c.to_ascii_lowercase(),
-                false => '_',
-            })
-            .collect();
         let state = match asserted.is_empty() {
             true => TAMPER_CLEAR,
             false => TAMPER_TRIPPED,
         };
-        sensors.insert(format!("ipmi.{name}"), state.to_string());
+        sensors.push((format!("ipmi.{}", plain(name)), state));
     }
     sensors
 }
@@ -193,15 +210,27 @@ mod tests {
         let sdr = "Chassis Intru     | 51h | ok  | 23.1 | General Chassis intrusion\n\
                    Physical Scrty    | 5Ah | ok  | 23.0 | \n\
                    Intrusion         | 73h | ns  |  7.1 | No Reading\n\
-                   garbage line\n";
+                   garbage line\n\
+                   Chassis-Intru     | 52h | ok  | 23.2 | \n";
+        let sensors = ipmi_sensors(sdr);
         assert_eq!(
-            ipmi_sensors(sdr),
-            BTreeMap::from([
-                ("ipmi.chassis_intru".to_string(), TAMPER_TRIPPED.to_string()),
-                ("ipmi.physical_scrty".to_string(), TAMPER_CLEAR.to_string()),
-            ])
+            sensors,
+            [
+                ("ipmi.chassis_intru".to_string(), TAMPER_TRIPPED),
+                ("ipmi.physical_scrty".to_string(), TAMPER_CLEAR),
+                ("ipmi.chassis_intru".to_string(), TAMPER_CLEAR),
+            ]
         );
         assert!(ipmi_sensors("").is_empty());
+        // Spelled alike, two sensors stay two: the clear one does not hide the tripped one.
+        let mut values = BTreeMap::new();
+        for (sensor, state) in sensors {
+            insert(&mut values, sensor, state);
+        }
+        assert_eq!(values["ipmi.chassis_intru"], TAMPER_TRIPPED);
+        assert_eq!(values["ipmi.chassis_intru#2"], TAMPER_CLEAR);
+        // Whatever a driver calls itself, the name is one the server takes.
+        assert_eq!(plain("NCT6775 (ISA) rev.2"), "nct6775__isa__rev_2");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub enum WebhookError {
 pub struct Webhook {
     url: url::Url,
     filter: Filter,
+    /// The filter as given (the fragment), which names the webhook with its URL.
+    patterns: Option<String>,
 }
 
 impl FromStr for Webhook {
@@ -57,7 +59,8 @@ impl FromStr for Webhook {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut url = url::Url::parse(s).map_err(|e| WebhookError::Url(s.into(), e.to_string()))?;
-        let filter = match url.fragment() {
+        let patterns = url.fragment().map(str::to_string);
+        let filter = match &patterns {
             Some(patterns) => patterns.parse()?,
             None => Filter::default(),
         };
@@ -73,24 +76,45 @@ impl FromStr for Webhook {
             _ => return Err(WebhookError::Plaintext(url.to_string())),
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(WebhookError::Credentials(url.to_string()));
+            let mut shown = url.clone();
+            let _ = shown.set_username("");
+            let _ = shown.set_password(None);
+            return Err(WebhookError::Credentials(shown.to_string()));
         }
-        Ok(Webhook { url, filter })
+        Ok(Webhook {
+            url,
+            filter,
+            patterns,
+        })
     }
 }
 
 impl Webhook {
-    /// Where deliveries are posted (the URL without its filter): also what its secret and its
-    /// place in the log are kept under.
+    /// Where deliveries are posted (the URL without its filter): what its secret is derived
+    /// from.
     pub fn url(&self) -> &str {
         self.url.as_str()
     }
 
-    /// The URL as logs name it: without its query, which may hold a receiver's credential.
+    /// The webhook as given, filter included: what its place in the log is kept under, so
+    /// that two filters on one URL (replicas configured apart, a filter changed) each get
+    /// every event they want.
+    pub fn key(&self) -> String {
+        match &self.patterns {
+            Some(patterns) => format!("{}#{patterns}", self.url),
+            None => self.url.to_string(),
+        }
+    }
+
+    /// The webhook as logs name it: its origin and a digest of the rest, since a path or a
+    /// query may hold a receiver's credential (as chat services' hook URLs do).
     pub fn display(&self) -> String {
-        let mut shown = self.url.clone();
-        shown.set_query(None);
-        shown.to_string()
+        let digest = cairn_proto::Digest::sha256(self.key()).hex();
+        format!(
+            "{}/… (webhook {})",
+            self.url.origin().ascii_serialization(),
+            &digest[..8]
+        )
     }
 
     pub fn wants(&self, event_type: &str) -> bool {
@@ -229,7 +253,15 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(hook.url(), "https://hooks.example/cairn?k=1");
-        assert_eq!(hook.display(), "https://hooks.example/cairn");
+        assert_eq!(
+            hook.key(),
+            "https://hooks.example/cairn?k=1#host.*,volume.released"
+        );
+        assert!(
+            hook.display()
+                .starts_with("https://hooks.example/… (webhook ")
+        );
+        assert!(!hook.display().contains("k=1") && !hook.display().contains("cairn"));
         assert!(hook.wants("host.quarantined") && hook.wants("volume.released"));
         assert!(!hook.wants("pat.issued") && !hook.wants("hostile.x"));
         let every: Webhook = "http://127.0.0.1:9000/h".parse().unwrap();
@@ -255,6 +287,13 @@ mod tests {
         let filtered: Webhook = "http://127.0.0.1:9000/h#pat.issued".parse().unwrap();
         assert_eq!(filtered.secret_seed(), every.secret_seed());
         assert_ne!(hook.secret_seed(), every.secret_seed());
+        // ... but it names the webhook's place in the log.
+        assert_ne!(filtered.key(), every.key());
+        // A refused URL's credentials are not repeated back.
+        let refused = "https://user:pw@hooks.example/"
+            .parse::<Webhook>()
+            .unwrap_err();
+        assert!(!refused.to_string().contains("pw"), "{refused}");
     }
 
     #[test]

@@ -260,12 +260,21 @@ pub enum Verdict {
     Refuse(Refusal, Vec<String>),
 }
 
-/// DESIGN.md flow 2, step 3: a host's status, its tripped tamper sensors, the drift between
-/// its registered and presented hardware, and the PCRs its quote shows off their reference
-/// lists, judged by `policy`. A tripped sensor outweighs everything but the status.
+/// What an attestation's tamper sensors say: those that read tripped, and those registered
+/// that it no longer reports (`chassis/chassis:SENSOR`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sensors {
+    pub tripped: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+/// DESIGN.md flow 2, step 3: a host's status, its tamper sensors, the drift between its
+/// registered and presented hardware, and the PCRs its quote shows off their reference lists,
+/// judged by `policy`. A tripped sensor outweighs everything but the status; so does a missing
+/// one, except in a maintenance window (which may take a sensor away, as it may a part).
 pub fn judge(
     status: HostStatus,
-    tripped: Vec<String>,
+    sensors: Sensors,
     drift: Drift,
     pcrs_off: &[u32],
     policy: Policy,
@@ -273,8 +282,12 @@ pub fn judge(
     if let Err(refusal) = status.admit() {
         return Verdict::Refuse(refusal, vec![]);
     }
-    if !tripped.is_empty() {
-        return Verdict::Tamper(tripped);
+    let mut tamper = sensors.tripped;
+    if status != HostStatus::Maintenance {
+        tamper.extend(sensors.missing);
+    }
+    if !tamper.is_empty() {
+        return Verdict::Tamper(tamper);
     }
     let pcrs: Vec<String> = pcrs_off.iter().map(|i| format!("pcr:{i}")).collect();
     if !pcrs.is_empty() && policy.on_pcr_mismatch == OnMismatch::Refuse {
@@ -464,55 +477,115 @@ mod tests {
             on_pcr_mismatch: OnMismatch::Warn,
         };
         let none = Drift::default;
-        assert_eq!(judge(Active, vec![], none(), &[], lax), Verdict::Affirm);
         assert_eq!(
-            judge(Pending, vec![], none(), &[], lax),
+            judge(Active, Sensors::default(), none(), &[], lax),
+            Verdict::Affirm
+        );
+        assert_eq!(
+            judge(Pending, Sensors::default(), none(), &[], lax),
             Verdict::Refuse(Refusal::HostPending, vec![])
         );
         assert_eq!(
-            judge(Revoked, vec![], drift(&["board/board"], true), &[], lax),
+            judge(
+                Revoked,
+                Sensors::default(),
+                drift(&["board/board"], true),
+                &[],
+                lax
+            ),
             Verdict::Refuse(Refusal::HostRevoked, vec![])
         );
         assert_eq!(
-            judge(Active, vec![], drift(&["nic/eth0"], false), &[], lax),
+            judge(
+                Active,
+                Sensors::default(),
+                drift(&["nic/eth0"], false),
+                &[],
+                lax
+            ),
             Verdict::Warn(vec!["nic/eth0".into()])
         );
         assert_eq!(
-            judge(Active, vec![], drift(&["nic/eth0"], false), &[], strict),
+            judge(
+                Active,
+                Sensors::default(),
+                drift(&["nic/eth0"], false),
+                &[],
+                strict
+            ),
             Verdict::Refuse(Refusal::ComponentDrift, vec!["nic/eth0".into()])
         );
         assert_eq!(
-            judge(Active, vec![], drift(&["cpu/0"], true), &[], strict),
+            judge(
+                Active,
+                Sensors::default(),
+                drift(&["cpu/0"], true),
+                &[],
+                strict
+            ),
             Verdict::Quarantine(vec!["cpu/0".into()])
         );
         // A maintenance window accepts even immutable changes.
         assert_eq!(
-            judge(Maintenance, vec![], drift(&["cpu/0"], true), &[7], strict),
+            judge(
+                Maintenance,
+                Sensors::default(),
+                drift(&["cpu/0"], true),
+                &[7],
+                strict
+            ),
             Verdict::Rotate {
                 warn: vec!["pcr:7".into()]
             }
         );
         // A tripped sensor outweighs drift, a maintenance window and PCRs; not the status.
         let tripped = || vec!["chassis/chassis:hwmon.it87.intrusion0".to_string()];
+        let gone = || vec!["chassis/chassis:ipmi.intrusion".to_string()];
+        let sensors = |tripped, missing| Sensors { tripped, missing };
         for status in [Active, Maintenance] {
             assert_eq!(
-                judge(status, tripped(), drift(&["cpu/0"], true), &[0], strict),
+                judge(
+                    status,
+                    sensors(tripped(), vec![]),
+                    drift(&["cpu/0"], true),
+                    &[0],
+                    strict
+                ),
                 Verdict::Tamper(tripped())
             );
         }
         assert_eq!(
-            judge(Quarantined, tripped(), none(), &[], lax),
+            judge(Quarantined, sensors(tripped(), vec![]), none(), &[], lax),
             Verdict::Refuse(Refusal::HostQuarantined, vec![])
         );
+        // A sensor gone silent is tamper, unless a maintenance window takes it away.
+        assert_eq!(
+            judge(Active, sensors(tripped(), gone()), none(), &[], lax),
+            Verdict::Tamper([tripped(), gone()].concat())
+        );
+        let rotated = judge(
+            Maintenance,
+            sensors(vec![], gone()),
+            drift(&["chassis/chassis"], false),
+            &[],
+            lax,
+        );
+        assert_eq!(rotated, Verdict::Rotate { warn: vec![] });
         // PCRs refuse before anything else, or join the drift as warnings.
         assert_eq!(
-            judge(Maintenance, vec![], drift(&["cpu/0"], true), &[0, 7], lax),
+            judge(
+                Maintenance,
+                Sensors::default(),
+                drift(&["cpu/0"], true),
+                &[0, 7],
+                lax
+            ),
             Verdict::Refuse(Refusal::PcrMismatch, vec!["pcr:0".into(), "pcr:7".into()])
         );
         assert_eq!(
             judge(
                 Active,
-                vec![],
+                Sensors::default(),
                 drift(&["nic/eth0"], false),
                 &[7],
                 Policy {

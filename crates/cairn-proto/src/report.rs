@@ -156,6 +156,37 @@ pub enum ReportError {
     TooManyValues(String),
     #[error("component {0} has an id, value name or value longer than {max} bytes", max = limits::TEXT)]
     TextTooLong(String),
+    #[error("component {0}: {1}")]
+    Chassis(String, &'static str),
+}
+
+/// The one chassis component's id.
+pub const CHASSIS_ID: &str = "chassis";
+
+/// The longest tamper sensor name.
+pub const SENSOR_NAME: usize = 64;
+
+/// What a host reports of its sensors goes into the log when one trips, so it is held to the
+/// form the agent writes: one `chassis` component, short plain names, and a state each.
+fn check_chassis(c: &Component) -> Result<(), &'static str> {
+    if c.id != CHASSIS_ID {
+        return Err("the chassis component's id is `chassis`");
+    }
+    for (sensor, state) in &c.values {
+        let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._#-".contains(&b);
+        if sensor.is_empty() || sensor.len() > SENSOR_NAME || !sensor.bytes().all(plain) {
+            return Err("a sensor name is 1 to 64 characters of a-z 0-9 . _ # -");
+        }
+        if state != TAMPER_CLEAR && state != TAMPER_TRIPPED {
+            return Err("a sensor reads `clear` or `tripped`");
+        }
+    }
+    Ok(())
+}
+
+/// How a sensor is named in refusals, the host's tamper mark and the log.
+fn sensor_name(sensor: &str) -> String {
+    format!("{}/{CHASSIS_ID}:{sensor}", ComponentClass::Chassis)
 }
 
 impl Report {
@@ -184,6 +215,9 @@ impl Report {
             if long(&c.id) || c.values.iter().any(|(k, v)| long(k) || long(v)) {
                 return Err(ReportError::TextTooLong(name()));
             }
+            if c.class == ComponentClass::Chassis {
+                check_chassis(c).map_err(|e| ReportError::Chassis(name(), e))?;
+            }
         }
         for pair in self.components.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
@@ -196,22 +230,35 @@ impl Report {
         Ok(())
     }
 
-    /// SHA-256 of JCS(components), in the order the report holds them (canonical once
-    /// [`Report::validate`] passes or [`Report::new`] built it).
-    /// The tamper sensors that read [`TAMPER_TRIPPED`], as `chassis/ID:SENSOR`.
+    /// The tamper sensors that read [`TAMPER_TRIPPED`], as `chassis/chassis:SENSOR`.
     pub fn tripped_sensors(&self) -> Vec<String> {
-        self.components
-            .iter()
-            .filter(|c| c.class == ComponentClass::Chassis)
-            .flat_map(|c| {
-                c.values
-                    .iter()
-                    .filter(|(_, state)| *state == TAMPER_TRIPPED)
-                    .map(move |(sensor, _)| format!("{}:{sensor}", c.key()))
-            })
+        self.sensors()
+            .filter(|(_, state)| *state == TAMPER_TRIPPED)
+            .map(|(sensor, _)| sensor_name(sensor))
             .collect()
     }
 
+    /// The tamper sensors `registered` has that this report no longer names: a sensor that
+    /// went silent counts as tripped (unplugged, its driver unloaded, its BMC not answering).
+    pub fn missing_sensors(&self, registered: &Report) -> Vec<String> {
+        let present: std::collections::BTreeSet<&str> = self.sensors().map(|(s, _)| s).collect();
+        registered
+            .sensors()
+            .filter(|(sensor, _)| !present.contains(sensor))
+            .map(|(sensor, _)| sensor_name(sensor))
+            .collect()
+    }
+
+    /// The chassis's sensors and their states.
+    fn sensors(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.components
+            .iter()
+            .filter(|c| c.class == ComponentClass::Chassis)
+            .flat_map(|c| c.values.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// SHA-256 of JCS(components), in the order the report holds them (canonical once
+    /// [`Report::validate`] passes or [`Report::new`] built it).
     pub fn fingerprint(&self) -> Digest {
         let mut out = Vec::with_capacity(256 * self.components.len() + 2);
         out.push(b'[');
@@ -265,6 +312,53 @@ mod tests {
             ]
         );
         assert!(Report::default().tripped_sensors().is_empty());
+        // A sensor that went silent is named as missing; one that appears is not.
+        let later = Report::new(vec![component(
+            ComponentClass::Chassis,
+            "chassis",
+            &[
+                ("smbios.boot_up_state", TAMPER_CLEAR),
+                ("ipmi.intrusion", TAMPER_CLEAR),
+            ],
+        )]);
+        assert_eq!(
+            later.missing_sensors(&report),
+            [
+                "chassis/chassis:hwmon.nct6775.intrusion0",
+                "chassis/chassis:hwmon.nct6775.intrusion1"
+            ]
+        );
+        assert!(Report::default().missing_sensors(&later).len() == 2);
+        assert!(later.missing_sensors(&Report::default()).is_empty());
+    }
+
+    #[test]
+    fn a_chassis_component_is_held_to_the_agents_form() {
+        let chassis = |id: &str, kv: &[(&str, &str)]| {
+            Report::new(vec![component(ComponentClass::Chassis, id, kv)]).validate()
+        };
+        assert_eq!(
+            chassis("chassis", &[("hwmon.it87#2.intrusion0", "tripped")]),
+            Ok(())
+        );
+        let long = "a".repeat(65);
+        for (id, sensor, state) in [
+            ("other", "ipmi.x", "clear"),
+            ("chassis", "ipmi.x", "open"),
+            ("chassis", "ipmi.x", "Tripped"),
+            ("chassis", "IPMI.x", "clear"),
+            ("chassis", "ipmi x", "clear"),
+            ("chassis", "", "clear"),
+            ("chassis", long.as_str(), "tripped"),
+        ] {
+            assert!(
+                matches!(
+                    chassis(id, &[(sensor, state)]),
+                    Err(ReportError::Chassis(..))
+                ),
+                "{id} {sensor} {state}"
+            );
+        }
     }
 
     /// The JSON Schema states the same limits `validate` enforces (the attribute needs

@@ -159,7 +159,7 @@ impl Server {
             if config.webhooks[..i].iter().any(|h| h.url() == hook.url()) {
                 return Err(ServeError::WebhookTwice(hook.display()));
             }
-            let place = store.register_webhook(hook.url()).await?;
+            let place = store.register_webhook(&hook.key()).await?;
             tracing::info!(webhook = %hook.display(), from_entry = place, "delivering events");
         }
         let state = AppState::new(
@@ -241,7 +241,7 @@ impl Server {
             let _ = task.await;
         }
         if let Err(e) = store.release_webhooks(&owner).await {
-            tracing::warn!(error = %e, "webhook leases not given up: they run out in 30 s");
+            tracing::warn!(error = %e, "webhook leases not given up: they run out in 90 s");
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use cairn_keystore::KeyStore;
+use cairn_log::entry::MAX_ENTRY_BYTES;
 use cairn_log::{Checkpoint, Entry, Event, LogSigner};
 use cairn_proto::b64;
 use cairn_store::{NewEntry, Store, StoreError};
@@ -93,10 +94,14 @@ impl Log {
     /// is committed with a checkpoint that covers it.
     pub async fn record(&self, event: Event, owner: Option<&str>) -> Result<u64, ApiError> {
         let (done, appended) = oneshot::channel();
-        let pending = Pending {
-            entry: new_entry(event, owner),
-            done,
-        };
+        let entry = new_entry(event, owner);
+        // An entry bundle gives each entry a 16-bit length: a longer one could never be served.
+        // (What requests put in entries is bounded well below; this keeps it so.)
+        if entry.bytes.len() > MAX_ENTRY_BYTES {
+            let e = format!("a {}-byte {} entry", entry.bytes.len(), entry.kind);
+            return Err(StoreError::Unavailable(format!("{e} is over the log's limit")).into());
+        }
+        let pending = Pending { entry, done };
         let stopped = || ApiError::from(StoreError::Unavailable("the log writer stopped".into()));
         self.queue.send(pending).await.map_err(|_| stopped())?;
         match appended.await.map_err(|_| stopped())? {

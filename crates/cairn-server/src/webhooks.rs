@@ -13,9 +13,11 @@ use cairn_store::StoreError;
 use crate::AppState;
 use crate::clock;
 
-/// Seconds a replica's lease on a webhook lasts unless renewed (it is renewed before each
-/// attempt, and an attempt takes at most [`ATTEMPT_TIMEOUT`]).
-const LEASE_SECONDS: i64 = 30;
+/// Seconds a replica's lease on a webhook lasts unless renewed: it is renewed after each wait
+/// and each attempt, so it outlasts the longest wait
+/// ([`MAX_BACKOFF`](cairn_log::webhook::MAX_BACKOFF)) and the attempt after
+/// it ([`ATTEMPT_TIMEOUT`]), with room for replicas' clocks to differ by a few seconds.
+const LEASE_SECONDS: i64 = 90;
 
 /// How often a caught-up webhook looks for entries that another replica appended.
 const POLL: Duration = Duration::from_secs(2);
@@ -58,7 +60,10 @@ pub async fn deliver_forever(state: AppState, hook: Webhook, owner: String) {
             tracing::warn!(webhook = %hook.display(), error = %e, "webhook delivery paused");
         }
         // This process's next entry wakes it at once; another replica's within POLL.
-        let _ = tokio::time::timeout(POLL, appended.changed()).await;
+        if let Ok(Err(_)) = tokio::time::timeout(POLL, appended.changed()).await {
+            // The log writer stopped (nothing more is appended here): poll.
+            tokio::time::sleep(POLL).await;
+        }
     }
 }
 
@@ -77,7 +82,7 @@ impl Delivery<'_> {
         let now = clock::now();
         self.state
             .store
-            .lease_webhook(self.hook.url(), self.owner, now, now + LEASE_SECONDS)
+            .lease_webhook(&self.hook.key(), self.owner, now, now + LEASE_SECONDS)
             .await
     }
 
@@ -86,7 +91,7 @@ impl Delivery<'_> {
         self.state
             .store
             .webhook_delivered(
-                self.hook.url(),
+                &self.hook.key(),
                 self.owner,
                 delivered,
                 clock::now() + LEASE_SECONDS,
@@ -153,7 +158,8 @@ impl Delivery<'_> {
                     return Ok(true);
                 }
                 Ok(answer) => format!("answered {}", answer.status()),
-                Err(e) => format!("unreachable: {e}"),
+                // Without the URL, which reqwest's errors quote.
+                Err(e) => format!("unreachable: {}", e.without_url()),
             };
             metrics.webhook_failures.inc();
             failures += 1;

@@ -386,10 +386,9 @@ impl Store {
         self.host(host_id).await
     }
 
-    /// Moves a host from `from` to `to`, as the life cycle judged. The update is conditional
-    /// on `from`, so a concurrent change on any replica is never overwritten: a lost race
-    /// reports the status that won. A host that leaves quarantine leaves its tamper mark
-    /// behind (the life cycle lets only `clear-tamper` or `revoke` do that to a marked one).
+    /// Moves a host without a tamper mark from `from` to `to`, as the life cycle judged. The
+    /// update is conditional on both, so a concurrent change on any replica is never
+    /// overwritten: a lost race reports the status that won.
     pub async fn transition(
         &self,
         host_id: &HostId,
@@ -397,15 +396,8 @@ impl Store {
         to: HostStatus,
         now: i64,
     ) -> Result<Transition> {
-        let sql = match to {
-            HostStatus::Quarantined => {
-                "UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4"
-            }
-            _ => {
-                "UPDATE hosts SET status = $1, updated_at = $2, tamper = NULL \
-                 WHERE host_id = $3 AND status = $4"
-            }
-        };
+        let sql = "UPDATE hosts SET status = $1, updated_at = $2 \
+                   WHERE host_id = $3 AND status = $4 AND tamper IS NULL";
         self.update_status(host_id, (from, to), None, sql, now)
             .await
     }
@@ -420,11 +412,24 @@ impl Store {
         now: i64,
     ) -> Result<Transition> {
         let sql = "UPDATE hosts SET status = $1, updated_at = $2, tamper = $5 \
-                   WHERE host_id = $3 AND status = $4";
+                   WHERE host_id = $3 AND status = $4 AND tamper IS NULL";
         let mark = serde_json::to_string(sensors).expect("strings serialize");
         let change = (from, HostStatus::Quarantined);
         self.update_status(host_id, change, Some(mark), sql, now)
             .await
+    }
+
+    /// Moves a host quarantined for tamper to `to` (`clear-tamper`, `revoke`), its mark gone.
+    pub async fn leave_tamper_quarantine(
+        &self,
+        host_id: &HostId,
+        to: HostStatus,
+        now: i64,
+    ) -> Result<Transition> {
+        let sql = "UPDATE hosts SET status = $1, updated_at = $2, tamper = NULL \
+                   WHERE host_id = $3 AND status = $4 AND tamper IS NOT NULL";
+        let change = (HostStatus::Quarantined, to);
+        self.update_status(host_id, change, None, sql, now).await
     }
 
     async fn update_status(

@@ -7,40 +7,40 @@ use sqlx::Row;
 use crate::{Result, Store};
 
 impl Store {
-    /// Keeps a place in the log for the webhook of `url`; a new webhook starts at the log's
+    /// Keeps a place in the log for `webhook` (its URL and filter, as configured); a new webhook starts at the log's
     /// current size (it gets what happens from its configuration on). Answers its place.
-    pub async fn register_webhook(&self, url: &str) -> Result<u64> {
+    pub async fn register_webhook(&self, webhook: &str) -> Result<u64> {
         // SQLite reads `ON CONFLICT` after a SELECT as an upsert only once a WHERE ends it.
         sqlx::query(
-            "INSERT INTO webhook_cursors (url, delivered, lease_owner, lease_until) \
-             SELECT $1, size, NULL, 0 FROM log_head WHERE id = 1 ON CONFLICT (url) DO NOTHING",
+            "INSERT INTO webhook_cursors (webhook, delivered, lease_owner, lease_until) \
+             SELECT $1, size, NULL, 0 FROM log_head WHERE id = 1 ON CONFLICT (webhook) DO NOTHING",
         )
-        .bind(url)
+        .bind(webhook)
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query("SELECT delivered FROM webhook_cursors WHERE url = $1")
-            .bind(url)
+        let row = sqlx::query("SELECT delivered FROM webhook_cursors WHERE webhook = $1")
+            .bind(webhook)
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get::<i64, _>("delivered")? as u64)
     }
 
-    /// Takes or renews the lease on `url`'s webhook for `owner` until `until` (seconds since
+    /// Takes or renews the lease on `webhook` for `owner` until `until` (seconds since
     /// the epoch), unless another holds a lease that has not run out at `now`. Answers its
     /// place, or `None` if another replica delivers it.
     pub async fn lease_webhook(
         &self,
-        url: &str,
+        webhook: &str,
         owner: &str,
         now: i64,
         until: i64,
     ) -> Result<Option<u64>> {
         let row = sqlx::query(
             "UPDATE webhook_cursors SET lease_owner = $2, lease_until = $3 \
-             WHERE url = $1 AND (lease_owner = $2 OR lease_owner IS NULL OR lease_until < $4) \
+             WHERE webhook = $1 AND (lease_owner = $2 OR lease_owner IS NULL OR lease_until < $4) \
              RETURNING delivered",
         )
-        .bind(url)
+        .bind(webhook)
         .bind(owner)
         .bind(until)
         .bind(now)
@@ -50,20 +50,20 @@ impl Store {
             .transpose()
     }
 
-    /// Moves `url`'s place on to `delivered` entries, renewing `owner`'s lease until `until`;
+    /// Moves `webhook`'s place on to `delivered` entries, renewing `owner`'s lease until `until`;
     /// `false` (and nothing moved) if `owner` no longer holds the lease.
     pub async fn webhook_delivered(
         &self,
-        url: &str,
+        webhook: &str,
         owner: &str,
         delivered: u64,
         until: i64,
     ) -> Result<bool> {
         let moved = sqlx::query(
             "UPDATE webhook_cursors SET delivered = $3, lease_until = $4 \
-             WHERE url = $1 AND lease_owner = $2 AND delivered <= $3",
+             WHERE webhook = $1 AND lease_owner = $2 AND delivered <= $3",
         )
-        .bind(url)
+        .bind(webhook)
         .bind(owner)
         .bind(delivered as i64)
         .bind(until)

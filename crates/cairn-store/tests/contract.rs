@@ -367,6 +367,113 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
 }
 
 #[tokio::test]
+async fn a_tamper_mark_is_set_with_its_quarantine_and_only_a_clear_or_revoke_removes_it() {
+    each_backend("tamper", |store| async move {
+        let Enrolled::Created(host) = store
+            .enroll_host(new_host(8, "S8"), None, u64::MAX, 100)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        let id = host.host_id.clone();
+        store
+            .transition(&id, HostStatus::Pending, HostStatus::Active, 101)
+            .await
+            .unwrap();
+        let sensors = vec!["chassis/chassis:hwmon.it87.intrusion0".to_string()];
+        let t = store
+            .quarantine_for_tamper(&id, HostStatus::Active, &sensors, 102)
+            .await
+            .unwrap();
+        assert!(matches!(&t, Transition::Done(h) if h.status == HostStatus::Quarantined && h.tamper == sensors));
+        assert_eq!(store.host(&id).await.unwrap().unwrap().tamper, sensors);
+        // An action judged on an unmarked host (a stale approve) does not apply to a marked
+        // one, nor does a second tamper quarantine.
+        let stale = store
+            .transition(&id, HostStatus::Quarantined, HostStatus::Active, 103)
+            .await
+            .unwrap();
+        assert!(matches!(stale, Transition::Conflict(HostStatus::Quarantined)));
+        let again = store
+            .quarantine_for_tamper(&id, HostStatus::Quarantined, &sensors, 103)
+            .await
+            .unwrap();
+        assert!(matches!(again, Transition::Conflict(_)));
+        let cleared = store
+            .leave_tamper_quarantine(&id, HostStatus::Active, 104)
+            .await
+            .unwrap();
+        assert!(matches!(&cleared, Transition::Done(h) if h.status == HostStatus::Active && h.tamper.is_empty()));
+        // Once cleared, there is no mark to leave.
+        let twice = store
+            .leave_tamper_quarantine(&id, HostStatus::Active, 105)
+            .await
+            .unwrap();
+        assert!(matches!(twice, Transition::Conflict(HostStatus::Active)));
+        // Revoking a marked host removes its mark with it.
+        store
+            .quarantine_for_tamper(&id, HostStatus::Active, &sensors, 106)
+            .await
+            .unwrap();
+        let revoked = store
+            .leave_tamper_quarantine(&id, HostStatus::Revoked, 107)
+            .await
+            .unwrap();
+        assert!(matches!(&revoked, Transition::Done(h) if h.status == HostStatus::Revoked && h.tamper.is_empty()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_webhooks_place_is_kept_and_leased_to_one_owner_at_a_time() {
+    each_backend("webhooks", |store| async move {
+        let signer = log_signer();
+        store.open_log(&signer).await.unwrap();
+        let entry = |i| log_entry(i, None);
+        store
+            .append_log(&[entry(0), entry(1)], &signer)
+            .await
+            .unwrap();
+        // A new webhook starts at the log's size; registering again keeps its place.
+        let hook = "https://hooks.example/a#host.*";
+        assert_eq!(store.register_webhook(hook).await.unwrap(), 2);
+        store.append_log(&[entry(2)], &signer).await.unwrap();
+        assert_eq!(store.register_webhook(hook).await.unwrap(), 2);
+        assert_eq!(
+            store.lease_webhook(hook, "a", 10, 100).await.unwrap(),
+            Some(2)
+        );
+        // Another owner waits for the lease to run out; the holder renews it.
+        assert_eq!(store.lease_webhook(hook, "b", 50, 140).await.unwrap(), None);
+        assert!(store.webhook_delivered(hook, "a", 3, 120).await.unwrap());
+        assert!(!store.webhook_delivered(hook, "b", 3, 120).await.unwrap());
+        // Never backwards.
+        assert!(!store.webhook_delivered(hook, "a", 1, 120).await.unwrap());
+        assert_eq!(
+            store.lease_webhook(hook, "b", 121, 200).await.unwrap(),
+            Some(3)
+        );
+        assert!(!store.webhook_delivered(hook, "a", 4, 220).await.unwrap());
+        // A lease given up is taken at once.
+        store.release_webhooks("b").await.unwrap();
+        assert_eq!(
+            store.lease_webhook(hook, "a", 122, 200).await.unwrap(),
+            Some(3)
+        );
+        // Unknown webhooks have no place to lease.
+        assert_eq!(
+            store
+                .lease_webhook("https://other/", "a", 1, 2)
+                .await
+                .unwrap(),
+            None
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn admin_tokens_are_found_by_hash_until_they_expire() {
     each_backend("tokens", |store| async move {
         store

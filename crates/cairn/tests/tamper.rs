@@ -191,4 +191,16 @@ async fn a_tripped_sensor_is_refused_quarantined_logged_and_announced_until_clea
             .collect();
         assert_eq!(got, expected);
     }
+
+    // A sensor that goes silent (its switch unplugged, its driver unloaded) is tamper too.
+    std::fs::remove_file(
+        machine
+            .path()
+            .join("sys/class/hwmon/hwmon3/intrusion0_alarm"),
+    )
+    .unwrap();
+    let refused = attest();
+    assert!(stderr(&refused).contains("tamper-detected"), "{refused:?}");
+    assert!(stderr(&refused).contains(SENSOR), "{refused:?}");
+    assert_eq!(show()["tamper"], serde_json::json!([SENSOR]));
 }

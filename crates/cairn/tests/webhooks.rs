@@ -199,3 +199,39 @@ fn a_webhook_that_would_leak_or_is_given_twice_is_refused_before_serving() {
         "{out:?}"
     );
 }
+
+/// Two replicas on one PostgreSQL database, both configured with one webhook: events made on
+/// either reach the receiver once each, in log order, and when the delivering replica stops
+/// the other takes over.
+#[tokio::test]
+async fn replicas_deliver_a_webhook_once_between_them() {
+    let Some(url) = cairn_store::testing::fresh_postgres("e2e-webhook-replicas").await else {
+        return;
+    };
+    if !have_standardwebhooks() {
+        return;
+    }
+    let mut receiver = Receiver::start(&[]);
+    let hook = format!("{}/both", receiver.url);
+    let flags = ["--webhook", hook.as_str()];
+    let mut a = TestServer::start(Some(&url), &flags);
+    let b = TestServer::run(&a.data_dir, Some(&url), &flags, a.admin_token.clone());
+    receiver.give_secret(&webhook_secret(&a.data_dir, &hook));
+    for (i, server) in [&a, &b, &a, &b].into_iter().enumerate() {
+        ok(&server.cli(&["admin", "volumes", "create", "--id", &format!("v{i}")]));
+        ok(&server.cli(&["admin", "tokens", "create", "--role", "join"]));
+    }
+    let before = logged_from(&b, 1).await;
+    assert_eq!(delivered(&receiver.wait_for(before.len()).await), before);
+    // Whichever held the lease, the one left delivers what comes next.
+    terminate(&mut a);
+    ok(&b.cli(&["admin", "tokens", "create", "--role", "join"]));
+    let all = logged_from(&b, 1).await;
+    assert_eq!(all.len(), before.len() + 1);
+    let accepted = receiver.wait_for(all.len()).await;
+    assert_eq!(delivered(&accepted), all);
+    assert!(
+        accepted.iter().all(|d| d["duplicate"] == false),
+        "{accepted:?}"
+    );
+}

@@ -6,7 +6,7 @@ use cairn_log::{Event, HostChanged};
 use cairn_proto::api::{AttestResponse, Challenge};
 use cairn_proto::lifecycle::{self, HostChange, Verdict};
 use cairn_proto::nonce::ChallengeError;
-use cairn_proto::{Evidence, HkAlg, HostId, Nonce, Refusal, Signature, Signed, drift};
+use cairn_proto::{Evidence, HkAlg, HostId, HostStatus, Nonce, Refusal, Signature, Signed, drift};
 use cairn_store::Transition;
 use cairn_token::Jwk;
 use cairn_token::claims::{self, Claims, Validity};
@@ -53,6 +53,26 @@ fn check_nonce(state: &AppState, nonce: &Nonce) -> Result<i64, ApiError> {
                 Refusal::NonceUnknown.with("it was never issued by this service")
             }
         })
+}
+
+/// Logs the status change an attestation made to its host, with the fingerprint it presented
+/// (and the tamper sensors it showed tripped).
+async fn log_change(
+    state: &AppState,
+    evidence: &Evidence,
+    (change, from, to): (HostChange, HostStatus, HostStatus),
+    sensors: Vec<String>,
+) -> Result<(), ApiError> {
+    let details = HostChanged {
+        host_id: evidence.host_id.clone(),
+        from,
+        to,
+        by: None,
+        fingerprint: Some(evidence.report.fingerprint()),
+        sensors,
+    };
+    let event = Event::host_changed(change, details);
+    state.log.record(event, None).await.map(drop)
 }
 
 fn first_use(first: bool) -> Result<(), ApiError> {
@@ -119,16 +139,22 @@ async fn issue_pat(
     first_use(first)?;
     let pcrs_off = pcrs_off(state, host_id, &signed.signature)?;
     let fingerprint = evidence.report.fingerprint();
-    // Equal fingerprints mean equal canonical component lists: no per-component work.
-    let drift = match fingerprint == host.fingerprint {
-        true => drift::Drift::default(),
+    // Equal fingerprints mean equal canonical component lists: no per-component work (and a
+    // registered report never holds a tripped sensor: those are refused before they are).
+    let (drift, missing) = match fingerprint == host.fingerprint {
+        true => (drift::Drift::default(), vec![]),
         false => {
             let registered = state
                 .store
                 .registered_report(host_id, &host.fingerprint)
                 .await?;
-            drift::compare(&registered, &evidence.report)
+            let missing = evidence.report.missing_sensors(&registered);
+            (drift::compare(&registered, &evidence.report), missing)
         }
+    };
+    let sensors = lifecycle::Sensors {
+        tripped: evidence.report.tripped_sensors(),
+        missing,
     };
     let policy = lifecycle::Policy {
         strict_drift: state.config.strict_drift,
@@ -140,8 +166,7 @@ async fn issue_pat(
     };
 
     let now = clock::now();
-    let tripped = evidence.report.tripped_sensors();
-    let verdict = lifecycle::judge(host.status, tripped, drift, &pcrs_off, policy);
+    let verdict = lifecycle::judge(host.status, sensors, drift, &pcrs_off, policy);
     let (status, drifted) = match verdict {
         Verdict::Affirm => (PatStatus::Affirming, vec![]),
         Verdict::Warn(drifted) => (PatStatus::Warning, drifted),
@@ -159,18 +184,8 @@ async fn issue_pat(
                 return Err(Refusal::HostStatusChanged.into());
             }
             tracing::info!(host = %host_id, "fingerprint rotated");
-            let change = HostChanged {
-                host_id: host_id.clone(),
-                from: host.status,
-                to,
-                by: None,
-                fingerprint: Some(fingerprint),
-                sensors: vec![],
-            };
-            state
-                .log
-                .record(Event::host_changed(HostChange::Rotated, change), None)
-                .await?;
+            let change = (HostChange::Rotated, host.status, to);
+            log_change(state, evidence, change, vec![]).await?;
             match warn.is_empty() {
                 true => (PatStatus::Affirming, warn),
                 false => (PatStatus::Warning, warn),
@@ -184,21 +199,8 @@ async fn issue_pat(
                     .await?
             {
                 tracing::warn!(host = %host_id, ?changed, "host quarantined: immutable component changed");
-                let change = HostChanged {
-                    host_id: host_id.clone(),
-                    from: host.status,
-                    to,
-                    by: None,
-                    fingerprint: Some(fingerprint),
-                    sensors: vec![],
-                };
-                state
-                    .log
-                    .record(
-                        Event::host_changed(HostChange::ImmutableDrift, change),
-                        None,
-                    )
-                    .await?;
+                let change = (HostChange::ImmutableDrift, host.status, to);
+                log_change(state, evidence, change, vec![]).await?;
             }
             return Err(Refusal::ImmutableComponentChanged.with(format!(
                 "changed: {}; the host is quarantined",
@@ -213,21 +215,11 @@ async fn issue_pat(
                     .await?
             {
                 tracing::warn!(host = %host_id, ?sensors, "host quarantined: tamper sensor tripped");
-                let change = HostChanged {
-                    host_id: host_id.clone(),
-                    from: host.status,
-                    to,
-                    by: None,
-                    fingerprint: Some(fingerprint),
-                    sensors: sensors.clone(),
-                };
-                state
-                    .log
-                    .record(Event::host_changed(HostChange::Tamper, change), None)
-                    .await?;
+                let change = (HostChange::Tamper, host.status, to);
+                log_change(state, evidence, change, sensors.clone()).await?;
             }
             return Err(Refusal::TamperDetected.with(format!(
-                "tripped: {}; the host is quarantined until an operator clears it",
+                "tripped or gone silent: {}; the host is quarantined until an operator clears it",
                 sensors.join(", ")
             )));
         }

@@ -333,11 +333,13 @@ pub async fn act(
         .status
         .act(action, proof, tamper)
         .map_err(|conflict| conflict.refusal().with(conflict.to_string()))?;
-    match state
-        .store
-        .transition(&id, host.status, to, clock::now())
-        .await?
-    {
+    // Applied only to a host still as judged: in its status, and with its tamper mark or not.
+    let now = clock::now();
+    let applied = match tamper {
+        Tamper::None => state.store.transition(&id, host.status, to, now).await?,
+        Tamper::Uncleared => state.store.leave_tamper_quarantine(&id, to, now).await?,
+    };
+    match applied {
         Transition::Done(changed) => {
             tracing::info!(host = %changed.host_id, %action, status = %changed.status, "host status changed");
             let change = HostChanged {
@@ -363,7 +365,7 @@ pub async fn act(
         }
         Transition::NotFound => Err(ApiError::not_found("No such host")),
         Transition::Conflict(current) => Err(Refusal::InvalidTransition.with(format!(
-            "the host became {current} meanwhile; cannot {action} it"
+            "the host changed meanwhile (it is {current}); cannot {action} it"
         ))),
     }
 }
