@@ -11,8 +11,10 @@ CREATE TABLE log_entries (
     owner   TEXT,
     entry   TEXT NOT NULL
 );
-CREATE INDEX log_entries_by_subject ON log_entries (subject, kind);
-CREATE INDEX log_entries_by_owner ON log_entries (owner, idx);
+-- Only what is looked up is indexed, so that the frequent entries (PATs) cost none: an ERoT's
+-- generation (its receipt's proof), and the entries a customer may read.
+CREATE INDEX log_entries_by_erot ON log_entries (subject) WHERE kind = 'erot.generated';
+CREATE INDEX log_entries_by_owner ON log_entries (owner, idx) WHERE owner IS NOT NULL;
 CREATE TABLE log_hashes (
     idx  BIGINT PRIMARY KEY,
     hash BYTEA NOT NULL

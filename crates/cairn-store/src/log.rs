@@ -270,14 +270,15 @@ impl Store {
         }
     }
 
-    /// The index of the entry of `kind` about `subject` (the first, if several).
-    pub async fn log_index_of(&self, kind: &str, subject: &str) -> Result<Option<u64>> {
-        let row =
-            sqlx::query("SELECT MIN(idx) AS idx FROM log_entries WHERE subject = $1 AND kind = $2")
-                .bind(subject.to_string())
-                .bind(kind.to_string())
-                .fetch_one(&self.pool)
-                .await?;
+    /// The index of an ERoT's `erot.generated` entry, which its receipt's proof is for. (Only
+    /// those entries are indexed by subject: the others cost no index to append.)
+    pub async fn erot_generated_index(&self, erot_id: &str) -> Result<Option<u64>> {
+        let row = sqlx::query(
+            "SELECT MIN(idx) AS idx FROM log_entries WHERE subject = $1 AND kind = 'erot.generated'",
+        )
+        .bind(erot_id.to_string())
+        .fetch_one(&self.pool)
+        .await?;
         Ok(row.try_get::<Option<i64>, _>("idx")?.map(|i| i as u64))
     }
 }
@@ -293,7 +294,6 @@ fn logged(row: &sqlx::any::AnyRow) -> Result<LoggedEntry> {
 /// The stored checkpoint, if the log's key signed it and it says the size stored beside it.
 fn open_head(signer: &LogSigner, size: i64, note: &str) -> Result<Checkpoint> {
     let checkpoint = signer
-        .key()
         .open(note.as_bytes())
         .map_err(|e| inconsistent(format!("the stored checkpoint: {e}")))?;
     if i64::try_from(checkpoint.size).ok() != Some(size) {

@@ -1063,11 +1063,9 @@ async fn the_log_grows_in_order_and_proves_every_entry_and_every_prefix() {
                 verify_consistency(&proof, old.size, old.root, new.size, new.root).unwrap();
             }
         }
-        assert_eq!(
-            store.log_index_of("erot.generated", "s42").await.unwrap(),
-            Some(42)
-        );
-        assert_eq!(store.log_index_of("pat.issued", "s42").await.unwrap(), None);
+        assert_eq!(store.erot_generated_index("s42").await.unwrap(), Some(42));
+        // s43's entry is a PAT's.
+        assert_eq!(store.erot_generated_index("s43").await.unwrap(), None);
         // A customer's view holds its own entries only, after the index it asks from.
         let own = store.log_events(Some(3), Some("owner-a"), 5).await.unwrap();
         assert_eq!(

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use cairn_log::{Event, EventType};
+use cairn_log::Event;
 use cairn_proto::api::{
     ErotRequest, ErotResponse, ReceiptRequest, ReceiptResponse, ReleaseRequest,
 };
@@ -148,7 +148,7 @@ pub async fn receipt(
         .receipt_signer
         .sign(&claims)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
-    let tlog_proof = super::log::tlog_proof(&state, EventType::ErotGenerated, &claims.sub)
+    let tlog_proof = super::log::tlog_proof(&state, &claims.sub)
         .await?
         .map(|proof| proof.to_text());
     Ok(Json(ReceiptResponse {

@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use cairn_log::tiles::{TileRef, bundle};
 use cairn_log::tree::ProofRequest;
-use cairn_log::{EventType, Hash, TlogProof};
+use cairn_log::{Hash, TlogProof};
 use cairn_proto::Refusal;
 use cairn_proto::api::LogProof;
 use serde::Deserialize;
@@ -154,14 +154,13 @@ fn base64(hashes: Vec<Hash>) -> Vec<String> {
     hashes.iter().map(ToString::to_string).collect()
 }
 
-/// A `tlog-proof@v1` that the entry of `kind` about `subject` is in the tree of the latest
-/// checkpoint, the entry itself in its `extra` line; `None` if there is no such entry.
+/// A `tlog-proof@v1` that the `erot.generated` entry of `erot_id` is in the tree of the
+/// latest checkpoint, the entry itself in its `extra` line; `None` if there is no such entry.
 pub(crate) async fn tlog_proof(
     state: &AppState,
-    kind: EventType,
-    subject: &str,
+    erot_id: &str,
 ) -> Result<Option<TlogProof>, ApiError> {
-    let Some(index) = state.store.log_index_of(kind.as_str(), subject).await? else {
+    let Some(index) = state.store.erot_generated_index(erot_id).await? else {
         return Ok(None);
     };
     // An entry is committed with the checkpoint that covers it, so this one does.
