@@ -15,18 +15,11 @@ use common::*;
 /// Every event of the log, as the admin reads them, by type.
 async fn events_by_type(server: &TestServer) -> BTreeMap<String, Vec<serde_json::Value>> {
     let mut by_type: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-    let mut after = None;
-    loop {
-        let page = server.admin().events(after).await.unwrap();
-        if page.events.is_empty() {
-            return by_type;
-        }
-        for event in page.events {
-            let kind = event.entry["type"].as_str().unwrap().to_string();
-            by_type.entry(kind).or_default().push(event.entry);
-        }
-        after = page.next;
+    for event in events_after(server, None).await {
+        let kind = event.entry["type"].as_str().unwrap().to_string();
+        by_type.entry(kind).or_default().push(event.entry);
     }
+    by_type
 }
 
 /// Drives every kind of security event once or more; answers the customer's token and the

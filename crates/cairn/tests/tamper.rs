@@ -137,20 +137,11 @@ async fn a_tripped_sensor_is_refused_quarantined_logged_and_announced_until_clea
     assert_eq!(server.admin().hosts().await.unwrap().len(), 1);
 
     // Logged: each tamper with its sensors, each clear by the operator's token.
-    let mut host_events = vec![];
-    let mut after = None;
-    loop {
-        let page = server.admin().events(after).await.unwrap();
-        if page.events.is_empty() {
-            break;
-        }
-        after = page.next;
-        host_events.extend(
-            page.events
-                .into_iter()
-                .filter(|e| e.entry["type"].as_str().unwrap().starts_with("host.")),
-        );
-    }
+    let host_events: Vec<_> = events_after(&server, None)
+        .await
+        .into_iter()
+        .filter(|e| e.entry["type"].as_str().unwrap().starts_with("host."))
+        .collect();
     let of = |kind: &str| -> Vec<&serde_json::Value> {
         host_events
             .iter()

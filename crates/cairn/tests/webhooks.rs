@@ -16,19 +16,11 @@ use common::*;
 
 /// `(index, type)` of every logged event from `from` on, as the admin reads them.
 async fn logged_from(server: &TestServer, from: u64) -> Vec<(u64, String)> {
-    let mut all = vec![];
-    let mut after = from.checked_sub(1);
-    loop {
-        let page = server.admin().events(after).await.unwrap();
-        if page.events.is_empty() {
-            return all;
-        }
-        for event in page.events {
-            let kind = event.entry["type"].as_str().unwrap().to_string();
-            all.push((event.index, kind));
-        }
-        after = page.next;
-    }
+    events_after(server, from.checked_sub(1))
+        .await
+        .into_iter()
+        .map(|e| (e.index, e.entry["type"].as_str().unwrap().to_string()))
+        .collect()
 }
 
 fn delivered(accepted: &[serde_json::Value]) -> Vec<(u64, String)> {

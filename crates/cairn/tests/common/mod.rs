@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use cairn_agent::{ApiClient, HardwareKeySigner, SoftKey, Trust};
-use cairn_proto::api::{ErotResponse, TokenRequest, TokenRole};
+use cairn_proto::api::{ErotResponse, EventView, TokenRequest, TokenRole};
 use cairn_proto::{Evidence, Report, Signed};
 
 pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
@@ -99,15 +99,7 @@ impl TestServer {
         )
         .unwrap();
         let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("cairn server listening on ")
-            .unwrap_or_else(|| panic!("unexpected: {line:?}"))
-            .to_string();
+        let url = announced(&mut child, "cairn server listening on ");
         TestServer {
             child,
             url,
@@ -195,6 +187,33 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// What a process announces on its first stdout line after `prefix` (the address it listens
+/// on, say); a panic if it says anything else.
+pub fn announced(child: &mut Child, prefix: &str) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("unexpected: {line:?}"))
+        .to_string()
+}
+
+/// Every logged event after index `after` (all without it), as the admin reads them page by
+/// page.
+pub async fn events_after(server: &TestServer, mut after: Option<u64>) -> Vec<EventView> {
+    let mut all = vec![];
+    loop {
+        let page = server.admin().events(after).await.unwrap();
+        if page.events.is_empty() {
+            return all;
+        }
+        after = page.next;
+        all.extend(page.events);
     }
 }
 

@@ -1,7 +1,7 @@
 //! A webhook receiver for tests: `scripts/webhook-receiver.py`, which checks every delivery's
 //! signature with the Python `standardwebhooks` library.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,15 +46,7 @@ impl Receiver {
             .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected: {line:?}"))
-            .to_string();
+        let url = super::announced(&mut child, "listening on ");
         let stdin = child.stdin.take();
         Receiver {
             child,
