@@ -76,7 +76,10 @@ pub async fn log(batches: &[usize], seconds: u64, database_url: Option<String>) 
         while start.elapsed() < Duration::from_secs(seconds) {
             let entries: Vec<NewEntry> = (next..next + batch as u64).map(entry).collect();
             let t = Instant::now();
-            store.append_log(&entries, &signer).await.map_err(failure)?;
+            store
+                .append_log(&entries, &signer, None)
+                .await
+                .map_err(failure)?;
             latencies.push(t.elapsed());
             next += batch as u64;
             appended += batch as u64;

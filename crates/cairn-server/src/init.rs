@@ -55,7 +55,7 @@ pub async fn init(
         by: "cairn server init".into(),
     };
     store
-        .append_log(&[crate::log::new_entry(created, None)], &signer)
+        .append_log(&[crate::log::new_entry(created, None)], &signer, None)
         .await?;
     store.close().await;
     Ok(Initialized {

@@ -53,6 +53,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    LogQueue(#[from] log::QueueError),
     #[error("--webhook {0} is given twice")]
     WebhookTwice(String),
     #[error(
@@ -153,7 +155,8 @@ impl Server {
             .get_or_insert_with(|| format!("{scheme}://{addr}"));
         let challenges = challenge_key(&store, keys.as_ref())?;
         let metrics = Arc::new(metrics::Metrics::default());
-        let (log, checkpoint) = log::Log::open(store.clone(), &keys, metrics.clone()).await?;
+        let (log, checkpoint) =
+            log::Log::open(store.clone(), &keys, metrics.clone(), &config.data_dir).await?;
         tracing::info!(size = checkpoint.size, root = %checkpoint.root, "transparency log checked against its checkpoint");
         for (i, hook) in config.webhooks.iter().enumerate() {
             if config.webhooks[..i].iter().any(|h| h.url() == hook.url()) {
@@ -228,6 +231,7 @@ impl Server {
             )));
         }
         let store = self.state.store.clone();
+        let log = self.state.log.clone();
         let limits = self.state.config.limits.clone();
         let metrics = self.state.metrics.clone();
         let tls = self
@@ -240,6 +244,7 @@ impl Server {
         for task in background {
             let _ = task.await;
         }
+        log.close().await;
         if let Err(e) = store.release_webhooks(&owner).await {
             tracing::warn!(error = %e, "webhook leases not given up: they run out in 90 s");
         }

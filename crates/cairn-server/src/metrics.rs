@@ -19,6 +19,7 @@ pub struct Metrics {
     pub key_releases: Family<Outcome, Counter>,
     pub log_entries: Counter,
     pub log_size: Gauge,
+    pub log_queued: Gauge,
     pub log_inconsistent: Counter,
     pub webhook_deliveries: Counter,
     pub webhook_failures: Counter,
@@ -56,6 +57,12 @@ impl Default for Metrics {
             "log_size",
             "The transparency log's size at its last checkpoint seen here",
             log_size.clone(),
+        );
+        let log_queued = Gauge::default();
+        registry.register(
+            "log_queued",
+            "Events acknowledged here and not yet sequenced into the log (in its durable queue)",
+            log_queued.clone(),
         );
         let log_inconsistent = Counter::default();
         registry.register(
@@ -97,6 +104,7 @@ impl Default for Metrics {
             key_releases,
             log_entries,
             log_size,
+            log_queued,
             log_inconsistent,
             webhook_deliveries,
             webhook_failures,

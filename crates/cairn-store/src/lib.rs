@@ -28,7 +28,7 @@ use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 
 pub use erots::{ErotRecord, ExpiredErot};
 pub use hosts::{Activation, Enrolled, HostRecord, HostState, NewHost, Transition};
-pub use log::{LoggedEntry, NewEntry};
+pub use log::{LoggedEntry, NewEntry, QueueMark};
 pub use tokens::{TokenRecord, token_id};
 pub use volumes::{InstanceRecord, Placement, VolumeRecord};
 
@@ -76,6 +76,7 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
     /// In-memory state of a database this process owns (SQLite); `None` when it is shared.
     local: Option<Arc<local::Local>>,
     keys: Arc<hardware_keys::HardwareKeys>,
@@ -110,6 +111,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0009_webhooks.sql"),
     ),
     (10, "tamper", include_str!("../migrations/0010_tamper.sql")),
+    (
+        11,
+        "log_queues",
+        include_str!("../migrations/0011_log_queues.sql"),
+    ),
 ];
 
 /// How long a pooled connection may sit idle before it is checked when next lent out.
@@ -192,6 +198,7 @@ impl Store {
         Migrator::with_migrations(migrations).run(&pool).await?;
         Ok(Store {
             pool,
+            backend,
             local,
             keys: Arc::default(),
             batches: Arc::default(),

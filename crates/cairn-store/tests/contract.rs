@@ -432,13 +432,13 @@ async fn a_webhooks_place_is_kept_and_leased_to_one_owner_at_a_time() {
         store.open_log(&signer).await.unwrap();
         let entry = |i| log_entry(i, None);
         store
-            .append_log(&[entry(0), entry(1)], &signer)
+            .append_log(&[entry(0), entry(1)], &signer, None)
             .await
             .unwrap();
         // A new webhook starts at the log's size; registering again keeps its place.
         let hook = "https://hooks.example/a#host.*";
         assert_eq!(store.register_webhook(hook).await.unwrap(), 2);
-        store.append_log(&[entry(2)], &signer).await.unwrap();
+        store.append_log(&[entry(2)], &signer, None).await.unwrap();
         assert_eq!(store.register_webhook(hook).await.unwrap(), 2);
         assert_eq!(
             store.lease_webhook(hook, "a", 10, 100).await.unwrap(),
@@ -1012,7 +1012,7 @@ async fn the_log_grows_in_order_and_proves_every_entry_and_every_prefix() {
             let entries: Vec<_> = (total..total + batch)
                 .map(|i| log_entry(i, i.is_multiple_of(3).then_some("owner-a")))
                 .collect();
-            let (first, checkpoint) = store.append_log(&entries, &signer).await.unwrap();
+            let (first, checkpoint) = store.append_log(&entries, &signer, None).await.unwrap();
             assert_eq!(first, total as u64);
             total += batch;
             assert_eq!(checkpoint.size, total as u64);
@@ -1084,13 +1084,29 @@ async fn the_log_grows_in_order_and_proves_every_entry_and_every_prefix() {
         // A reopened log checks every entry again, and carries on from where it was.
         assert_eq!(store.open_log(&signer).await.unwrap(), checkpoints[5]);
         let (first, _) = store
-            .append_log(&[log_entry(308, None)], &signer)
+            .append_log(&[log_entry(308, None)], &signer, None)
             .await
             .unwrap();
         assert_eq!(first, 308);
+        // An append marks, in its transaction, how far it takes a server's queue; a queue
+        // never sequenced from starts at 0, and a forgotten one is gone.
+        assert_eq!(store.log_queue_sequenced("q1").await.unwrap(), 0);
+        for upto in [7u64, 9] {
+            let mark = cairn_store::QueueMark { queue: "q1", upto };
+            store
+                .append_log(&[log_entry(upto as usize, None)], &signer, Some(mark))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.log_queue_sequenced("q1").await.unwrap(), 9);
+        assert_eq!(store.log_queue_sequenced("q2").await.unwrap(), 0);
+        store.forget_log_queue("q1").await.unwrap();
+        assert_eq!(store.log_queue_sequenced("q1").await.unwrap(), 0);
         // Another key's checkpoints are not this log's.
         assert!(matches!(
-            store.append_log(&[log_entry(0, None)], &log_signer()).await,
+            store
+                .append_log(&[log_entry(0, None)], &log_signer(), None)
+                .await,
             Err(cairn_store::StoreError::LogInconsistent(_))
         ));
     })
@@ -1103,7 +1119,7 @@ async fn a_rewritten_log_row_is_caught_and_nothing_more_is_signed() {
         let signer = log_signer();
         store.open_log(&signer).await.unwrap();
         let entries: Vec<_> = (0..10).map(|i| log_entry(i, None)).collect();
-        store.append_log(&entries, &signer).await.unwrap();
+        store.append_log(&entries, &signer, None).await.unwrap();
         let inconsistent = |r: Result<_, cairn_store::StoreError>| {
             matches!(r, Err(cairn_store::StoreError::LogInconsistent(_)))
         };
@@ -1115,7 +1131,7 @@ async fn a_rewritten_log_row_is_caught_and_nothing_more_is_signed() {
         // A stored hash on the tree's right edge rewritten: the next append refuses to sign.
         let edge = cairn_log::Frontier::indexes(10)[0];
         raw(&url, &format!("UPDATE log_hashes SET hash = (SELECT hash FROM log_hashes WHERE idx = 0) WHERE idx = {edge}")).await;
-        assert!(inconsistent(store.append_log(&[log_entry(10, None)], &signer).await.map(drop)));
+        assert!(inconsistent(store.append_log(&[log_entry(10, None)], &signer, None).await.map(drop)));
         assert_eq!(store.log_checkpoint().await.unwrap().unwrap().0, 10);
         assert!(inconsistent(store.open_log(&signer).await.map(drop)));
         // Entries removed from the end (a rollback under a kept checkpoint).
@@ -1142,7 +1158,7 @@ async fn replicas_appending_at_once_each_get_their_own_indexes() {
                 let entries: Vec<_> = (0..5)
                     .map(|i| log_entry(100 * r + 10 * t + i, None))
                     .collect();
-                store.append_log(&entries, &signer).await.unwrap().0
+                store.append_log(&entries, &signer, None).await.unwrap().0
             }));
         }
     }

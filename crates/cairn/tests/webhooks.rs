@@ -213,6 +213,9 @@ async fn replicas_deliver_a_webhook_once_between_them() {
         ok(&server.cli(&["admin", "volumes", "create", "--id", &format!("v{i}")]));
         ok(&server.cli(&["admin", "tokens", "create", "--role", "join"]));
     }
+    // A replica's reader sees what that replica acknowledged; reading on `a` first has it
+    // sequence its own queue too.
+    logged_from(&a, 1).await;
     let before = logged_from(&b, 1).await;
     assert_eq!(delivered(&receiver.wait_for(before.len()).await), before);
     // Whichever held the lease, the one left delivers what comes next.

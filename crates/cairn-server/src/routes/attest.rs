@@ -72,7 +72,7 @@ async fn log_change(
         sensors,
     };
     let event = Event::host_changed(change, details);
-    state.log.record(event, None).await.map(drop)
+    state.log.record(event, None).map(drop)
 }
 
 fn first_use(first: bool) -> Result<(), ApiError> {
@@ -259,7 +259,7 @@ async fn issue_pat(
         jti: claims.jti,
         expires_at: exp as i64,
     };
-    state.log.record(issued, None).await?;
+    state.log.record(issued, None)?;
     Ok((pat, status))
 }
 

@@ -89,7 +89,7 @@ pub async fn create(
         customer: cairn_store::token_id(&record.owner),
         expires_at,
     };
-    state.log.record(generated, Some(&record.owner)).await?;
+    state.log.record(generated, Some(&record.owner))?;
     Ok((
         StatusCode::CREATED,
         Json(ErotResponse {
@@ -204,7 +204,7 @@ pub async fn release(
             .await?
         {
             let event = Event::ErotExpired { erot_id: id };
-            state.log.record(event, Some(&erot.owner)).await?;
+            state.log.record(event, Some(&erot.owner))?;
         }
         return Err(Refusal::ErotExpired.into());
     }
@@ -237,7 +237,7 @@ pub async fn release(
         host_id: erot.host_id,
         pat_jti: pat.jti,
     };
-    state.log.record(event, Some(&erot.owner)).await?;
+    state.log.record(event, Some(&erot.owner))?;
     Ok(Json(sealed))
 }
 
@@ -285,7 +285,7 @@ pub async fn complete(
                 exit_status: completion.exit_status,
                 output_digest: completion.output_digest,
             };
-            state.log.record(event, Some(&erot.owner)).await?;
+            state.log.record(event, Some(&erot.owner))?;
             return Ok(StatusCode::NO_CONTENT);
         }
         from = match state.store.erot(&id).await? {

@@ -55,6 +55,7 @@ pub async fn list(
                 .with(format!("limit {limit} is not between 1 and {MAX_PAGE}")));
         }
     };
+    state.log.flush_for_reader().await;
     let entries = state.store.log_events(query.after, owner, limit).await?;
     let events: Vec<EventView> = entries
         .into_iter()

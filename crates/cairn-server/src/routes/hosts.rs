@@ -109,7 +109,7 @@ async fn register(
                 status: host.status,
                 fingerprint: host.fingerprint,
             };
-            state.log.record(enrolled, None).await?;
+            state.log.record(enrolled, None)?;
             StatusCode::CREATED
         }
         Enrolled::Existing(_) => StatusCode::OK,
@@ -214,8 +214,7 @@ pub async fn activate(
             };
             state
                 .log
-                .record(Event::host_changed(HostChange::Activated, change), None)
-                .await?;
+                .record(Event::host_changed(HostChange::Activated, change), None)?;
             Ok(Json(EnrollResponse {
                 host_id: host.host_id.clone(),
                 status: host.status,
@@ -354,13 +353,10 @@ pub async fn act(
                     _ => vec![],
                 },
             };
-            state
-                .log
-                .record(
-                    Event::host_changed(HostChange::Operator(action), change),
-                    None,
-                )
-                .await?;
+            state.log.record(
+                Event::host_changed(HostChange::Operator(action), change),
+                None,
+            )?;
             Ok(Json(view(&changed)))
         }
         Transition::NotFound => Err(ApiError::not_found("No such host")),

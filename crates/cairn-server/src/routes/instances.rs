@@ -81,7 +81,7 @@ pub async fn create(
         volumes: claims.volume_ids,
         by: admin.id(),
     };
-    state.log.record(created, None).await?;
+    state.log.record(created, None)?;
     Ok((
         StatusCode::CREATED,
         Json(InstanceResponse {
@@ -112,7 +112,7 @@ pub async fn revoke(
                 instance_id: id,
                 by: admin.id(),
             };
-            state.log.record(revoked, None).await?;
+            state.log.record(revoked, None)?;
             Ok(StatusCode::NO_CONTENT)
         }
         false => Err(ApiError::not_found("No instance with this id")),

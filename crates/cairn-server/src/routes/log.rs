@@ -22,6 +22,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 /// The size and note of the last signed checkpoint.
 async fn head(state: &AppState) -> Result<(u64, String), ApiError> {
+    state.log.flush_for_reader().await;
     state
         .store
         .log_checkpoint()
@@ -160,6 +161,8 @@ pub(crate) async fn tlog_proof(
     state: &AppState,
     erot_id: &str,
 ) -> Result<Option<TlogProof>, ApiError> {
+    // The ERoT's generation may still be queued: a receipt needs it in the tree.
+    state.log.flush().await?;
     let Some(index) = state.store.erot_generated_index(erot_id).await? else {
         return Ok(None);
     };

@@ -51,7 +51,7 @@ pub async fn create(
         role: req.role.to_string(),
         by: admin.id(),
     };
-    state.log.record(created, None).await?;
+    state.log.record(created, None)?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {
@@ -110,6 +110,6 @@ pub async fn revoke(
         token_id: revoked.id.clone(),
         by: admin.id(),
     };
-    state.log.record(event, None).await?;
+    state.log.record(event, None)?;
     Ok(Json(view(&revoked)))
 }

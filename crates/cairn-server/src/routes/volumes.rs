@@ -165,7 +165,7 @@ async fn release_key(
         host_id: pat.sub.clone(),
         pat_jti: pat.jti.clone(),
     };
-    state.log.record(released, None).await?;
+    state.log.record(released, None)?;
     Ok(sealed)
 }
 
