@@ -41,7 +41,8 @@ pub const LINGER: Duration = Duration::from_millis(100);
 /// is not keeping up, or refusing, and the queue must not grow without bound.
 const MAX_QUEUED: usize = 65_536;
 
-/// The size past which the queue file is rewritten with only what the tree lacks.
+/// The size past which the queue file is rewritten with only what the tree lacks (once that
+/// is less than half of it).
 const REWRITE_AT: u64 = 1 << 20;
 
 /// How long the writer waits before it tries a failed append again.
@@ -56,6 +57,9 @@ struct Queue {
     /// batch in flight (the `in_flight` positions before these).
     pending: VecDeque<NewEntry>,
     in_flight: usize,
+    /// Whether the last append failed, so that the tree may hold more of the queue than the
+    /// writer knows.
+    unsure: bool,
     /// Why nothing more may be recorded: the tree was found inconsistent (invariant 9), or
     /// the server is stopping.
     closed: Option<Arc<StoreError>>,
@@ -80,9 +84,12 @@ struct Progress {
     sequenced: u64,
     /// Why the writer's last append failed, until one succeeds.
     failed: Option<Arc<StoreError>>,
+    /// Appends that failed so far (a waiter heeds only failures after it began).
+    failures: u64,
 }
 
 pub struct Log {
+    store: Store,
     signer: Arc<LogSigner>,
     queue: Arc<Mutex<Queue>>,
     /// Wakes the writer: something was queued.
@@ -142,8 +149,11 @@ impl Log {
         let mut checkpoint = opened;
         for left in queue::abandoned(&dir)? {
             checkpoint = replay(&store, &signer, &left).await?.unwrap_or(checkpoint);
-            store.forget_log_queue(&left.id).await?;
+            // The file goes first: were its mark forgotten first, a crash in between would
+            // have the next start append all of it again.
+            let id = left.id.clone();
             left.remove()?;
+            store.forget_log_queue(&id).await?;
         }
         metrics.log_size.set(checkpoint.size as i64);
         let (progress_tx, progress) = watch::channel(Progress::default());
@@ -157,6 +167,7 @@ impl Log {
                 next: 0,
                 pending: VecDeque::new(),
                 in_flight: 0,
+                unsure: false,
                 closed: None,
             })),
             queued: Arc::default(),
@@ -166,6 +177,7 @@ impl Log {
             metrics: metrics.clone(),
         };
         let log = Log {
+            store: writer.store.clone(),
             signer,
             queue: writer.queue.clone(),
             queued: writer.queued.clone(),
@@ -231,15 +243,32 @@ impl Log {
     /// Waits until everything recorded before the call is in the tree, so that a reader of
     /// the log sees what it was told had happened.
     pub async fn flush(&self) -> Result<(), ApiError> {
+        self.sequenced(true).await
+    }
+
+    /// Waits for the writer's next batch to take in what was recorded before the call, without
+    /// hurrying it: for public readers of the log, who must not be able to force commits. They
+    /// get what is in the tree even when the writer is failing (it reports that itself).
+    pub async fn caught_up(&self) {
+        let _ = self.sequenced(false).await;
+    }
+
+    async fn sequenced(&self, hurry: bool) -> Result<(), ApiError> {
         let target = self.lock().next;
         let mut progress = self.progress.clone();
-        if progress.borrow().sequenced >= target {
-            return Ok(());
+        let failures = {
+            let now = progress.borrow();
+            if now.sequenced >= target {
+                return Ok(());
+            }
+            now.failures
+        };
+        if hurry {
+            self.hurry.notify_one();
         }
-        self.hurry.notify_one();
         let stopped = || ApiError::from(StoreError::Unavailable("the log writer stopped".into()));
         let now = progress
-            .wait_for(|p| p.sequenced >= target || p.failed.is_some())
+            .wait_for(|p| p.sequenced >= target || p.failures > failures)
             .await
             .map_err(|_| stopped())?;
         match &now.failed {
@@ -248,25 +277,26 @@ impl Log {
         }
     }
 
-    /// [`Self::flush`] for a reader of the log, who gets what is in the tree even when the
-    /// writer is failing (it reports that itself).
-    pub async fn flush_for_reader(&self) {
-        let _ = self.flush().await;
-    }
-
     /// Sequences what is queued and removes the queue, refusing records from then on: for a
     /// server that is stopping (what it cannot sequence stays queued for the next start).
     pub async fn close(&self) {
         let flushed = self.flush().await;
-        let mut queue = self.lock();
-        queue.closed = Some(Arc::new(StoreError::Unavailable(
-            "the server is stopping".into(),
-        )));
-        if flushed.is_ok()
-            && queue.waiting() == 0
-            && let Err(e) = queue.file.remove()
-        {
-            tracing::warn!(error = %e, "the log's queue was not removed");
+        let removed = {
+            let mut queue = self.lock();
+            queue.closed = Some(Arc::new(StoreError::Unavailable(
+                "the server is stopping".into(),
+            )));
+            match flushed.is_ok() && queue.waiting() == 0 {
+                true => queue.file.remove().map(|()| queue.file.id().to_string()),
+                false => return,
+            }
+        };
+        let id = match removed {
+            Ok(id) => id,
+            Err(e) => return tracing::warn!(error = %e, "the log's queue was not removed"),
+        };
+        if let Err(e) = self.store.forget_log_queue(&id).await {
+            tracing::warn!(error = %e, "the log's queue was removed but not its mark");
         }
     }
 }
@@ -287,7 +317,11 @@ async fn replay(
             .map(|q| {
                 queued_entry(q).map_err(|why| queue::QueueError::Damaged {
                     path: left.path.clone(),
-                    line: 0,
+                    line: 1 + left
+                        .entries
+                        .iter()
+                        .position(|e| e.seq == q.seq)
+                        .unwrap_or(0),
                     why,
                 })
             })
@@ -376,7 +410,11 @@ impl Writer {
         let kept = match queue.pending.is_empty() {
             // All of the file is in the tree: it starts again from empty.
             true => queue.file.clear(),
-            false if queue.file.bytes() > REWRITE_AT => {
+            // Only when most of it is in the tree, so that rewriting costs each line O(1).
+            false
+                if queue.file.bytes() > REWRITE_AT
+                    && queue.file.lines() > 2 * queue.waiting() as u64 =>
+            {
                 let Queue { file, pending, .. } = &mut *queue;
                 let left = (upto..).zip(pending.iter());
                 file.rewrite(left.map(|(seq, entry)| queued_line(seq, entry)))
@@ -389,6 +427,27 @@ impl Writer {
         self.metrics.log_queued.set(queue.waiting() as i64);
     }
 
+    /// After a failed append, drops what of the queue the tree holds all the same: a commit
+    /// whose answer was lost (a connection that broke during COMMIT) may have gone through,
+    /// and its entries must not go in twice. The mark it wrote says. False if the store cannot
+    /// say yet.
+    async fn drop_sequenced(&self) -> bool {
+        let Ok(mark) = self.store.log_queue_sequenced(&self.id).await else {
+            return false;
+        };
+        let mut queue = self.lock();
+        queue.unsure = false;
+        let first = queue.first();
+        if mark > first {
+            let n = ((mark - first) as usize).min(queue.pending.len());
+            queue.pending.drain(..n);
+            drop(queue);
+            tracing::warn!(entries = n, "a failed append had gone through after all");
+            self.progress.send_modify(|p| p.sequenced = mark);
+        }
+        true
+    }
+
     /// The batch in flight is not in the tree: it goes back in front of the queue (and, if the
     /// tree is `broken`, nothing more is taken).
     fn put_back(&self, batch: Vec<NewEntry>, broken: Option<Arc<StoreError>>) {
@@ -397,6 +456,7 @@ impl Writer {
         for entry in batch.into_iter().rev() {
             queue.pending.push_front(entry);
         }
+        queue.unsure = true;
         if broken.is_some() {
             queue.closed = broken;
         }
@@ -422,6 +482,11 @@ impl Writer {
     /// Appends the oldest queued entries, below position `upto`, to the tree; false when
     /// there were none.
     async fn sequence(&self, upto: u64) -> bool {
+        let unsure = self.lock().unsure;
+        if unsure && !self.drop_sequenced().await {
+            tokio::time::sleep(RETRY).await;
+            return true;
+        }
         let (batch, first) = {
             let mut queue = self.lock();
             let first = queue.first();
@@ -449,9 +514,9 @@ impl Writer {
                 self.metrics.log_entries.inc_by(batch.len() as u64);
                 self.metrics.log_size.set(checkpoint.size as i64);
                 self.size.send_replace(checkpoint.size);
-                self.progress.send_replace(Progress {
-                    sequenced: upto,
-                    failed: None,
+                self.progress.send_modify(|p| {
+                    p.sequenced = upto;
+                    p.failed = None;
                 });
             }
             Err(e) => {
@@ -465,7 +530,10 @@ impl Writer {
                     }
                     false => tracing::error!(error = %e, "sequencing the log failed; trying again"),
                 }
-                self.progress.send_modify(|p| p.failed = Some(e));
+                self.progress.send_modify(|p| {
+                    p.failed = Some(e);
+                    p.failures += 1;
+                });
                 tokio::time::sleep(RETRY).await;
             }
         }

@@ -50,6 +50,8 @@ pub struct QueueFile {
     file: File,
     /// The bytes of its whole lines, where a failed write is cut back to.
     len: u64,
+    /// Its lines.
+    lines: u64,
 }
 
 /// A queue file no live process holds: the entries it still had.
@@ -85,6 +87,7 @@ impl QueueFile {
             path,
             file,
             len,
+            lines: 0,
         })
     }
 
@@ -124,6 +127,7 @@ impl QueueFile {
         match self.file.write_all(&line) {
             Ok(()) => {
                 self.len += line.len() as u64;
+                self.lines += 1;
                 Ok(())
             }
             Err(e) => {
@@ -139,10 +143,16 @@ impl QueueFile {
         self.len
     }
 
+    /// The lines it holds.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
     /// Empties the file once everything in it is in the tree (positions go on counting).
     pub fn clear(&mut self) -> Result<(), QueueError> {
         self.file.set_len(0).map_err(io(&self.path))?;
         self.len = 0;
+        self.lines = 0;
         Ok(())
     }
 
@@ -153,13 +163,15 @@ impl QueueFile {
         &mut self,
         left: impl Iterator<Item = Queued<'a>>,
     ) -> Result<(), QueueError> {
-        let mut lines = vec![];
+        let (mut lines, mut count) = (vec![], 0);
         for queued in left {
             lines.extend(line(&queued));
+            count += 1;
         }
         let (file, len) = Self::locked_as(&self.path, &lines)?;
         self.file = file;
         self.len = len;
+        self.lines = count;
         Ok(())
     }
 
@@ -186,9 +198,15 @@ pub fn abandoned(dir: &Path) -> Result<Vec<Abandoned>, QueueError> {
     for item in listing {
         let path = item.map_err(io(dir))?.path();
         if path.to_string_lossy().ends_with(".new") {
-            // Half of a rewrite that a crash cut short: the file it was to replace is whole.
-            if File::open(&path).is_ok_and(|f| f.try_lock().is_ok()) {
-                std::fs::remove_file(&path).map_err(io(&path))?;
+            // Half of a rewrite that a crash cut short (the file it was to replace is whole),
+            // unless a live process is making it this moment.
+            if let Some(file) = locked_here(&path)?
+                && file
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().unwrap_or_default() > STALE)
+            {
+                let _ = std::fs::remove_file(&path);
             }
             continue;
         }
@@ -200,10 +218,9 @@ pub fn abandoned(dir: &Path) -> Result<Vec<Abandoned>, QueueError> {
         else {
             continue;
         };
-        let file = File::open(&path).map_err(io(&path))?;
-        if file.try_lock().is_err() {
-            continue; // a live process's queue
-        }
+        let Some(file) = locked_here(&path)? else {
+            continue; // a live process's queue, or one another process took meanwhile
+        };
         let entries = read(&path, &file)?;
         found.push(Abandoned {
             id,
@@ -213,6 +230,31 @@ pub fn abandoned(dir: &Path) -> Result<Vec<Abandoned>, QueueError> {
         });
     }
     Ok(found)
+}
+
+/// A half-made rewrite this old was left by a crash.
+const STALE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The file at `path`, locked for this process, if nobody else holds it and it is still the
+/// file at `path` once locked (not one a rewrite replaced, or another process removed, between
+/// the open and the lock).
+fn locked_here(path: &Path) -> Result<Option<File>, QueueError> {
+    use std::os::unix::fs::MetadataExt;
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(path)(e)),
+    };
+    if file.try_lock().is_err() {
+        return Ok(None);
+    }
+    let held = file.metadata().map_err(io(path))?;
+    match std::fs::metadata(path) {
+        Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => Ok(Some(file)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
 }
 
 /// Every line of a queue. A last line without its newline was being written when the process
@@ -311,12 +353,24 @@ mod tests {
         queue.rewrite((2..4).map(queued)).unwrap();
         queue.append(&queued(4)).unwrap();
         assert!(abandoned(dir.path()).unwrap().is_empty(), "still locked");
-        // A rewrite a crash cut short leaves a file nobody holds, which the next scan removes.
-        std::fs::write(dir.path().join("x.queue.new"), "{").unwrap();
+        // A rewrite a crash cut short leaves a file nobody holds, which a later scan removes
+        // (not one that may be another process's rewrite under way).
+        let stale = dir.path().join("x.queue.new");
+        let fresh = dir.path().join("y.queue.new");
+        std::fs::write(&fresh, "{").unwrap();
+        std::fs::write(&stale, "{").unwrap();
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
         drop(queue);
         let found = abandoned(dir.path()).unwrap();
         assert_eq!(found[0].entries, (2..5).map(queued).collect::<Vec<_>>());
-        assert!(!dir.path().join("x.queue.new").exists());
+        assert!(!stale.exists());
+        assert!(fresh.exists());
     }
 
     #[test]

@@ -22,7 +22,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 /// The size and note of the last signed checkpoint.
 async fn head(state: &AppState) -> Result<(u64, String), ApiError> {
-    state.log.flush_for_reader().await;
+    state.log.caught_up().await;
     state
         .store
         .log_checkpoint()
@@ -161,9 +161,19 @@ pub(crate) async fn tlog_proof(
     state: &AppState,
     erot_id: &str,
 ) -> Result<Option<TlogProof>, ApiError> {
-    // The ERoT's generation may still be queued: a receipt needs it in the tree.
+    // The ERoT's generation may still be queued, here or (made on another replica) there,
+    // whose writer sequences it within its linger: a receipt needs it in the tree. Only an
+    // ERoT made before the log existed has no entry at all.
     state.log.flush().await?;
-    let Some(index) = state.store.erot_generated_index(erot_id).await? else {
+    let mut index = state.store.erot_generated_index(erot_id).await?;
+    for _ in 0..8 {
+        if index.is_some() {
+            break;
+        }
+        tokio::time::sleep(crate::log::LINGER / 4).await;
+        index = state.store.erot_generated_index(erot_id).await?;
+    }
+    let Some(index) = index else {
         return Ok(None);
     };
     // An entry is committed with the checkpoint that covers it, so this one does.
