@@ -45,6 +45,9 @@ const MAX_QUEUED: usize = 65_536;
 /// is less than half of it).
 const REWRITE_AT: u64 = 1 << 20;
 
+/// The queue file's size beyond which recording is refused likewise.
+const MAX_QUEUE_BYTES: u64 = 64 << 20;
+
 /// How long the writer waits before it tries a failed append again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -217,7 +220,8 @@ impl Log {
         if let Some(closed) = &queue.closed {
             return Err(StoreError::Batch(closed.clone()).into());
         }
-        if queue.waiting() >= MAX_QUEUED {
+        // The file holds at least what waits (in memory too), so its size bounds both.
+        if queue.waiting() >= MAX_QUEUED || queue.file.bytes() >= MAX_QUEUE_BYTES {
             let e =
                 format!("{MAX_QUEUED} entries wait to be sequenced: the store is not keeping up");
             return Err(StoreError::Unavailable(e).into());

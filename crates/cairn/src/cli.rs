@@ -685,7 +685,7 @@ pub enum BenchCmd {
     /// batch size, and bytes per entry, beside the crypto an entry costs alone
     Log {
         /// Batch sizes to measure, comma separated
-        #[arg(long, value_delimiter = ',', default_value = "1,16,256")]
+        #[arg(long, value_delimiter = ',', default_value = "1,16,256,1024")]
         batch: Vec<usize>,
         /// Seconds at each batch size
         #[arg(long, default_value_t = 5)]
