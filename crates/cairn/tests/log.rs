@@ -583,3 +583,42 @@ async fn a_stopping_server_sequences_its_queue_and_removes_it() {
         .count();
     assert_eq!(created, before + 3);
 }
+
+/// A store that refuses for a while (another process holds SQLite's write lock past the
+/// server's busy timeout, so appends fail and are tried again) loses nothing the server
+/// acknowledged meanwhile, and appends nothing twice once it is back.
+#[tokio::test]
+async fn what_is_acknowledged_while_the_store_refuses_goes_in_once_when_it_is_back() {
+    use sqlx::Connection;
+    let server = TestServer::start(None, &[]);
+    let key = active_host(&server, &baremetal()).await;
+    let issued = |events: BTreeMap<String, Vec<serde_json::Value>>| {
+        events.get("pat.issued").map_or(0, Vec::len)
+    };
+    let before = issued(events_by_type(&server).await);
+    let url = cairn_store::Store::sqlite_url(&server.data_dir.join("cairn.db"));
+    sqlx::any::install_default_drivers();
+    let mut blocker = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    // Attestations on SQLite write nothing but their log entry: they are answered meanwhile.
+    let recipient = RecipientKey::generate();
+    for _ in 0..5 {
+        pat(&server, &key, None, &recipient).await;
+    }
+    // Past the 10 s busy timeout the writer's append fails, and it waits to try again.
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    assert!(
+        server.logs().contains("sequencing the log failed"),
+        "{}",
+        server.logs()
+    );
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    assert_eq!(issued(events_by_type(&server).await), before + 5);
+    ok(&server.cli(&["audit", "log", "--log-key", &server.log_key]));
+}
