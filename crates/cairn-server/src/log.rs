@@ -222,8 +222,11 @@ impl Log {
         }
         // The file holds at least what waits (in memory too), so its size bounds both.
         if queue.waiting() >= MAX_QUEUED || queue.file.bytes() >= MAX_QUEUE_BYTES {
-            let e =
-                format!("{MAX_QUEUED} entries wait to be sequenced: the store is not keeping up");
+            let e = format!(
+                "the log's queue is full ({} entries, {} bytes): the store is not keeping up",
+                queue.waiting(),
+                queue.file.bytes()
+            );
             return Err(StoreError::Unavailable(e).into());
         }
         let line = queued_line(queue.next, &entry);

@@ -81,29 +81,29 @@ impl QueueFile {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let id = hex::encode(cairn_proto::random_bytes::<16>());
         let path = dir.join(format!("{id}{SUFFIX}"));
-        let (file, len) = Self::locked_as(&path, &[])?;
+        let file = Self::locked_as(&path, &[])?;
         Ok(QueueFile {
             id,
             path,
             file,
-            len,
+            len: 0,
             lines: 0,
         })
     }
 
     /// A file at `path` holding `lines`, locked before it is there under that name (it is
     /// written under a name no other process adopts), so that nobody else can take it.
-    fn locked_as(path: &Path, lines: &[u8]) -> Result<(File, u64), QueueError> {
+    fn locked_as(path: &Path, lines: &[u8]) -> Result<File, QueueError> {
         let mut making = path.as_os_str().to_owned();
         making.push(".new");
         let making = PathBuf::from(making);
-        // Its entries name customers (their token hashes): for this user only, like the database.
         // Only the process that holds `path` (or makes it) writes here: what is there is left
         // from a crash of its own, mid-rewrite.
         match std::fs::remove_file(&making) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&making)(e)),
             _ => {}
         }
+        // Its entries name customers (their token hashes): for this user only, like the database.
         let mut file = OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -114,7 +114,7 @@ impl QueueFile {
             .map_err(|e| io(&making)(std::io::Error::other(e.to_string())))?;
         file.write_all(lines).map_err(io(&making))?;
         std::fs::rename(&making, path).map_err(io(path))?;
-        Ok((file, lines.len() as u64))
+        Ok(file)
     }
 
     pub fn id(&self) -> &str {
@@ -168,9 +168,8 @@ impl QueueFile {
             lines.extend(line(&queued));
             count += 1;
         }
-        let (file, len) = Self::locked_as(&self.path, &lines)?;
-        self.file = file;
-        self.len = len;
+        self.file = Self::locked_as(&self.path, &lines)?;
+        self.len = lines.len() as u64;
         self.lines = count;
         Ok(())
     }
