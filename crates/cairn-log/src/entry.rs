@@ -5,7 +5,7 @@
 //! The entry's bytes are what the tree hashes (RFC 6962 leaf hash of exactly these bytes), so
 //! they are kept as written; readers parse them with [`Entry::parse`].
 
-use cairn_proto::lifecycle::HostChange;
+use cairn_proto::lifecycle::{HostChange, HostTransition};
 use cairn_proto::{Digest, HostAction, HostId, HostStatus};
 use serde::{Deserialize, Serialize};
 
@@ -150,6 +150,26 @@ pub enum Event {
 
 impl Event {
     /// The event of a host's status change, named by what changed it.
+    /// The event of a host's `transition` (`by`: the admin token id of an operator's action;
+    /// `fingerprint`: what an attestation presented; `sensors`: the tamper sensors it showed
+    /// tripped, or that a clear-tamper cleared).
+    pub fn host_transition(
+        transition: &HostTransition,
+        by: Option<String>,
+        fingerprint: Option<Digest>,
+        sensors: Vec<String>,
+    ) -> Event {
+        let details = HostChanged {
+            host_id: transition.host_id().clone(),
+            from: transition.from(),
+            to: transition.to(),
+            by,
+            fingerprint,
+            sensors,
+        };
+        Event::host_changed(transition.change(), details)
+    }
+
     pub fn host_changed(change: HostChange, details: HostChanged) -> Event {
         match change {
             HostChange::Operator(HostAction::Approve) => Event::HostApproved(details),

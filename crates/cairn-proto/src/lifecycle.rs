@@ -1,14 +1,17 @@
 //! The life cycles of hosts and ERoTs, and the verdict on an attestation, as total functions.
 //!
 //! Every status a host or an ERoT can be in, every change between them and every judgement of
-//! evidence lives here, once. Handlers parse, load, verify, ask this module, and then apply
-//! what it answers with a conditional store update (`… WHERE status = from`), so concurrent
-//! requests on any replica never overwrite each other.
+//! evidence lives here, once. Handlers parse, load, verify and ask this module; what it
+//! allows comes back as a [`HostTransition`] or an [`ErotTransition`], values that only this
+//! module can make, and the store applies nothing else: each with a conditional update
+//! (`… WHERE status = from`), so concurrent requests on any replica never overwrite each other.
 
 use serde::Deserialize;
 
 use crate::drift::Drift;
+use crate::hk::HostId;
 use crate::problem::Refusal;
+use crate::report::Report;
 
 crate::words!(
     "host status",
@@ -105,6 +108,197 @@ impl HostStatus {
 pub enum Tamper {
     None,
     Uncleared,
+}
+
+impl Tamper {
+    /// A host's, from the sensors it is marked with.
+    pub fn of(mark: &[String]) -> Tamper {
+        match mark.is_empty() {
+            true => Tamper::None,
+            false => Tamper::Uncleared,
+        }
+    }
+}
+
+/// How a TPM host's endorsement key certificate stands (DESIGN.md flow 1, step 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EkTrust {
+    /// It chains to a manufacturer CA the deployment trusts to admit hosts without an operator.
+    AutoApprove,
+    /// An operator decides.
+    Operator,
+}
+
+/// What a new enrollment is given: its status now and, for a TPM host, what answering its
+/// credential challenge grants. Made only by [`Admission::new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admission {
+    status: HostStatus,
+    on_activation: Option<HostStatus>,
+}
+
+impl Admission {
+    /// A new host with a join token (the store refuses the whole enrollment if it is not
+    /// valid) or without; `tpm`: a TPM host, which owes its credential activation and gets
+    /// what the token (or an auto-approving EK CA) grants only once it has answered.
+    pub fn new(join_token: bool, tpm: Option<EkTrust>) -> Admission {
+        match tpm {
+            None => Admission {
+                status: HostStatus::enrolled(join_token, KeyProof::Proven),
+                on_activation: None,
+            },
+            Some(ek) => Admission {
+                status: HostStatus::enrolled(join_token, KeyProof::Owed),
+                on_activation: Some(HostStatus::enrolled(
+                    join_token || ek == EkTrust::AutoApprove,
+                    KeyProof::Proven,
+                )),
+            },
+        }
+    }
+
+    /// The status the host is enrolled in.
+    pub fn status(self) -> HostStatus {
+        self.status
+    }
+
+    /// What answering the credential challenge grants (`None`: no challenge is owed).
+    pub fn on_activation(self) -> Option<HostStatus> {
+        self.on_activation
+    }
+}
+
+/// What a change does to a host's tamper mark. The store applies a change only to a host
+/// whose mark is as the life cycle judged it, so that a stale approval cannot wipe a mark set
+/// meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TamperMark {
+    /// The host has none, and gets none.
+    Unmarked,
+    /// The host has none, and is marked with these tripped sensors.
+    Set(Vec<String>),
+    /// The host has one, and it goes (`clear-tamper`, or a revocation).
+    Clear,
+}
+
+/// A change of one host's status that the life cycle allowed: the only thing the store
+/// applies to a host's status. Nothing outside this module can make one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostTransition {
+    host_id: HostId,
+    from: HostStatus,
+    to: HostStatus,
+    change: HostChange,
+    mark: TamperMark,
+    /// The hardware that becomes the registered one (a maintenance window closing).
+    accepted: Option<Report>,
+}
+
+impl HostTransition {
+    /// An operator's `action` on a host in `from` ([`HostStatus::act`]); a host marked for
+    /// tamper loses its mark with any action allowed.
+    pub fn by_operator(
+        host_id: &HostId,
+        from: HostStatus,
+        action: HostAction,
+        proof: KeyProof,
+        tamper: Tamper,
+    ) -> Result<HostTransition, Conflict> {
+        let to = from.act(action, proof, tamper)?;
+        let mark = match tamper {
+            Tamper::None => TamperMark::Unmarked,
+            Tamper::Uncleared => TamperMark::Clear,
+        };
+        Ok(Self::new(
+            host_id,
+            from,
+            to,
+            HostChange::Operator(action),
+            mark,
+        ))
+    }
+
+    /// The change an attestation's `verdict` makes to its host in `from`, which presented
+    /// `report`: a maintenance window closes on it, or the host is quarantined for drift or
+    /// tamper. `None` when the verdict changes nothing (or the status does not allow it).
+    pub fn on_attestation(
+        host_id: &HostId,
+        from: HostStatus,
+        verdict: &Verdict,
+        report: &Report,
+    ) -> Option<HostTransition> {
+        let (change, mark) = match verdict {
+            Verdict::Rotate { .. } => (HostChange::Rotated, TamperMark::Unmarked),
+            Verdict::Quarantine(_) => (HostChange::ImmutableDrift, TamperMark::Unmarked),
+            Verdict::Tamper(sensors) => (HostChange::Tamper, TamperMark::Set(sensors.clone())),
+            Verdict::Affirm | Verdict::Warn(_) | Verdict::Refuse(..) => return None,
+        };
+        let to = from.apply(change).ok()?;
+        let mut transition = Self::new(host_id, from, to, change, mark);
+        if change == HostChange::Rotated {
+            transition.accepted = Some(report.clone());
+        }
+        Some(transition)
+    }
+
+    /// A TPM host answered its credential challenge, which `grants` a status: `None` when
+    /// that is no change (an operator still approves it).
+    pub fn on_activation(host_id: &HostId, grants: HostStatus) -> Option<HostTransition> {
+        let from = HostStatus::Pending;
+        let to = from.apply(HostChange::Activated).ok()?;
+        (to == grants).then(|| {
+            Self::new(
+                host_id,
+                from,
+                to,
+                HostChange::Activated,
+                TamperMark::Unmarked,
+            )
+        })
+    }
+
+    fn new(
+        host_id: &HostId,
+        from: HostStatus,
+        to: HostStatus,
+        change: HostChange,
+        mark: TamperMark,
+    ) -> HostTransition {
+        HostTransition {
+            host_id: host_id.clone(),
+            from,
+            to,
+            change,
+            mark,
+            accepted: None,
+        }
+    }
+
+    pub fn host_id(&self) -> &HostId {
+        &self.host_id
+    }
+
+    pub fn from(&self) -> HostStatus {
+        self.from
+    }
+
+    pub fn to(&self) -> HostStatus {
+        self.to
+    }
+
+    pub fn change(&self) -> HostChange {
+        self.change
+    }
+
+    pub fn mark(&self) -> &TamperMark {
+        &self.mark
+    }
+
+    /// The report that becomes the registered one, when the change closes a maintenance
+    /// window.
+    pub fn accepted(&self) -> Option<&Report> {
+        self.accepted.as_ref()
+    }
 }
 
 crate::words!(
@@ -220,6 +414,66 @@ impl ErotStatus {
         Self::ALL
             .iter()
             .filter_map(move |&from| Some((from, from.apply(event)?)))
+    }
+
+    /// Whether an ERoT in this status, whose time runs out at `expires_at`, can still be used
+    /// at `now` (a receipt made, its key released): the one answer to that question.
+    pub fn usable_at(self, expires_at: i64, now: i64) -> Usable {
+        match (self, expires_at < now) {
+            (ErotStatus::Active, false) => Usable::Yes,
+            // Its time is up, and nothing marked it yet: it expires now.
+            (ErotStatus::Active, true) => Usable::Expired,
+            _ => Usable::Gone,
+        }
+    }
+}
+
+/// What [`ErotStatus::usable_at`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Usable {
+    Yes,
+    /// Released, destroyed or expired already.
+    Gone,
+    /// Active, but past its time: to be marked [`ErotStatus::Expired`].
+    Expired,
+}
+
+/// A change of one ERoT's status that the life cycle allowed: the only thing the store
+/// applies to an ERoT. Nothing outside this module can make one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErotTransition {
+    erot_id: String,
+    from: ErotStatus,
+    to: ErotStatus,
+    event: ErotEvent,
+}
+
+impl ErotTransition {
+    /// What `event` does to the ERoT `erot_id` in `from`; `None` when it cannot happen.
+    pub fn new(erot_id: &str, from: ErotStatus, event: ErotEvent) -> Option<ErotTransition> {
+        Some(ErotTransition {
+            erot_id: erot_id.to_string(),
+            from,
+            to: from.apply(event)?,
+            event,
+        })
+    }
+
+    pub fn erot_id(&self) -> &str {
+        &self.erot_id
+    }
+
+    pub fn from(&self) -> ErotStatus {
+        self.from
+    }
+
+    pub fn to(&self) -> ErotStatus {
+        self.to
+    }
+
+    /// A release must also find the ERoT unexpired when it is applied (invariant 5).
+    pub fn event(&self) -> ErotEvent {
+        self.event
     }
 }
 
@@ -459,6 +713,116 @@ mod tests {
             ErotStatus::changes(Expire).collect::<Vec<_>>(),
             [(Active, Expired), (Released, Expired)]
         );
+    }
+
+    fn host() -> HostId {
+        "h_00000000000000000000000000000001".parse().unwrap()
+    }
+
+    #[test]
+    fn an_enrollment_is_admitted_as_its_credentials_allow() {
+        use HostStatus::*;
+        let admitted = |join, tpm| {
+            let a = Admission::new(join, tpm);
+            (a.status(), a.on_activation())
+        };
+        assert_eq!(admitted(false, None), (Pending, None));
+        assert_eq!(admitted(true, None), (Active, None));
+        // A TPM host is pending until it answers; then it gets what its credentials grant.
+        assert_eq!(
+            admitted(false, Some(EkTrust::Operator)),
+            (Pending, Some(Pending))
+        );
+        assert_eq!(
+            admitted(true, Some(EkTrust::Operator)),
+            (Pending, Some(Active))
+        );
+        assert_eq!(
+            admitted(false, Some(EkTrust::AutoApprove)),
+            (Pending, Some(Active))
+        );
+    }
+
+    #[test]
+    fn transitions_come_only_from_the_tables() {
+        use HostStatus::*;
+        let id = host();
+        let report = Report::new(vec![]);
+        // An operator's: the table, and the tamper mark cleared by any action on a marked host.
+        let approve = HostTransition::by_operator(
+            &id,
+            Pending,
+            HostAction::Approve,
+            KeyProof::Proven,
+            Tamper::None,
+        )
+        .unwrap();
+        assert_eq!((approve.from(), approve.to()), (Pending, Active));
+        assert_eq!(approve.mark(), &TamperMark::Unmarked);
+        assert_eq!(approve.change(), HostChange::Operator(HostAction::Approve));
+        let revoke = HostTransition::by_operator(
+            &id,
+            Quarantined,
+            HostAction::Revoke,
+            KeyProof::Proven,
+            Tamper::Uncleared,
+        )
+        .unwrap();
+        assert_eq!((revoke.to(), revoke.mark()), (Revoked, &TamperMark::Clear));
+        assert_eq!(
+            HostTransition::by_operator(
+                &id,
+                Revoked,
+                HostAction::Approve,
+                KeyProof::Proven,
+                Tamper::None
+            )
+            .unwrap_err()
+            .refusal(),
+            Refusal::InvalidTransition
+        );
+        // An attestation's: only the verdicts that change the host, as the table allows.
+        let sensors = vec!["chassis/chassis:x".to_string()];
+        let tamper =
+            HostTransition::on_attestation(&id, Active, &Verdict::Tamper(sensors.clone()), &report)
+                .unwrap();
+        assert_eq!(
+            (tamper.to(), tamper.mark()),
+            (Quarantined, &TamperMark::Set(sensors.clone()))
+        );
+        assert!(tamper.accepted().is_none());
+        let rotate = Verdict::Rotate { warn: vec![] };
+        let rotated = HostTransition::on_attestation(&id, Maintenance, &rotate, &report).unwrap();
+        assert_eq!((rotated.to(), rotated.accepted()), (Active, Some(&report)));
+        assert!(HostTransition::on_attestation(&id, Active, &rotate, &report).is_none());
+        assert!(
+            HostTransition::on_attestation(&id, Quarantined, &Verdict::Tamper(sensors), &report)
+                .is_none()
+        );
+        for verdict in [Verdict::Affirm, Verdict::Warn(vec!["nic/0".into()])] {
+            assert!(HostTransition::on_attestation(&id, Active, &verdict, &report).is_none());
+        }
+        // A credential activation: to active only when it grants that.
+        assert_eq!(
+            HostTransition::on_activation(&id, Active).unwrap().to(),
+            Active
+        );
+        assert!(HostTransition::on_activation(&id, Pending).is_none());
+    }
+
+    #[test]
+    fn an_erot_is_usable_while_active_and_in_time() {
+        use ErotStatus::*;
+        assert_eq!(Active.usable_at(100, 100), Usable::Yes);
+        assert_eq!(Active.usable_at(100, 101), Usable::Expired);
+        for status in [Released, Destroyed, Expired] {
+            assert_eq!(status.usable_at(100, 50), Usable::Gone);
+            assert_eq!(status.usable_at(100, 150), Usable::Gone);
+        }
+        let release = ErotTransition::new("e_1", Active, ErotEvent::Release).unwrap();
+        assert_eq!((release.from(), release.to()), (Active, Released));
+        assert!(ErotTransition::new("e_1", Released, ErotEvent::Release).is_none());
+        assert!(ErotTransition::new("e_1", Destroyed, ErotEvent::Expire).is_none());
     }
 
     fn drift(changed: &[&str], immutable: bool) -> Drift {

@@ -69,6 +69,9 @@ pub struct ServerConfig {
     pub max_pending_hosts: u64,
     /// Where events are pushed (`--webhook`), each with its filter.
     pub webhooks: Vec<cairn_log::webhook::Webhook>,
+    /// Log entries that may wait to be sequenced into the tree; past it, requests that would
+    /// log are refused (503 `storage-unavailable`) before they change anything.
+    pub max_log_queue: usize,
 }
 
 impl ServerConfig {
@@ -96,6 +99,7 @@ impl ServerConfig {
             body_limit: 256 * 1024,
             max_pending_hosts: 1000,
             webhooks: vec![],
+            max_log_queue: crate::log::MAX_QUEUED,
         }
     }
 

@@ -46,17 +46,17 @@ pub async fn init(
     store.open_log(&signer).await?;
     let token = new_token();
     let hash = token_hash(&token);
-    store
-        .insert_token(&hash, TokenRole::Admin, None, crate::clock::now())
-        .await?;
     let created = cairn_log::Event::TokenCreated {
         token_id: cairn_store::token_id(&hash),
         role: TokenRole::Admin.to_string(),
         by: "cairn server init".into(),
     };
+    let entry = crate::log::new_entry(created, None);
     store
-        .append_log(&[crate::log::new_entry(created, None)], &signer, None)
+        .insert_token(&hash, TokenRole::Admin, None, crate::clock::now(), &entry)
         .await?;
+    // Into the tree at once, from the outbox the token's transaction wrote it in.
+    store.sequence_log(&[], &signer, None, 1).await?;
     store.close().await;
     Ok(Initialized {
         admin_token: token,

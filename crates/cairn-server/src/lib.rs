@@ -4,6 +4,7 @@
 //! `routes/`; they speak HTTP and call the store, the key store and the pure policy in
 //! `cairn-proto`.
 
+mod attestation;
 mod auth;
 mod clock;
 mod config;
@@ -30,6 +31,7 @@ pub use config::{Role, ServerConfig};
 pub use connections::Limits;
 pub use init::{InitError, Initialized, init, new_token, token_hash};
 pub use issuers::{IssuerConfig, IssuerError, Refresh};
+pub use log::MAX_QUEUED as MAX_LOG_QUEUE;
 pub use pcr_reference::PcrReference;
 pub use state::AppState;
 pub use webhooks::secret as webhook_secret;
@@ -155,8 +157,14 @@ impl Server {
             .get_or_insert_with(|| format!("{scheme}://{addr}"));
         let challenges = challenge_key(&store, keys.as_ref())?;
         let metrics = Arc::new(metrics::Metrics::default());
-        let (log, checkpoint) =
-            log::Log::open(store.clone(), &keys, metrics.clone(), &config.data_dir).await?;
+        let (log, checkpoint) = log::Log::open(
+            store.clone(),
+            &keys,
+            metrics.clone(),
+            &config.data_dir,
+            config.max_log_queue,
+        )
+        .await?;
         tracing::info!(size = checkpoint.size, root = %checkpoint.root, "transparency log checked against its checkpoint");
         for (i, hook) in config.webhooks.iter().enumerate() {
             if config.webhooks[..i].iter().any(|h| h.url() == hook.url()) {
@@ -208,11 +216,12 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let state = self.state.clone();
         let mut background = vec![tokio::spawn(
             self.state
                 .store
                 .clone()
-                .expire_forever(log::expired(self.state.clone())),
+                .expire_forever(log::Log::expired_entry, move || state.log.expired()),
         )];
         for issuer in self.issuers.into_iter().filter(|i| i.jwks_url.is_some()) {
             background.push(tokio::spawn(issuers::refresh_forever(
@@ -221,8 +230,9 @@ impl Server {
                 self.state.config.issuer_refresh,
             )));
         }
-        // This process's name on the webhooks' leases, given up when it stops.
-        let owner = hex::encode(cairn_proto::random_bytes::<8>());
+        // This process's name on the webhooks' leases (its log queue's), given up when it
+        // stops, and by the next start on its data directory if it dies.
+        let owner = self.state.log.id().to_string();
         for hook in &self.state.config.webhooks {
             background.push(tokio::spawn(webhooks::deliver_forever(
                 self.state.clone(),
@@ -246,7 +256,7 @@ impl Server {
         }
         log.close().await;
         if let Err(e) = store.release_webhooks(&owner).await {
-            tracing::warn!(error = %e, "webhook leases not given up: they run out in 90 s");
+            tracing::warn!(error = %e, "webhook leases not given up: they run out in seconds");
         }
     }
 }

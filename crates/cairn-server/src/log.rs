@@ -1,12 +1,20 @@
-//! The transparency log's writer. Handlers [`Log::record`] an event after its change has
-//! committed and before they answer, so that whatever a client was told happened is in the
-//! log or in its durable queue: recording writes the entry to this process's queue file
-//! ([`queue`]) and returns. The writer sequences what has queued into the tree in batches,
-//! each one transaction with one new signed checkpoint: after [`LINGER`], or at once when a
-//! batch is full or a reader asks ([`Log::flush`]). So a request waits for a line in a file
-//! rather than for a commit, and a commit is shared by hundreds of entries (measured: waiting
-//! on the commit cost attestation 40 % of its throughput). At start-up, what queues left by
-//! stopped processes still hold is appended first.
+//! The transparency log's writer. Every event is durable before its request is answered, in
+//! one of two ways:
+//!
+//! - A change of state (a host's status, a token, an ERoT…) takes its entry from
+//!   [`Log::prepare`], which refuses while the log cannot take one (inconsistent, full,
+//!   stopping) before anything changed, and hands the entry to the store, which writes it into
+//!   the log's outbox in the change's own transaction: the change is committed if and only if
+//!   its entry is (invariant 13).
+//! - What changes no state (a PAT issued, a volume key released) is [`Log::record`]ed after
+//!   the fact in this process's queue file ([`queue`]), which returns at once.
+//!
+//! The writer sequences both into the tree in batches, each one transaction with one new
+//! signed checkpoint: after [`LINGER`], or at once when a batch is full or a reader asks
+//! ([`Log::flush`]). So a request waits for a line in a file (or its own commit) rather than
+//! for the tree's, and a commit of the tree is shared by hundreds of entries (measured: waiting
+//! on it cost attestation 40 % of its throughput). At start-up, what queues left by stopped
+//! processes still hold is appended first, and the outbox is drained.
 
 mod queue;
 
@@ -38,8 +46,9 @@ const MAX_BATCH: usize = 1024;
 pub const LINGER: Duration = Duration::from_millis(100);
 
 /// Entries acknowledged but not yet in the tree, beyond which recording is refused: the store
-/// is not keeping up, or refusing, and the queue must not grow without bound.
-const MAX_QUEUED: usize = 65_536;
+/// is not keeping up, or refusing, and the queue must not grow without bound (the default of
+/// `--max-log-queue`).
+pub const MAX_QUEUED: usize = 65_536;
 
 /// The size past which the queue file is rewritten with only what the tree lacks (once that
 /// is less than half of it).
@@ -50,6 +59,10 @@ const MAX_QUEUE_BYTES: u64 = 64 << 20;
 
 /// How long the writer waits before it tries a failed append again.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// How often the writer looks for outbox entries that no process here wrote (a replica's that
+/// died before its writer took them).
+const ORPHANS: Duration = Duration::from_secs(5);
 
 /// This process's queue: its file and, in order, what of it the tree lacks.
 struct Queue {
@@ -63,20 +76,49 @@ struct Queue {
     /// Whether the last append failed, so that the tree may hold more of the queue than the
     /// writer knows.
     unsure: bool,
+    /// Entries this process's changes have written into the outbox (or may have: a change
+    /// that failed counts too), and how many of those the tree is known to hold.
+    outboxed: u64,
+    outbox_done: u64,
+    /// Whether the outbox may hold entries.
+    outbox_due: bool,
+    /// The most entries that may wait.
+    max_queued: usize,
     /// Why nothing more may be recorded: the tree was found inconsistent (invariant 9), or
     /// the server is stopping.
     closed: Option<Arc<StoreError>>,
 }
 
 impl Queue {
-    /// Entries acknowledged and not in the tree.
+    /// Entries acknowledged and not in the tree, the outbox's included.
     fn waiting(&self) -> usize {
+        self.queued() + (self.outboxed - self.outbox_done) as usize
+    }
+
+    /// Those in the queue file.
+    fn queued(&self) -> usize {
         self.pending.len() + self.in_flight
     }
 
-    /// The position of the first of them.
+    /// The position of the first of those.
     fn first(&self) -> u64 {
-        self.next - self.waiting() as u64
+        self.next - self.queued() as u64
+    }
+
+    /// Why no entry may be taken now, if one may not: the log is closed, or full.
+    fn refusal(&self) -> Option<StoreError> {
+        if let Some(closed) = &self.closed {
+            return Some(StoreError::Batch(closed.clone()));
+        }
+        // The file holds at least what waits in it (in memory too), so its size bounds both.
+        if self.waiting() >= self.max_queued || self.file.bytes() >= MAX_QUEUE_BYTES {
+            return Some(StoreError::Unavailable(format!(
+                "the log's queue is full ({} entries, {} bytes): the store is not keeping up",
+                self.waiting(),
+                self.file.bytes()
+            )));
+        }
+        None
     }
 }
 
@@ -85,6 +127,8 @@ impl Queue {
 struct Progress {
     /// Queue positions below this one are in the tree.
     sequenced: u64,
+    /// As many outbox entries of this process's as this are in the tree.
+    outbox_done: u64,
     /// Why the writer's last append failed, until one succeeds.
     failed: Option<Arc<StoreError>>,
     /// Appends that failed so far (a waiter heeds only failures after it began).
@@ -92,6 +136,7 @@ struct Progress {
 }
 
 pub struct Log {
+    id: String,
     store: Store,
     signer: Arc<LogSigner>,
     queue: Arc<Mutex<Queue>>,
@@ -139,6 +184,7 @@ impl Log {
         keys: &Arc<dyn KeyStore>,
         metrics: Arc<Metrics>,
         data_dir: &Path,
+        max_queued: usize,
     ) -> Result<(Log, Checkpoint), crate::ServeError> {
         let signer = Arc::new(signer(keys));
         let opened = store.open_log(&signer).await.inspect_err(|e| {
@@ -157,6 +203,17 @@ impl Log {
             let id = left.id.clone();
             left.remove()?;
             store.forget_log_queue(&id).await?;
+            // The dead process's webhook leases (named by its queue) are free at once.
+            store.release_webhooks(&id).await?;
+        }
+        // What changes of stopped processes left in the outbox goes in before anything is
+        // served, so that readers see it.
+        loop {
+            let appended = store.sequence_log(&[], &signer, None, MAX_BATCH).await?;
+            checkpoint = appended.checkpoint;
+            if appended.outboxed < MAX_BATCH {
+                break;
+            }
         }
         metrics.log_size.set(checkpoint.size as i64);
         let (progress_tx, progress) = watch::channel(Progress::default());
@@ -171,6 +228,10 @@ impl Log {
                 pending: VecDeque::new(),
                 in_flight: 0,
                 unsure: false,
+                outboxed: 0,
+                outbox_done: 0,
+                outbox_due: false,
+                max_queued,
                 closed: None,
             })),
             queued: Arc::default(),
@@ -180,6 +241,7 @@ impl Log {
             metrics: metrics.clone(),
         };
         let log = Log {
+            id: writer.id.clone(),
             store: writer.store.clone(),
             signer,
             queue: writer.queue.clone(),
@@ -197,6 +259,12 @@ impl Log {
         &self.signer
     }
 
+    /// This process's name: its queue's, which the next start on its data directory finds
+    /// if it dies.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Changes whenever this process appends to the log.
     pub fn appended(&self) -> watch::Receiver<u64> {
         self.size.clone()
@@ -206,28 +274,65 @@ impl Log {
         self.queue.lock().expect("log queue lock")
     }
 
-    /// Records `event` (and, for a customer's ERoT, whose it is) in the durable queue; the
-    /// writer sequences it into the tree shortly.
+    /// The entry of a change of state about to be made (and, for a customer's ERoT, whose
+    /// it is), for the store to write with the change; refused, before anything changed, while
+    /// the log cannot take it. The writer is told once the entry is dropped, after the change.
+    pub fn prepare(&self, event: Event, owner: Option<&str>) -> Result<Outboxed<'_>, ApiError> {
+        let entry = checked_entry(event, owner)?;
+        Ok(Outboxed {
+            _ticket: self.admit()?,
+            entry,
+        })
+    }
+
+    /// Leave to make a change whose entry is known only in its transaction: refused while the
+    /// log cannot take an entry; the writer is told once the ticket is dropped.
+    pub fn admit(&self) -> Result<Ticket<'_>, ApiError> {
+        self.check()?;
+        Ok(Ticket(self))
+    }
+
+    /// Whether the log can take an entry now (a request that would log checks before it
+    /// changes anything, a nonce's use included).
+    pub fn check(&self) -> Result<(), ApiError> {
+        match self.lock().refusal() {
+            Some(refused) => Err(refused.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Has the writer take in what the expiry sweep wrote into the outbox.
+    pub fn expired(&self) {
+        self.outboxed();
+    }
+
+    /// Has the writer take in what a change (or the expiry sweep) wrote into the outbox.
+    fn outboxed(&self) {
+        {
+            let mut queue = self.lock();
+            queue.outboxed += 1;
+            queue.outbox_due = true;
+            self.metrics.log_queued.set(queue.waiting() as i64);
+        }
+        self.queued.notify_one();
+    }
+
+    /// The expiry sweep's entry for an ERoT it retires, written with the change (which is no
+    /// request's, so it is made whatever the log's state: the outbox keeps it).
+    pub fn expired_entry(erot: &cairn_store::ExpiredErot) -> NewEntry {
+        let event = Event::ErotExpired {
+            erot_id: erot.erot_id.clone(),
+        };
+        new_entry(event, Some(&erot.owner))
+    }
+
+    /// Records `event` (and, for a customer's ERoT, whose it is) in the durable queue, for
+    /// what changes no state; the writer sequences it into the tree shortly.
     pub fn record(&self, event: Event, owner: Option<&str>) -> Result<(), ApiError> {
-        let entry = new_entry(event, owner);
-        // An entry bundle gives each entry a 16-bit length: a longer one could never be served.
-        // (What requests put in entries is bounded well below; this keeps it so.)
-        if entry.bytes.len() > MAX_ENTRY_BYTES {
-            let e = format!("a {}-byte {} entry", entry.bytes.len(), entry.kind);
-            return Err(StoreError::Unavailable(format!("{e} is over the log's limit")).into());
-        }
+        let entry = checked_entry(event, owner)?;
         let mut queue = self.lock();
-        if let Some(closed) = &queue.closed {
-            return Err(StoreError::Batch(closed.clone()).into());
-        }
-        // The file holds at least what waits (in memory too), so its size bounds both.
-        if queue.waiting() >= MAX_QUEUED || queue.file.bytes() >= MAX_QUEUE_BYTES {
-            let e = format!(
-                "the log's queue is full ({} entries, {} bytes): the store is not keeping up",
-                queue.waiting(),
-                queue.file.bytes()
-            );
-            return Err(StoreError::Unavailable(e).into());
+        if let Some(refused) = queue.refusal() {
+            return Err(refused.into());
         }
         let line = queued_line(queue.next, &entry);
         queue
@@ -261,11 +366,15 @@ impl Log {
     }
 
     async fn sequenced(&self, hurry: bool) -> Result<(), ApiError> {
-        let target = self.lock().next;
+        let (target, outboxed) = {
+            let queue = self.lock();
+            (queue.next, queue.outboxed)
+        };
+        let done = |p: &Progress| p.sequenced >= target && p.outbox_done >= outboxed;
         let mut progress = self.progress.clone();
         let failures = {
             let now = progress.borrow();
-            if now.sequenced >= target {
+            if done(&now) {
                 return Ok(());
             }
             now.failures
@@ -275,11 +384,11 @@ impl Log {
         }
         let stopped = || ApiError::from(StoreError::Unavailable("the log writer stopped".into()));
         let now = progress
-            .wait_for(|p| p.sequenced >= target || p.failures > failures)
+            .wait_for(|p| done(p) || p.failures > failures)
             .await
             .map_err(|_| stopped())?;
         match &now.failed {
-            Some(e) if now.sequenced < target => Err(StoreError::Batch(e.clone()).into()),
+            Some(e) if !done(&now) => Err(StoreError::Batch(e.clone()).into()),
             _ => Ok(()),
         }
     }
@@ -306,6 +415,49 @@ impl Log {
             tracing::warn!(error = %e, "the log's queue was removed but not its mark");
         }
     }
+}
+
+/// Leave to write entries into the outbox, from [`Log::admit`].
+pub struct Ticket<'a>(&'a Log);
+
+impl Ticket<'_> {
+    /// The entry of `event` (entries made this way have no part of unbounded size).
+    pub fn entry(&self, event: Event, owner: Option<&str>) -> NewEntry {
+        new_entry(event, owner)
+    }
+}
+
+impl Drop for Ticket<'_> {
+    /// The change is done (or failed, and the writer finds nothing more): it takes the entry in.
+    fn drop(&mut self) {
+        self.0.outboxed();
+    }
+}
+
+/// A change's entry, from [`Log::prepare`]: the store writes it with the change.
+pub struct Outboxed<'a> {
+    _ticket: Ticket<'a>,
+    entry: NewEntry,
+}
+
+impl std::ops::Deref for Outboxed<'_> {
+    type Target = NewEntry;
+
+    fn deref(&self) -> &NewEntry {
+        &self.entry
+    }
+}
+
+/// The row of `event`, if an entry bundle can hold it: each entry has a 16-bit length, so a
+/// longer one could never be served. (What requests put in entries is bounded well below; this
+/// keeps it so.)
+fn checked_entry(event: Event, owner: Option<&str>) -> Result<NewEntry, ApiError> {
+    let entry = new_entry(event, owner);
+    if entry.bytes.len() > MAX_ENTRY_BYTES {
+        let e = format!("a {}-byte {} entry", entry.bytes.len(), entry.kind);
+        return Err(StoreError::Unavailable(format!("{e} is over the log's limit")).into());
+    }
+    Ok(entry)
 }
 
 /// Appends what the tree lacks of a stopped process's queue; answers the checkpoint that
@@ -385,25 +537,6 @@ pub fn new_entry(event: Event, owner: Option<&str>) -> NewEntry {
     row(&entry, entry.to_bytes(), owner.map(str::to_string))
 }
 
-/// What the store's expiry sweep hands over: each expired ERoT, logged.
-pub fn expired(
-    state: crate::AppState,
-) -> impl Fn(Vec<cairn_store::ExpiredErot>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
-    move |erots| {
-        let state = state.clone();
-        Box::pin(async move {
-            for erot in erots {
-                let event = Event::ErotExpired {
-                    erot_id: erot.erot_id,
-                };
-                if let Err(e) = state.log.record(event, Some(&erot.owner)) {
-                    tracing::error!(refusal = %e.refusal, "logging an ERoT's expiry failed");
-                }
-            }
-        })
-    }
-}
-
 impl Writer {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().expect("log queue lock")
@@ -415,12 +548,14 @@ impl Writer {
         let mut queue = self.lock();
         queue.in_flight -= n;
         let kept = match queue.pending.is_empty() {
+            // Nothing of the file was in this batch.
+            _ if n == 0 => Ok(()),
             // All of the file is in the tree: it starts again from empty.
             true => queue.file.clear(),
             // Only when most of it is in the tree, so that rewriting costs each line O(1).
             false
                 if queue.file.bytes() > REWRITE_AT
-                    && queue.file.lines() > 2 * queue.waiting() as u64 =>
+                    && queue.file.lines() > 2 * queue.queued() as u64 =>
             {
                 let Queue { file, pending, .. } = &mut *queue;
                 let left = (upto..).zip(pending.iter());
@@ -471,60 +606,92 @@ impl Writer {
 
     async fn write_forever(self) {
         loop {
-            self.queued.notified().await;
             tokio::select! {
-                _ = tokio::time::sleep(LINGER) => {}
-                _ = self.hurry.notified() => {}
+                _ = self.queued.notified() => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(LINGER) => {}
+                        _ = self.hurry.notified() => {}
+                    }
+                }
+                _ = tokio::time::sleep(ORPHANS) => {
+                    if !matches!(self.store.outbox_waiting().await, Ok(true)) {
+                        continue;
+                    }
+                    self.lock().outbox_due = true;
+                }
             }
             // What is queued now; what queues meanwhile waits out a linger of its own (going
             // on at once would be back to a commit for every few entries).
             let upto = self.lock().next;
             while self.sequence(upto).await {}
-            if !self.lock().pending.is_empty() {
+            let queue = self.lock();
+            if !queue.pending.is_empty() || queue.outbox_due {
                 self.queued.notify_one();
             }
         }
     }
 
-    /// Appends the oldest queued entries, below position `upto`, to the tree; false when
-    /// there were none.
+    /// Appends the oldest queued entries, below position `upto`, and what waits in the
+    /// outbox to the tree; false when there were none.
     async fn sequence(&self, upto: u64) -> bool {
         let unsure = self.lock().unsure;
         if unsure && !self.drop_sequenced().await {
             tokio::time::sleep(RETRY).await;
             return true;
         }
-        let (batch, first) = {
+        let (batch, first, outbox, outboxed) = {
             let mut queue = self.lock();
             let first = queue.first();
-            if first >= upto {
+            if first >= upto && !queue.outbox_due {
                 return false;
             }
-            let n = ((upto - first) as usize).min(MAX_BATCH);
+            let n = (upto.saturating_sub(first) as usize).min(MAX_BATCH);
             // Taken out rather than copied; put back if the append fails.
             let batch: Vec<NewEntry> = queue.pending.drain(..n).collect();
             queue.in_flight = n;
-            (batch, first)
+            let outbox = match queue.outbox_due {
+                true => MAX_BATCH - n,
+                false => 0,
+            };
+            // Every outbox entry counted so far is committed, or failed: the append's read
+            // of the outbox, after this, finds it, or finds it taken by another's append.
+            (batch, first, outbox, queue.outboxed)
         };
         let upto = first + batch.len() as u64;
         let mark = QueueMark {
             queue: &self.id,
             upto,
         };
+        let mark = (!batch.is_empty()).then_some(mark);
         match self
             .store
-            .append_log(&batch, &self.signer, Some(mark))
+            .sequence_log(&batch, &self.signer, mark, outbox)
             .await
         {
-            Ok((_, checkpoint)) => {
+            Ok(appended) => {
+                let drained = appended.outboxed < outbox;
+                {
+                    let mut queue = self.lock();
+                    if drained {
+                        queue.outbox_done = queue.outbox_done.max(outboxed);
+                        queue.outbox_due = queue.outboxed > outboxed;
+                    }
+                }
                 self.sequenced(batch.len(), upto);
-                self.metrics.log_entries.inc_by(batch.len() as u64);
+                let appended_now = (batch.len() + appended.outboxed) as u64;
+                let checkpoint = appended.checkpoint;
+                self.metrics.log_entries.inc_by(appended_now);
                 self.metrics.log_size.set(checkpoint.size as i64);
                 self.size.send_replace(checkpoint.size);
+                let outbox_done = self.lock().outbox_done;
                 self.progress.send_modify(|p| {
                     p.sequenced = upto;
+                    p.outbox_done = outbox_done;
                     p.failed = None;
                 });
+                if batch.is_empty() && drained {
+                    return false;
+                }
             }
             Err(e) => {
                 let e = Arc::new(e);

@@ -13,11 +13,16 @@ use cairn_store::StoreError;
 use crate::AppState;
 use crate::clock;
 
-/// Seconds a replica's lease on a webhook lasts unless renewed: it is renewed after each wait
-/// and each attempt, so it outlasts the longest wait
-/// ([`MAX_BACKOFF`](cairn_log::webhook::MAX_BACKOFF)) and the attempt after
-/// it ([`ATTEMPT_TIMEOUT`]), with room for replicas' clocks to differ by a few seconds.
-const LEASE_SECONDS: i64 = 90;
+/// Seconds a replica's lease on a webhook lasts unless renewed. The holder renews it every
+/// [`RENEW`] while it lives, through its waits and attempts, so a replica that dies hands its
+/// webhooks to a live one within about this long (and a server restarted on its data
+/// directory takes its own back at once: see [`crate::log::Log::open`]). Replicas' clocks must
+/// agree to well within it, or two may deliver at once (a receiver drops the second delivery
+/// by its `webhook-id`).
+const LEASE_SECONDS: i64 = 5;
+
+/// How often the holder renews its lease.
+const RENEW: Duration = Duration::from_secs(1);
 
 /// How often a caught-up webhook looks for entries that another replica appended.
 const POLL: Duration = Duration::from_secs(2);
@@ -55,15 +60,30 @@ pub async fn deliver_forever(state: AppState, hook: Webhook, owner: String) {
         owner: &owner,
     };
     let mut appended = state.log.appended();
-    loop {
-        if let Err(e) = delivery.catch_up().await {
-            tracing::warn!(webhook = %hook.display(), error = %e, "webhook delivery paused");
+    let deliver = async {
+        loop {
+            if let Err(e) = delivery.catch_up().await {
+                tracing::warn!(webhook = %hook.display(), error = %e, "webhook delivery paused");
+            }
+            // This process's next entry wakes it at once; another replica's within POLL.
+            if let Ok(Err(_)) = tokio::time::timeout(POLL, appended.changed()).await {
+                // The log writer stopped (nothing more is appended here): poll.
+                tokio::time::sleep(POLL).await;
+            }
         }
-        // This process's next entry wakes it at once; another replica's within POLL.
-        if let Ok(Err(_)) = tokio::time::timeout(POLL, appended.changed()).await {
-            // The log writer stopped (nothing more is appended here): poll.
-            tokio::time::sleep(POLL).await;
+    };
+    // The lease is kept alive beside the deliveries, through their waits and attempts.
+    let renew = async {
+        loop {
+            tokio::time::sleep(RENEW).await;
+            if let Err(e) = delivery.lease().await {
+                tracing::warn!(webhook = %hook.display(), error = %e, "webhook lease not renewed");
+            }
         }
+    };
+    tokio::select! {
+        () = deliver => {}
+        () = renew => {}
     }
 }
 

@@ -2,12 +2,13 @@
 //! conditional `UPDATE` on the status it read, so a key is released at most once and never
 //! after destruction or expiry, on any replica.
 
-use cairn_proto::lifecycle::ErotEvent;
+use cairn_proto::lifecycle::{ErotEvent, ErotTransition};
 use cairn_proto::{Digest, ErotStatus, HostId, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store, StoreError};
+use crate::log::outbox;
+use crate::{NewEntry, Result, Store, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct ErotRecord {
@@ -57,7 +58,9 @@ fn erot_from_row(row: &AnyRow) -> Result<ErotRecord> {
 }
 
 impl Store {
-    pub async fn insert_erot(&self, erot: &ErotRecord) -> Result<()> {
+    /// Stores a new ERoT, with its `erot.generated` entry in the same transaction.
+    pub async fn insert_erot(&self, erot: &ErotRecord, entry: &NewEntry) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO erots (erot_id, owner, host_id, hk_public, workload, workload_digest, nonce, erot_pub, status, expires_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
@@ -73,8 +76,10 @@ impl Store {
         .bind(erot.status.as_str())
         .bind(erot.expires_at)
         .bind(erot.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        outbox(&mut tx, entry).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -88,58 +93,55 @@ impl Store {
             .transpose()
     }
 
-    /// Moves an ERoT from `from` to `to`; false when its status was not `from` (another
-    /// request, on any replica, got there first).
-    pub async fn erot_transition(
+    /// Applies a change the life cycle allowed, with its log entry in the same transaction;
+    /// false (and nothing written) when the ERoT was no longer in the status it was judged
+    /// in (another request, on any replica, got there first). A release also needs the ERoT
+    /// unexpired at `now`, in the same statement, so that no release slips past its expiry
+    /// (invariant 5).
+    pub async fn apply_erot(
         &self,
-        erot_id: &str,
-        from: ErotStatus,
-        to: ErotStatus,
+        transition: &ErotTransition,
+        entry: &NewEntry,
         now: i64,
     ) -> Result<bool> {
-        self.move_erot(
-            "UPDATE erots SET status = $1, updated_at = $2 WHERE erot_id = $3 AND status = $4",
-            (erot_id, from, to, now),
-        )
-        .await
-    }
-
-    /// Releases an ERoT's key: moves it from `from` to `to` only if it is still unexpired at
-    /// `now`, in the same statement, so that no release slips past its expiry (invariant 5).
-    pub async fn release_erot(
-        &self,
-        erot_id: &str,
-        from: ErotStatus,
-        to: ErotStatus,
-        now: i64,
-    ) -> Result<bool> {
-        self.move_erot(
-            "UPDATE erots SET status = $1, updated_at = $2 WHERE erot_id = $3 AND status = $4 AND expires_at >= $2",
-            (erot_id, from, to, now),
-        )
-        .await
-    }
-
-    async fn move_erot(
-        &self,
-        update: &'static str,
-        (erot_id, from, to, now): (&str, ErotStatus, ErotStatus, i64),
-    ) -> Result<bool> {
-        let done = sqlx::query(update)
-            .bind(to.as_str())
+        let sql = match transition.event() {
+            ErotEvent::Release => {
+                "UPDATE erots SET status = $1, updated_at = $2 WHERE erot_id = $3 AND status = $4 AND expires_at >= $2"
+            }
+            ErotEvent::Complete | ErotEvent::Expire => {
+                "UPDATE erots SET status = $1, updated_at = $2 WHERE erot_id = $3 AND status = $4"
+            }
+        };
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(sql)
+            .bind(transition.to().as_str())
             .bind(now)
-            .bind(erot_id)
-            .bind(from.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .bind(transition.erot_id())
+            .bind(transition.from().as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        match done {
+            true => {
+                outbox(&mut tx, entry).await?;
+                tx.commit().await?;
+            }
+            false => tx.rollback().await?,
+        }
+        Ok(done)
     }
 
-    /// Marks every ERoT past its expiry that can expire `expired`; returns how many.
-    /// Marks every ERoT whose time is up `expired`; answers those it marked (on several
-    /// replicas, each ERoT is answered by the one whose update won).
-    pub async fn expire_erots(&self, now: i64) -> Result<Vec<ExpiredErot>> {
+    /// Marks every ERoT whose time is up `expired`, each with the entry `entry` makes of it
+    /// in the same transaction; answers those it marked (on several replicas, each ERoT is
+    /// answered by the one whose update won).
+    pub async fn expire_erots(
+        &self,
+        now: i64,
+        entry: impl Fn(&ExpiredErot) -> NewEntry,
+    ) -> Result<Vec<ExpiredErot>> {
         let mut expired = vec![];
+        let mut tx = self.pool.begin().await?;
         for (from, to) in ErotStatus::changes(ErotEvent::Expire) {
             let rows = sqlx::query(
                 "UPDATE erots SET status = $1, updated_at = $2 WHERE status = $3 AND expires_at < $2 RETURNING erot_id, owner",
@@ -147,15 +149,18 @@ impl Store {
             .bind(to.as_str())
             .bind(now)
             .bind(from.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?;
             for row in rows {
-                expired.push(ExpiredErot {
+                let erot = ExpiredErot {
                     erot_id: row.try_get("erot_id")?,
                     owner: row.try_get("owner")?,
-                });
+                };
+                outbox(&mut tx, &entry(&erot)).await?;
+                expired.push(erot);
             }
         }
+        tx.commit().await?;
         Ok(expired)
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::{ExpiredErot, Store};
+use crate::{ExpiredErot, NewEntry, Store};
 
 /// How often expired nonces are deleted and expired ERoTs marked so. Reads never depend on
 /// this: consuming a nonce and releasing an ERoT check expiry themselves.
@@ -14,12 +14,10 @@ const USED_NONCE_SLACK: i64 = 300;
 
 impl Store {
     /// Runs until the task is dropped: every [`EXPIRY_INTERVAL`], deletes expired challenge
-    /// nonces and marks expired ERoTs `expired`, handing those to `expired` (which logs
-    /// them). On several replicas each does this; the updates are idempotent.
-    pub async fn expire_forever<F: Future<Output = ()>>(
-        self,
-        expired: impl Fn(Vec<ExpiredErot>) -> F,
-    ) {
+    /// nonces and marks expired ERoTs `expired`, each with the log entry `entry` makes of it
+    /// (in the same transaction), then calls `logged` (which has the log take them in). On
+    /// several replicas each does this; the updates are idempotent.
+    pub async fn expire_forever(self, entry: impl Fn(&ExpiredErot) -> NewEntry, logged: impl Fn()) {
         let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
         loop {
             tick.tick().await;
@@ -31,8 +29,8 @@ impl Store {
             if let Err(e) = self.prune_nonces(now - USED_NONCE_SLACK).await {
                 tracing::warn!(error = %e, "pruning expired nonces failed");
             }
-            match self.expire_erots(now).await {
-                Ok(erots) if !erots.is_empty() => expired(erots).await,
+            match self.expire_erots(now, &entry).await {
+                Ok(erots) if !erots.is_empty() => logged(),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "expiring ERoTs failed"),
             }

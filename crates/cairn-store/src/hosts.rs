@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use cairn_proto::api::{FingerprintRecord, TokenRole};
-use cairn_proto::lifecycle::{HostChange, KeyProof};
+use cairn_proto::lifecycle::{Admission, EkTrust, HostTransition, TamperMark};
 use cairn_proto::{Digest, HardwareKey, HostId, HostStatus, Report, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store, StoreError};
+use crate::log::outbox;
+use crate::{NewEntry, Result, Store, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct HostRecord {
@@ -29,17 +30,23 @@ pub struct NewHost {
     pub hk: HardwareKey,
     pub report: Report,
     /// A TPM host's credential challenge: it stays `pending` until answered.
-    pub activation: Option<Activation>,
+    pub challenge: Option<Challenge>,
 }
 
 /// The challenge a TPM host must answer before its enrollment takes effect.
 #[derive(Clone, Debug)]
-pub struct Activation {
+pub struct Challenge {
     /// SHA-256 of the secret sealed to the host's EK (the secret itself is never stored).
     pub secret_digest: String,
-    /// What answering grants without a join token: `Active` when the EK certificate chains
-    /// to a CA trusted to auto-approve, else `Pending` (an operator approves).
-    pub grants: HostStatus,
+    /// How far its EK certificate is trusted.
+    pub ek: EkTrust,
+}
+
+impl NewHost {
+    /// What the life cycle gives it, with a join token or without.
+    pub fn admission(&self, join_token: bool) -> Admission {
+        Admission::new(join_token, self.challenge.as_ref().map(|c| c.ek))
+    }
 }
 
 #[derive(Debug)]
@@ -134,25 +141,24 @@ fn report_json(report: &Report) -> String {
 }
 
 impl Store {
-    /// Registers a host in the status the life cycle gives a new enrollment: `active` when
-    /// `join_token_hash` names an unused, unexpired join token (consumed in the same
-    /// transaction) and no credential activation is owed, else `pending`. Without a join
-    /// token, a new host is refused when `max_pending` hosts already await approval (counted
-    /// in the transaction that adds it: on SQLite exactly, on PostgreSQL give or take the
-    /// enrollments committing at that instant).
+    /// Registers a host in the status its admission ([`NewHost::admission`]) gives it, consuming the join token
+    /// `join_token_hash` names (unused, unexpired) in the same transaction, and writing
+    /// `entry` (its `host.enrolled` event) with it. Without a join token, a new host is
+    /// refused when `max_pending` hosts already await approval (counted in the transaction
+    /// that adds it: on SQLite exactly, on PostgreSQL give or take the enrollments committing
+    /// at that instant). A refused enrollment, or one whose key was enrolled already, writes
+    /// nothing.
     pub async fn enroll_host(
         &self,
         new: NewHost,
         join_token_hash: Option<&str>,
         max_pending: u64,
         now: i64,
+        entry: &NewEntry,
     ) -> Result<Enrolled> {
         let host_id = new.hk.host_id();
         let fingerprint = new.report.fingerprint();
-        let proof = match new.activation {
-            Some(_) => KeyProof::Owed,
-            None => KeyProof::Proven,
-        };
+        let admission = new.admission(join_token_hash.is_some());
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO hosts (host_id, name, hk_alg, hk_public, status, fingerprint, created_at, updated_at) \
@@ -162,7 +168,7 @@ impl Store {
         .bind(&new.name)
         .bind(new.hk.alg.as_str())
         .bind(b64::encode(&new.hk.public_key))
-        .bind(HostStatus::enrolled(false, proof).as_str())
+        .bind(admission.status().as_str())
         .bind(fingerprint.hex())
         .bind(now)
         .execute(&mut *tx)
@@ -174,13 +180,13 @@ impl Store {
                 .host(&host_id)
                 .await?
                 .ok_or_else(|| corrupt("host", "vanished during enrollment"))?;
-            if let Some(activation) = &new.activation {
+            if let Some(challenge) = &new.challenge {
                 // Enrolling again before answering (the agent restarted): a new challenge
                 // replaces the old one; an answered one stays answered.
                 sqlx::query(
                     "UPDATE host_activations SET secret_digest = $1, created_at = $2 WHERE host_id = $3",
                 )
-                .bind(&activation.secret_digest)
+                .bind(&challenge.secret_digest)
                 .bind(now)
                 .bind(host_id.as_str())
                 .execute(&self.pool)
@@ -198,7 +204,6 @@ impl Store {
                 return Ok(Enrolled::PendingFull(pending - 1));
             }
         }
-        let mut grants = new.activation.as_ref().map(|a| a.grants);
         if let Some(hash) = join_token_hash {
             let used = sqlx::query(
                 "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND role = $3 AND used_at IS NULL \
@@ -214,31 +219,20 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Enrolled::JoinTokenRejected);
             }
-            match &mut grants {
-                // A TPM host gets what the token grants only once it has answered its
-                // challenge.
-                Some(grants) => *grants = HostStatus::enrolled(true, KeyProof::Proven),
-                None => {
-                    sqlx::query("UPDATE hosts SET status = $1 WHERE host_id = $2")
-                        .bind(HostStatus::enrolled(true, proof).as_str())
-                        .bind(host_id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
         }
-        if let (Some(activation), Some(grants)) = (&new.activation, grants) {
+        if let (Some(challenge), Some(grants)) = (&new.challenge, admission.on_activation()) {
             sqlx::query(
                 "INSERT INTO host_activations (host_id, secret_digest, grants, created_at) VALUES ($1, $2, $3, $4)",
             )
             .bind(host_id.as_str())
-            .bind(&activation.secret_digest)
+            .bind(&challenge.secret_digest)
             .bind(grants.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
         }
         insert_history(&mut tx, &host_id, &new.report, "enrolled", now).await?;
+        outbox(&mut tx, entry).await?;
         tx.commit().await?;
         self.evict(&host_id);
         let created = self
@@ -339,13 +333,15 @@ impl Store {
     }
 
     /// A TPM host answers its challenge: when `secret_digest` is the one asked for, the
-    /// challenge is spent and the host gets what it grants. `None` for a wrong answer (or no
-    /// challenge), which changes nothing.
+    /// challenge is spent and the host gets what it grants ([`HostTransition::on_activation`]),
+    /// with the entry `entry` makes of the change applied (`None`: it grants no change) in the
+    /// same transaction. `None` for a wrong answer (or no challenge), which changes nothing.
     pub async fn activate_host(
         &self,
         host_id: &HostId,
         secret_digest: &str,
         now: i64,
+        entry: impl FnOnce(Option<&HostTransition>) -> NewEntry,
     ) -> Result<Option<Arc<HostRecord>>> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
@@ -367,127 +363,43 @@ impl Store {
             .bind(host_id.as_str())
             .execute(&mut *tx)
             .await?;
-        let from = HostStatus::Pending;
-        if let Ok(to) = from.apply(HostChange::Activated)
-            && grants == to
+        let mut applied = None;
+        if let Some(transition) = HostTransition::on_activation(host_id, grants)
+            && update_status(&mut tx, &transition, now).await?
         {
-            sqlx::query(
-                "UPDATE hosts SET status = $1, updated_at = $2 WHERE host_id = $3 AND status = $4",
-            )
-            .bind(to.as_str())
-            .bind(now)
-            .bind(host_id.as_str())
-            .bind(from.as_str())
-            .execute(&mut *tx)
-            .await?;
+            applied = Some(transition);
         }
+        outbox(&mut tx, &entry(applied.as_ref())).await?;
         tx.commit().await?;
         self.evict(host_id);
         self.host(host_id).await
     }
 
-    /// Moves a host without a tamper mark from `from` to `to`, as the life cycle judged. The
-    /// update is conditional on both, so a concurrent change on any replica is never
-    /// overwritten: a lost race reports the status that won.
-    pub async fn transition(
+    /// Applies a change the life cycle allowed, with its log entry in the same transaction:
+    /// only to a host still in the status (and with the tamper mark, or none) it was judged
+    /// in, so a concurrent change on any replica is never overwritten. A lost race reports
+    /// the status that won, and writes nothing.
+    pub async fn apply_host(
         &self,
-        host_id: &HostId,
-        from: HostStatus,
-        to: HostStatus,
+        transition: &HostTransition,
+        entry: &NewEntry,
         now: i64,
     ) -> Result<Transition> {
-        let sql = "UPDATE hosts SET status = $1, updated_at = $2 \
-                   WHERE host_id = $3 AND status = $4 AND tamper IS NULL";
-        self.update_status(host_id, (from, to), None, sql, now)
-            .await
-    }
-
-    /// Quarantines a host for tamper from `from` (as [`Self::transition`] does), marking it
-    /// with the `sensors` found tripped until an operator clears them.
-    pub async fn quarantine_for_tamper(
-        &self,
-        host_id: &HostId,
-        from: HostStatus,
-        sensors: &[String],
-        now: i64,
-    ) -> Result<Transition> {
-        let sql = "UPDATE hosts SET status = $1, updated_at = $2, tamper = $5 \
-                   WHERE host_id = $3 AND status = $4 AND tamper IS NULL";
-        let mark = serde_json::to_string(sensors).expect("strings serialize");
-        let change = (from, HostStatus::Quarantined);
-        self.update_status(host_id, change, Some(mark), sql, now)
-            .await
-    }
-
-    /// Moves a host quarantined for tamper to `to` (`clear-tamper`, `revoke`), its mark gone.
-    pub async fn leave_tamper_quarantine(
-        &self,
-        host_id: &HostId,
-        to: HostStatus,
-        now: i64,
-    ) -> Result<Transition> {
-        let sql = "UPDATE hosts SET status = $1, updated_at = $2, tamper = NULL \
-                   WHERE host_id = $3 AND status = $4 AND tamper IS NOT NULL";
-        let change = (HostStatus::Quarantined, to);
-        self.update_status(host_id, change, None, sql, now).await
-    }
-
-    async fn update_status(
-        &self,
-        host_id: &HostId,
-        (from, to): (HostStatus, HostStatus),
-        tamper: Option<String>,
-        sql: &'static str,
-        now: i64,
-    ) -> Result<Transition> {
-        let mut query = sqlx::query(sql)
-            .bind(to.as_str())
-            .bind(now)
-            .bind(host_id.as_str())
-            .bind(from.as_str());
-        if let Some(mark) = tamper {
-            query = query.bind(mark);
+        let host_id = transition.host_id();
+        let mut tx = self.pool.begin().await?;
+        let applied = update_status(&mut tx, transition, now).await?;
+        if applied {
+            outbox(&mut tx, entry).await?;
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
         }
-        let changed = query.execute(&self.pool).await?.rows_affected();
         self.evict(host_id);
         match self.host(host_id).await? {
-            Some(host) if changed == 1 => Ok(Transition::Done(host)),
+            Some(host) if applied => Ok(Transition::Done(host)),
             Some(host) => Ok(Transition::Conflict(host.status)),
             None => Ok(Transition::NotFound),
         }
-    }
-
-    /// Accepts `report` as the host's registered hardware while moving it from `from` to `to`
-    /// (closing a maintenance window); the old fingerprint stays in the history. Only a host
-    /// still in `from` is changed; returns whether it was.
-    pub async fn accept_fingerprint(
-        &self,
-        host_id: &HostId,
-        report: &Report,
-        (from, to): (HostStatus, HostStatus),
-        reason: &str,
-        now: i64,
-    ) -> Result<bool> {
-        let fingerprint = report.fingerprint();
-        let mut tx = self.pool.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE hosts SET fingerprint = $1, status = $2, updated_at = $3 \
-             WHERE host_id = $4 AND status = $5",
-        )
-        .bind(fingerprint.hex())
-        .bind(to.as_str())
-        .bind(now)
-        .bind(host_id.as_str())
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            insert_history(&mut tx, host_id, report, reason, now).await?;
-        }
-        tx.commit().await?;
-        self.evict(host_id);
-        Ok(changed == 1)
     }
 
     pub async fn history(&self, host_id: &HostId) -> Result<Vec<FingerprintRecord>> {
@@ -512,6 +424,53 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Moves a host as `transition` says, if it is still as the transition was judged; answers
+/// whether it was. A maintenance window's new hardware becomes the registered one, and the
+/// old fingerprint stays in the history.
+async fn update_status(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    transition: &HostTransition,
+    now: i64,
+) -> Result<bool> {
+    // What else the update sets, each value bound after the four every update binds.
+    let mut sets = String::new();
+    let mut values = vec![];
+    let marked = match transition.mark() {
+        TamperMark::Unmarked => "tamper IS NULL",
+        TamperMark::Set(sensors) => {
+            values.push(serde_json::to_string(sensors).expect("strings serialize"));
+            sets.push_str(&format!(", tamper = ${}", 4 + values.len()));
+            "tamper IS NULL"
+        }
+        TamperMark::Clear => {
+            sets.push_str(", tamper = NULL");
+            "tamper IS NOT NULL"
+        }
+    };
+    if let Some(report) = transition.accepted() {
+        values.push(report.fingerprint().hex());
+        sets.push_str(&format!(", fingerprint = ${}", 4 + values.len()));
+    }
+    let sql = format!(
+        "UPDATE hosts SET status = $1, updated_at = $2{sets} \
+         WHERE host_id = $3 AND status = $4 AND {marked}"
+    );
+    let host_id = transition.host_id();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(transition.to().as_str())
+        .bind(now)
+        .bind(host_id.as_str())
+        .bind(transition.from().as_str());
+    for value in values {
+        query = query.bind(value);
+    }
+    let changed = query.execute(&mut **tx).await?.rows_affected() == 1;
+    if changed && let Some(report) = transition.accepted() {
+        insert_history(tx, host_id, report, "rotated", now).await?;
+    }
+    Ok(changed)
 }
 
 /// Stores `report` unless it is stored already (a fingerprint names one report).

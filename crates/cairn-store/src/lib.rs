@@ -27,8 +27,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 
 pub use erots::{ErotRecord, ExpiredErot};
-pub use hosts::{Activation, Enrolled, HostRecord, HostState, NewHost, Transition};
-pub use log::{LoggedEntry, NewEntry, QueueMark};
+pub use hosts::{Challenge, Enrolled, HostRecord, HostState, NewHost, Transition};
+pub use log::{Appended, LoggedEntry, NewEntry, QueueMark};
 pub use tokens::{TokenRecord, token_id};
 pub use volumes::{InstanceRecord, Placement, VolumeRecord};
 
@@ -115,6 +115,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "log_queues",
         include_str!("../migrations/0011_log_queues.sql"),
+    ),
+    (
+        12,
+        "log_outbox",
+        include_str!("../migrations/0012_log_outbox.sql"),
     ),
 ];
 

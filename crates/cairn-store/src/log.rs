@@ -2,6 +2,10 @@
 //! head row's lock first (so replicas sequence one after another), checks that the stored
 //! tree still has the root its last signed checkpoint names (invariant 9), adds the entries
 //! and the hashes they complete, and stores the new signed checkpoint.
+//!
+//! A change of state writes its entry into the outbox (migration 0012) in its own transaction
+//! ([`outbox`]), so that the change and its entry commit together (invariant 13); an append
+//! takes what waits there, in order, and deletes it in the same transaction.
 
 use std::collections::HashMap;
 
@@ -27,6 +31,17 @@ pub struct NewEntry {
 pub struct QueueMark<'a> {
     pub queue: &'a str,
     pub upto: u64,
+}
+
+/// What an append did.
+#[derive(Clone, Debug)]
+pub struct Appended {
+    /// The index of its first entry.
+    pub first: u64,
+    /// The checkpoint the tree now has (the one it had, when there was nothing to append).
+    pub checkpoint: Checkpoint,
+    /// How many of its entries came from the outbox.
+    pub outboxed: usize,
 }
 
 /// One stored entry.
@@ -137,6 +152,28 @@ impl Store {
         signer: &LogSigner,
         queued: Option<QueueMark<'_>>,
     ) -> Result<(u64, Checkpoint)> {
+        let appended = self.sequence_log(entries, signer, queued, 0).await?;
+        Ok((appended.first, appended.checkpoint))
+    }
+
+    /// Whether entries wait in the outbox (a cheap read, taking no lock).
+    pub async fn outbox_waiting(&self) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM log_outbox LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    /// Appends up to `outbox` of the entries waiting in the outbox, oldest first, then
+    /// `entries` (as [`Self::append_log`] does), deleting the outbox's in the same transaction
+    /// so that each goes in once. Nothing is signed when there is nothing to append.
+    pub async fn sequence_log(
+        &self,
+        entries: &[NewEntry],
+        signer: &LogSigner,
+        queued: Option<QueueMark<'_>>,
+        outbox: usize,
+    ) -> Result<Appended> {
         let mut tx = self.pool.begin().await?;
         // The lock on the head row sequences every appender, on every replica.
         let row =
@@ -159,10 +196,35 @@ impl Store {
                 head.size
             )));
         }
+        // Read under the head's lock: an outbox row committed before it is here, or was
+        // deleted by the append that took it.
+        let (ids, mut taken) = take_outbox(&mut tx, outbox).await?;
+        let outboxed = taken.len();
+        if outboxed + entries.len() == 0 {
+            tx.rollback().await?;
+            return Ok(Appended {
+                first: head.size,
+                checkpoint: head,
+                outboxed,
+            });
+        }
+        taken.extend_from_slice(entries);
+        let entries = &taken[..];
         let first = frontier.size();
         let mut hashes = vec![];
         for entry in entries {
             hashes.extend(frontier.append(&entry.bytes));
+        }
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "DELETE FROM log_outbox WHERE id IN ({})",
+                placeholders(self.backend, 1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            query.execute(&mut *tx).await?;
         }
         for (n, chunk) in entries.chunks(ROWS_PER_INSERT).enumerate() {
             let values = (0..chunk.len())
@@ -212,7 +274,11 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
-        Ok((first, checkpoint))
+        Ok(Appended {
+            first,
+            checkpoint,
+            outboxed,
+        })
     }
 
     /// How far the tree holds queue `queue`: its positions below the answer (0 for a queue
@@ -323,6 +389,59 @@ impl Store {
         .await?;
         Ok(row.try_get::<Option<i64>, _>("idx")?.map(|i| i as u64))
     }
+}
+
+/// Writes `entry` into the log's outbox, in the transaction of the change it records.
+pub(crate) async fn outbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    entry: &NewEntry,
+) -> Result<()> {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let random = u64::from_le_bytes(cairn_proto::random_bytes());
+    let id = format!("{nanos:020}{random:016x}");
+    sqlx::query(
+        "INSERT INTO log_outbox (id, kind, subject, owner, entry) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(entry.kind)
+    .bind(entry.subject.clone())
+    .bind(entry.owner.clone())
+    .bind(String::from_utf8_lossy(&entry.bytes).into_owned())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` outbox entries, oldest first, with their ids.
+async fn take_outbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    limit: usize,
+) -> Result<(Vec<String>, Vec<NewEntry>)> {
+    if limit == 0 {
+        return Ok((vec![], vec![]));
+    }
+    let rows =
+        sqlx::query("SELECT id, kind, subject, owner, entry FROM log_outbox ORDER BY id LIMIT $1")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = row.try_get("kind")?;
+        let kind = kind
+            .parse::<cairn_log::EventType>()
+            .map_err(|e| StoreError::Corrupt(format!("log outbox: {e}")))?
+            .as_str();
+        ids.push(row.try_get("id")?);
+        entries.push(NewEntry {
+            kind,
+            subject: row.try_get("subject")?,
+            owner: row.try_get("owner")?,
+            bytes: row.try_get::<String, _>("entry")?.into_bytes(),
+        });
+    }
+    Ok((ids, entries))
 }
 
 fn logged(row: &sqlx::any::AnyRow) -> Result<LoggedEntry> {

@@ -3,7 +3,8 @@
 use cairn_proto::api::TokenRole;
 use sqlx::Row;
 
-use crate::{Result, Store, StoreError};
+use crate::log::outbox;
+use crate::{NewEntry, Result, Store, StoreError};
 
 /// A token as the registry knows it: never the token, only what it may do and when.
 #[derive(Clone, Debug)]
@@ -47,13 +48,16 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
 const TOKEN_COLUMNS: &str = "token_hash, role, created_at, expires_at, used_at, revoked_at";
 
 impl Store {
+    /// Stores a new token by its hash, with its `token.created` entry in the same transaction.
     pub async fn insert_token(
         &self,
         hash: &str,
         role: TokenRole,
         expires_at: Option<i64>,
         now: i64,
+        entry: &NewEntry,
     ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO tokens (token_hash, role, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         )
@@ -61,8 +65,10 @@ impl Store {
         .bind(role.as_str())
         .bind(now)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        outbox(&mut tx, entry).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -95,28 +101,43 @@ impl Store {
         .collect()
     }
 
-    /// Revokes the token `id` names (a second revocation keeps the first's time); `None`
-    /// when there is none.
-    pub async fn revoke_token(&self, id: &str, now: i64) -> Result<Option<TokenRecord>> {
+    /// Revokes the token `id` names (a second revocation keeps the first's time), with its
+    /// `token.revoked` entry in the same transaction; `None` (and nothing written) when there
+    /// is none.
+    pub async fn revoke_token(
+        &self,
+        id: &str,
+        now: i64,
+        entry: &NewEntry,
+    ) -> Result<Option<TokenRecord>> {
         let Some(prefix) = hash_prefix(id) else {
             return Ok(None);
         };
         let pattern = format!("{prefix}%");
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE token_hash LIKE $2",
         )
         .bind(now)
         .bind(&pattern)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let revoked = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash LIKE $1"
         )))
         .bind(&pattern)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?
         .as_ref()
         .map(token_from_row)
-        .transpose()
+        .transpose()?;
+        match revoked {
+            Some(_) => {
+                outbox(&mut tx, entry).await?;
+                tx.commit().await?;
+            }
+            None => tx.rollback().await?,
+        }
+        Ok(revoked)
     }
 }

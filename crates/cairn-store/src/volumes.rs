@@ -5,7 +5,8 @@ use cairn_proto::{HostId, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Result, Store, StoreError};
+use crate::log::outbox;
+use crate::{NewEntry, Result, Store, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct VolumeRecord {
@@ -99,7 +100,14 @@ impl Store {
     /// Records where the control plane placed an instance; placing it again (a migration, a
     /// reboot) replaces the record and lifts a revocation. A move to another host voids the
     /// tokens issued before it; tokens voided by a revocation stay void.
-    pub async fn upsert_instance(&self, instance: &InstanceRecord, now: i64) -> Result<()> {
+    /// Its `instance.created` entry goes in the same transaction.
+    pub async fn upsert_instance(
+        &self,
+        instance: &InstanceRecord,
+        now: i64,
+        entry: &NewEntry,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO instances (instance_id, host_id, volume_ids, image_digest, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
              ON CONFLICT (instance_id) DO UPDATE SET host_id = excluded.host_id, volume_ids = excluded.volume_ids, image_digest = excluded.image_digest, updated_at = excluded.updated_at, \
@@ -111,23 +119,41 @@ impl Store {
         .bind(serde_json::to_string(&instance.volume_ids).expect("JSON"))
         .bind(instance.image_digest.as_deref())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        outbox(&mut tx, entry).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Voids every security token issued for the instance until now (and in this second);
-    /// false when there is no such instance.
-    pub async fn revoke_instance(&self, instance_id: &str, now: i64) -> Result<bool> {
+    /// Voids every security token issued for the instance until now (and in this second),
+    /// with its `instance.revoked` entry in the same transaction; false (and nothing written)
+    /// when there is no such instance.
+    pub async fn revoke_instance(
+        &self,
+        instance_id: &str,
+        now: i64,
+        entry: &NewEntry,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE instances SET revoked_at = $1, tokens_after = $2 WHERE instance_id = $3",
         )
         .bind(now)
         .bind(now + 1)
         .bind(instance_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        match done {
+            true => {
+                outbox(&mut tx, entry).await?;
+                tx.commit().await?;
+            }
+            false => tx.rollback().await?,
+        }
+        Ok(done)
     }
 
     pub async fn instance(&self, instance_id: &str) -> Result<Option<Placement>> {

@@ -3,8 +3,12 @@
 
 use cairn_proto::HostStatus;
 use cairn_proto::api::TokenRole;
+use cairn_proto::lifecycle::{
+    EkTrust, ErotEvent, ErotTransition, HostTransition, KeyProof, Tamper, Verdict,
+};
 use cairn_proto::{Component, ComponentClass, HardwareKey, HkAlg, Nonce, Report};
-use cairn_store::{Activation, Enrolled, NewHost, Store, Transition, testing};
+use cairn_proto::{HostAction, HostId};
+use cairn_store::{Challenge, Enrolled, NewEntry, NewHost, Store, Transition, testing};
 
 /// Runs `check` on a fresh SQLite store and, when available, a fresh PostgreSQL store.
 async fn each_backend<F, Fut>(label: &str, check: F)
@@ -42,8 +46,53 @@ fn new_host(seed: u8, serial: &str) -> NewHost {
             public_key: vec![seed; 32],
         },
         report,
-        activation: None,
+        challenge: None,
     }
+}
+
+/// A log entry for a change (what it says does not matter here).
+fn entry() -> NewEntry {
+    NewEntry {
+        kind: "host.approved",
+        subject: "h_test".into(),
+        owner: None,
+        bytes: br#"{"type":"host.approved"}"#.to_vec(),
+    }
+}
+
+/// The operator's action that moves a host without a tamper mark from `from` to `to`.
+fn change(id: &HostId, from: HostStatus, to: HostStatus) -> HostTransition {
+    let action = HostAction::ALL
+        .iter()
+        .copied()
+        .find(|&a| from.act(a, KeyProof::Proven, Tamper::None) == Ok(to))
+        .unwrap_or_else(|| panic!("no action moves a {from} host to {to}"));
+    operator(id, from, action, Tamper::None)
+}
+
+fn operator(id: &HostId, from: HostStatus, action: HostAction, tamper: Tamper) -> HostTransition {
+    HostTransition::by_operator(id, from, action, KeyProof::Proven, tamper).unwrap()
+}
+
+/// A tamper quarantine, judged on a host in `from`.
+fn tamper(id: &HostId, from: HostStatus, sensors: &[String]) -> HostTransition {
+    let verdict = Verdict::Tamper(sensors.to_vec());
+    HostTransition::on_attestation(id, from, &verdict, &new_host(0, "-").report).unwrap()
+}
+
+/// An operator's `action` judged on a host quarantined for tamper.
+fn clear(id: &HostId, action: HostAction) -> HostTransition {
+    operator(id, HostStatus::Quarantined, action, Tamper::Uncleared)
+}
+
+/// A maintenance window closing on `report`.
+fn rotation(id: &HostId, report: &Report) -> HostTransition {
+    let verdict = Verdict::Rotate { warn: vec![] };
+    HostTransition::on_attestation(id, HostStatus::Maintenance, &verdict, report).unwrap()
+}
+
+fn erot_change(id: &str, from: cairn_proto::ErotStatus, event: ErotEvent) -> ErotTransition {
+    ErotTransition::new(id, from, event).unwrap()
 }
 
 #[tokio::test]
@@ -86,14 +135,14 @@ async fn enrollments_without_a_join_token_stop_at_the_pending_cap() {
     each_backend("pending-cap", |store| async move {
         assert!(matches!(
             store
-                .enroll_host(new_host(31, "S31"), None, 1, 100)
+                .enroll_host(new_host(31, "S31"), None, 1, 100, &entry())
                 .await
                 .unwrap(),
             Enrolled::Created(_)
         ));
         assert!(matches!(
             store
-                .enroll_host(new_host(32, "S32"), None, 1, 100)
+                .enroll_host(new_host(32, "S32"), None, 1, 100, &entry())
                 .await
                 .unwrap(),
             Enrolled::PendingFull(1)
@@ -108,19 +157,19 @@ async fn enrollments_without_a_join_token_stop_at_the_pending_cap() {
         // Enrolling a registered key again adds nothing and is not refused.
         assert!(matches!(
             store
-                .enroll_host(new_host(31, "S31"), None, 1, 101)
+                .enroll_host(new_host(31, "S31"), None, 1, 101, &entry())
                 .await
                 .unwrap(),
             Enrolled::Existing(_)
         ));
         // A join token is a credential: not counted against the cap.
         store
-            .insert_token("join-cap", TokenRole::Join, None, 100)
+            .insert_token("join-cap", TokenRole::Join, None, 100, &entry())
             .await
             .unwrap();
         assert!(matches!(
             store
-                .enroll_host(new_host(33, "S33"), Some("join-cap"), 1, 100)
+                .enroll_host(new_host(33, "S33"), Some("join-cap"), 1, 100, &entry())
                 .await
                 .unwrap(),
             Enrolled::Created(_)
@@ -133,7 +182,7 @@ async fn enrollments_without_a_join_token_stop_at_the_pending_cap() {
 async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
     each_backend("enroll", |store| async move {
         let Enrolled::Created(host) = store
-            .enroll_host(new_host(1, "S1"), None, u64::MAX, 100)
+            .enroll_host(new_host(1, "S1"), None, u64::MAX, 100, &entry())
             .await
             .unwrap()
         else {
@@ -142,7 +191,7 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
         assert_eq!(host.status, HostStatus::Pending);
         // Same key again, even with another name and report: the existing record.
         let Enrolled::Existing(again) = store
-            .enroll_host(new_host(1, "S2"), None, u64::MAX, 101)
+            .enroll_host(new_host(1, "S2"), None, u64::MAX, 101, &entry())
             .await
             .unwrap()
         else {
@@ -155,11 +204,11 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
         assert_eq!(store.hosts().await.unwrap().len(), 1);
 
         store
-            .insert_token("joinhash", TokenRole::Join, Some(1_000), 100)
+            .insert_token("joinhash", TokenRole::Join, Some(1_000), 100, &entry())
             .await
             .unwrap();
         let Enrolled::Created(joined) = store
-            .enroll_host(new_host(2, "S2"), Some("joinhash"), u64::MAX, 100)
+            .enroll_host(new_host(2, "S2"), Some("joinhash"), u64::MAX, 100, &entry())
             .await
             .unwrap()
         else {
@@ -168,18 +217,18 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
         assert_eq!(joined.status, HostStatus::Active);
         assert!(matches!(
             store
-                .enroll_host(new_host(3, "S3"), Some("joinhash"), u64::MAX, 100)
+                .enroll_host(new_host(3, "S3"), Some("joinhash"), u64::MAX, 100, &entry())
                 .await
                 .unwrap(),
             Enrolled::JoinTokenRejected
         ));
         store
-            .insert_token("expired", TokenRole::Join, Some(50), 10)
+            .insert_token("expired", TokenRole::Join, Some(50), 10, &entry())
             .await
             .unwrap();
         assert!(matches!(
             store
-                .enroll_host(new_host(3, "S3"), Some("expired"), u64::MAX, 100)
+                .enroll_host(new_host(3, "S3"), Some("expired"), u64::MAX, 100, &entry())
                 .await
                 .unwrap(),
             Enrolled::JoinTokenRejected
@@ -194,17 +243,23 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
 #[tokio::test]
 async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
     each_backend("activation", |store| async move {
-        let tpm_host = |seed, grants| NewHost {
-            activation: Some(Activation {
+        let tpm_host = |seed, ek| NewHost {
+            challenge: Some(Challenge {
                 secret_digest: format!("digest-{seed}"),
-                grants,
+                ek,
             }),
             ..new_host(seed, "T")
         };
         // Without a join token, answering leaves it for an operator, who may approve only
         // after the answer.
         let Enrolled::Created(host) = store
-            .enroll_host(tpm_host(20, HostStatus::Pending), None, u64::MAX, 100)
+            .enroll_host(
+                tpm_host(20, EkTrust::Operator),
+                None,
+                u64::MAX,
+                100,
+                &entry(),
+            )
             .await
             .unwrap()
         else {
@@ -212,37 +267,44 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
         };
         let id = host.host_id.clone();
         assert!(store.activation_pending(&id).await.unwrap());
-        let approve = || store.transition(&id, HostStatus::Pending, HostStatus::Active, 101);
+        let (approval, approval_entry) = (
+            change(&id, HostStatus::Pending, HostStatus::Active),
+            entry(),
+        );
+        let approve = || store.apply_host(&approval, &approval_entry, 101);
         // (The life cycle refuses the approval while the activation is owed: see
         // `cairn_proto::lifecycle`'s `a_tpm_host_is_approved_only_after_its_activation`.)
         assert!(
             store
-                .activate_host(&id, "wrong", 102)
+                .activate_host(&id, "wrong", 102, |_| entry())
                 .await
                 .unwrap()
                 .is_none()
         );
         // Enrolling again replaces the challenge.
         let again = NewHost {
-            activation: Some(Activation {
+            challenge: Some(Challenge {
                 secret_digest: "digest-new".into(),
-                grants: HostStatus::Pending,
+                ek: EkTrust::Operator,
             }),
             ..new_host(20, "T")
         };
         assert!(matches!(
-            store.enroll_host(again, None, u64::MAX, 103).await.unwrap(),
+            store
+                .enroll_host(again, None, u64::MAX, 103, &entry())
+                .await
+                .unwrap(),
             Enrolled::Existing(_)
         ));
         assert!(
             store
-                .activate_host(&id, "digest-20", 104)
+                .activate_host(&id, "digest-20", 104, |_| entry())
                 .await
                 .unwrap()
                 .is_none()
         );
         let answered = store
-            .activate_host(&id, "digest-new", 105)
+            .activate_host(&id, "digest-new", 105, |_| entry())
             .await
             .unwrap()
             .unwrap();
@@ -250,7 +312,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
         assert!(!store.activation_pending(&id).await.unwrap());
         assert!(
             store
-                .activate_host(&id, "digest-new", 106)
+                .activate_host(&id, "digest-new", 106, |_| entry())
                 .await
                 .unwrap()
                 .is_none()
@@ -259,15 +321,16 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
 
         // A join token (or an auto-approving EK CA) makes the answer activate it.
         store
-            .insert_token("tpm-join", TokenRole::Join, None, 100)
+            .insert_token("tpm-join", TokenRole::Join, None, 100, &entry())
             .await
             .unwrap();
         let Enrolled::Created(joined) = store
             .enroll_host(
-                tpm_host(21, HostStatus::Pending),
+                tpm_host(21, EkTrust::Operator),
                 Some("tpm-join"),
                 u64::MAX,
                 100,
+                &entry(),
             )
             .await
             .unwrap()
@@ -276,20 +339,26 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
         };
         assert_eq!(joined.status, HostStatus::Pending);
         let active = store
-            .activate_host(&joined.host_id, "digest-21", 101)
+            .activate_host(&joined.host_id, "digest-21", 101, |_| entry())
             .await
             .unwrap()
             .unwrap();
         assert_eq!(active.status, HostStatus::Active);
         let Enrolled::Created(auto) = store
-            .enroll_host(tpm_host(22, HostStatus::Active), None, u64::MAX, 100)
+            .enroll_host(
+                tpm_host(22, EkTrust::AutoApprove),
+                None,
+                u64::MAX,
+                100,
+                &entry(),
+            )
             .await
             .unwrap()
         else {
             panic!()
         };
         let auto = store
-            .activate_host(&auto.host_id, "digest-22", 101)
+            .activate_host(&auto.host_id, "digest-22", 101, |_| entry())
             .await
             .unwrap();
         assert_eq!(auto.unwrap().status, HostStatus::Active);
@@ -297,14 +366,11 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
     .await;
 }
 
-/// What closes a maintenance window.
-const ROTATION: (HostStatus, HostStatus) = (HostStatus::Maintenance, HostStatus::Active);
-
 #[tokio::test]
 async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint() {
     each_backend("transitions", |store| async move {
         let Enrolled::Created(host) = store
-            .enroll_host(new_host(7, "S7"), None, u64::MAX, 100)
+            .enroll_host(new_host(7, "S7"), None, u64::MAX, 100, &entry())
             .await
             .unwrap()
         else {
@@ -312,19 +378,31 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
         };
         let id = host.host_id.clone();
         let t = store
-            .transition(&id, HostStatus::Pending, HostStatus::Active, 101)
+            .apply_host(
+                &change(&id, HostStatus::Pending, HostStatus::Active),
+                &entry(),
+                101,
+            )
             .await
             .unwrap();
         assert!(matches!(t, Transition::Done(h) if h.status == HostStatus::Active));
         let t = store
-            .transition(&id, HostStatus::Pending, HostStatus::Active, 102)
+            .apply_host(
+                &change(&id, HostStatus::Pending, HostStatus::Active),
+                &entry(),
+                102,
+            )
             .await
             .unwrap();
         assert!(matches!(t, Transition::Conflict(HostStatus::Active)));
         let missing = "h_00000000000000000000000000000000".parse().unwrap();
         assert!(matches!(
             store
-                .transition(&missing, HostStatus::Active, HostStatus::Revoked, 1)
+                .apply_host(
+                    &change(&missing, HostStatus::Active, HostStatus::Revoked),
+                    &entry(),
+                    1
+                )
                 .await
                 .unwrap(),
             Transition::NotFound
@@ -332,22 +410,28 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
 
         // Not in maintenance: a new fingerprint is not accepted.
         let new_report = new_host(7, "S7-new").report;
-        assert!(
-            !store
-                .accept_fingerprint(&id, &new_report, ROTATION, "rotated", 103)
+        assert!(matches!(
+            store
+                .apply_host(&rotation(&id, &new_report), &entry(), 103)
                 .await
-                .unwrap()
-        );
+                .unwrap(),
+            Transition::Conflict(HostStatus::Active)
+        ));
         store
-            .transition(&id, HostStatus::Active, HostStatus::Maintenance, 104)
+            .apply_host(
+                &change(&id, HostStatus::Active, HostStatus::Maintenance),
+                &entry(),
+                104,
+            )
             .await
             .unwrap();
-        assert!(
+        assert!(matches!(
             store
-                .accept_fingerprint(&id, &new_report, ROTATION, "rotated", 105)
+                .apply_host(&rotation(&id, &new_report), &entry(), 105)
                 .await
-                .unwrap()
-        );
+                .unwrap(),
+            Transition::Done(_)
+        ));
         let after = store.host(&id).await.unwrap().unwrap();
         assert_eq!(
             (after.status, after.fingerprint),
@@ -370,7 +454,7 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
 async fn a_tamper_mark_is_set_with_its_quarantine_and_only_a_clear_or_revoke_removes_it() {
     each_backend("tamper", |store| async move {
         let Enrolled::Created(host) = store
-            .enroll_host(new_host(8, "S8"), None, u64::MAX, 100)
+            .enroll_host(new_host(8, "S8"), None, u64::MAX, 100, &entry())
             .await
             .unwrap()
         else {
@@ -378,12 +462,12 @@ async fn a_tamper_mark_is_set_with_its_quarantine_and_only_a_clear_or_revoke_rem
         };
         let id = host.host_id.clone();
         store
-            .transition(&id, HostStatus::Pending, HostStatus::Active, 101)
+            .apply_host(&change(&id, HostStatus::Pending, HostStatus::Active), &entry(), 101)
             .await
             .unwrap();
         let sensors = vec!["chassis/chassis:hwmon.it87.intrusion0".to_string()];
         let t = store
-            .quarantine_for_tamper(&id, HostStatus::Active, &sensors, 102)
+            .apply_host(&tamper(&id, HostStatus::Active, &sensors), &entry(), 102)
             .await
             .unwrap();
         assert!(matches!(&t, Transition::Done(h) if h.status == HostStatus::Quarantined && h.tamper == sensors));
@@ -391,33 +475,33 @@ async fn a_tamper_mark_is_set_with_its_quarantine_and_only_a_clear_or_revoke_rem
         // An action judged on an unmarked host (a stale approve) does not apply to a marked
         // one, nor does a second tamper quarantine.
         let stale = store
-            .transition(&id, HostStatus::Quarantined, HostStatus::Active, 103)
+            .apply_host(&change(&id, HostStatus::Quarantined, HostStatus::Active), &entry(), 103)
             .await
             .unwrap();
         assert!(matches!(stale, Transition::Conflict(HostStatus::Quarantined)));
         let again = store
-            .quarantine_for_tamper(&id, HostStatus::Quarantined, &sensors, 103)
+            .apply_host(&tamper(&id, HostStatus::Active, &sensors), &entry(), 103)
             .await
             .unwrap();
         assert!(matches!(again, Transition::Conflict(_)));
         let cleared = store
-            .leave_tamper_quarantine(&id, HostStatus::Active, 104)
+            .apply_host(&clear(&id, HostAction::ClearTamper), &entry(), 104)
             .await
             .unwrap();
         assert!(matches!(&cleared, Transition::Done(h) if h.status == HostStatus::Active && h.tamper.is_empty()));
         // Once cleared, there is no mark to leave.
         let twice = store
-            .leave_tamper_quarantine(&id, HostStatus::Active, 105)
+            .apply_host(&clear(&id, HostAction::ClearTamper), &entry(), 105)
             .await
             .unwrap();
         assert!(matches!(twice, Transition::Conflict(HostStatus::Active)));
         // Revoking a marked host removes its mark with it.
         store
-            .quarantine_for_tamper(&id, HostStatus::Active, &sensors, 106)
+            .apply_host(&tamper(&id, HostStatus::Active, &sensors), &entry(), 106)
             .await
             .unwrap();
         let revoked = store
-            .leave_tamper_quarantine(&id, HostStatus::Revoked, 107)
+            .apply_host(&clear(&id, HostAction::Revoke), &entry(), 107)
             .await
             .unwrap();
         assert!(matches!(&revoked, Transition::Done(h) if h.status == HostStatus::Revoked && h.tamper.is_empty()));
@@ -477,15 +561,15 @@ async fn a_webhooks_place_is_kept_and_leased_to_one_owner_at_a_time() {
 async fn admin_tokens_are_found_by_hash_until_they_expire() {
     each_backend("tokens", |store| async move {
         store
-            .insert_token("adm", TokenRole::Admin, None, 1)
+            .insert_token("adm", TokenRole::Admin, None, 1, &entry())
             .await
             .unwrap();
         store
-            .insert_token("short", TokenRole::Admin, Some(10), 1)
+            .insert_token("short", TokenRole::Admin, Some(10), 1, &entry())
             .await
             .unwrap();
         store
-            .insert_token("join", TokenRole::Join, None, 1)
+            .insert_token("join", TokenRole::Join, None, 1, &entry())
             .await
             .unwrap();
         assert!((store.bearer_role("adm", 100).await.unwrap() == Some(TokenRole::Admin)));
@@ -525,7 +609,7 @@ async fn volumes_are_never_overwritten_and_instances_are_replaced() {
         assert_eq!(store.volumes().await.unwrap().len(), 1);
 
         let host = match store
-            .enroll_host(new_host(7, "S7"), None, u64::MAX, 100)
+            .enroll_host(new_host(7, "S7"), None, u64::MAX, 100, &entry())
             .await
             .unwrap()
         {
@@ -538,24 +622,33 @@ async fn volumes_are_never_overwritten_and_instances_are_replaced() {
             volume_ids: vec!["vol-1".into()],
             image_digest: None,
         };
-        store.upsert_instance(&instance, 100).await.unwrap();
+        store
+            .upsert_instance(&instance, 100, &entry())
+            .await
+            .unwrap();
         instance.volume_ids.push("vol-2".into());
         instance.image_digest = Some("sha256:00".into());
-        store.upsert_instance(&instance, 200).await.unwrap();
+        store
+            .upsert_instance(&instance, 200, &entry())
+            .await
+            .unwrap();
         let got = store.instance("i-1").await.unwrap().unwrap();
         assert_eq!(got.instance.volume_ids, ["vol-1", "vol-2"]);
         assert_eq!(got.instance.host_id, host);
         assert_eq!(got.instance.image_digest.as_deref(), Some("sha256:00"));
         assert!(got.honours(&host, 150));
         // Revoked: every token issued until then (that second included) is void.
-        assert!(store.revoke_instance("i-1", 300).await.unwrap());
+        assert!(store.revoke_instance("i-1", 300, &entry()).await.unwrap());
         let got = store.instance("i-1").await.unwrap().unwrap();
         assert!(!got.honours(&host, 300) && !got.honours(&host, 150));
         // Placed again: new tokens count, the voided ones stay void.
-        store.upsert_instance(&instance, 400).await.unwrap();
+        store
+            .upsert_instance(&instance, 400, &entry())
+            .await
+            .unwrap();
         let got = store.instance("i-1").await.unwrap().unwrap();
         assert!(got.honours(&host, 400) && !got.honours(&host, 300));
-        assert!(!store.revoke_instance("i-none", 1).await.unwrap());
+        assert!(!store.revoke_instance("i-none", 1, &entry()).await.unwrap());
     })
     .await;
 }
@@ -566,11 +659,11 @@ async fn tokens_are_listed_by_id_and_revoked_tokens_stop_working() {
         let admin = "a".repeat(64);
         let join = "b".repeat(64);
         store
-            .insert_token(&admin, TokenRole::Admin, None, 100)
+            .insert_token(&admin, TokenRole::Admin, None, 100, &entry())
             .await
             .unwrap();
         store
-            .insert_token(&join, TokenRole::Join, None, 101)
+            .insert_token(&join, TokenRole::Join, None, 101, &entry())
             .await
             .unwrap();
         let listed = store.tokens().await.unwrap();
@@ -583,24 +676,27 @@ async fn tokens_are_listed_by_id_and_revoked_tokens_stop_working() {
             Some(TokenRole::Admin)
         );
         let revoked = store
-            .revoke_token(&listed[0].id, 300)
+            .revoke_token(&listed[0].id, 300, &entry())
             .await
             .unwrap()
             .unwrap();
         assert_eq!(revoked.revoked_at, Some(300));
         // A second revocation keeps the first's time.
         let again = store
-            .revoke_token(&listed[0].id, 400)
+            .revoke_token(&listed[0].id, 400, &entry())
             .await
             .unwrap()
             .unwrap();
         assert_eq!(again.revoked_at, Some(300));
         assert_eq!(store.bearer_role(&admin, 301).await.unwrap(), None);
         // A revoked join token enrolls nobody.
-        store.revoke_token(&listed[1].id, 300).await.unwrap();
+        store
+            .revoke_token(&listed[1].id, 300, &entry())
+            .await
+            .unwrap();
         assert!(matches!(
             store
-                .enroll_host(new_host(40, "S40"), Some(&join), u64::MAX, 301)
+                .enroll_host(new_host(40, "S40"), Some(&join), u64::MAX, 301, &entry())
                 .await
                 .unwrap(),
             Enrolled::JoinTokenRejected
@@ -612,7 +708,11 @@ async fn tokens_are_listed_by_id_and_revoked_tokens_stop_working() {
             &format!("t_{}", &admin[..15]),
         ] {
             assert!(
-                store.revoke_token(bad, 500).await.unwrap().is_none(),
+                store
+                    .revoke_token(bad, 500, &entry())
+                    .await
+                    .unwrap()
+                    .is_none(),
                 "{bad}"
             );
         }
@@ -660,7 +760,7 @@ async fn a_sqlite_database_belongs_to_one_store_at_a_time() {
 async fn host_lookups_see_every_committed_change() {
     each_backend("host-cache", |store| async move {
         let host = match store
-            .enroll_host(new_host(9, "S9"), None, u64::MAX, 100)
+            .enroll_host(new_host(9, "S9"), None, u64::MAX, 100, &entry())
             .await
             .unwrap()
         {
@@ -675,7 +775,10 @@ async fn host_lookups_see_every_committed_change() {
         ] {
             assert_eq!(store.host(&host).await.unwrap().unwrap().status, from);
             assert!(matches!(
-                store.transition(&host, from, to, 200).await.unwrap(),
+                store
+                    .apply_host(&change(&host, from, to), &entry(), 200)
+                    .await
+                    .unwrap(),
                 Transition::Done(_)
             ));
             assert_eq!(store.host(&host).await.unwrap().unwrap().status, to);
@@ -690,7 +793,7 @@ async fn an_erot_moves_forward_once_and_expires() {
     use cairn_store::ErotRecord;
     each_backend("erots", |store| async move {
         let host = match store
-            .enroll_host(new_host(11, "S11"), None, u64::MAX, 100)
+            .enroll_host(new_host(11, "S11"), None, u64::MAX, 100, &entry())
             .await
             .unwrap()
         {
@@ -710,8 +813,14 @@ async fn an_erot_moves_forward_once_and_expires() {
             expires_at,
             created_at: 100,
         };
-        store.insert_erot(&erot("e_1", 1_000)).await.unwrap();
-        store.insert_erot(&erot("e_2", 150)).await.unwrap();
+        store
+            .insert_erot(&erot("e_1", 1_000), &entry())
+            .await
+            .unwrap();
+        store
+            .insert_erot(&erot("e_2", 150), &entry())
+            .await
+            .unwrap();
         let got = store.erot("e_1").await.unwrap().unwrap();
         assert_eq!(
             (got.status, got.nonce.clone(), got.erot_pub),
@@ -721,31 +830,47 @@ async fn an_erot_moves_forward_once_and_expires() {
         // Released once: the second attempt loses.
         assert!(
             store
-                .erot_transition("e_1", ErotStatus::Active, ErotStatus::Released, 200)
+                .apply_erot(
+                    &erot_change("e_1", ErotStatus::Active, ErotEvent::Release),
+                    &entry(),
+                    200
+                )
                 .await
                 .unwrap()
         );
         assert!(
             !store
-                .erot_transition("e_1", ErotStatus::Active, ErotStatus::Released, 201)
+                .apply_erot(
+                    &erot_change("e_1", ErotStatus::Active, ErotEvent::Release),
+                    &entry(),
+                    201
+                )
                 .await
                 .unwrap()
         );
         assert!(
             store
-                .erot_transition("e_1", ErotStatus::Released, ErotStatus::Destroyed, 202)
+                .apply_erot(
+                    &erot_change("e_1", ErotStatus::Released, ErotEvent::Complete),
+                    &entry(),
+                    202
+                )
                 .await
                 .unwrap()
         );
         // No key goes past its expiry, even to a request that read the ERoT before it.
         assert!(
             !store
-                .release_erot("e_2", ErotStatus::Active, ErotStatus::Released, 151)
+                .apply_erot(
+                    &erot_change("e_2", ErotStatus::Active, ErotEvent::Release),
+                    &entry(),
+                    151
+                )
                 .await
                 .unwrap()
         );
         // Expiry retires what is past its time, and nothing destroyed comes back.
-        assert_eq!(store.expire_erots(500).await.unwrap().len(), 1);
+        assert_eq!(store.expire_erots(500, |_| entry()).await.unwrap().len(), 1);
         assert_eq!(
             store.erot("e_2").await.unwrap().unwrap().status,
             ErotStatus::Expired
@@ -766,7 +891,7 @@ async fn an_attestation_uses_its_nonce_once_and_reads_its_host_as_committed() {
         let enrolled = new_host(11, "S11");
         let key = enrolled.hk.clone();
         let host = match store
-            .enroll_host(enrolled, None, u64::MAX, 100)
+            .enroll_host(enrolled, None, u64::MAX, 100, &entry())
             .await
             .unwrap()
         {
@@ -822,7 +947,11 @@ async fn an_attestation_uses_its_nonce_once_and_reads_its_host_as_committed() {
 
         // Every committed change is seen by the next read, fingerprint and report included.
         store
-            .transition(&id, HostStatus::Pending, HostStatus::Active, 200)
+            .apply_host(
+                &change(&id, HostStatus::Pending, HostStatus::Active),
+                &entry(),
+                200,
+            )
             .await
             .unwrap();
         let read = |nonce: Nonce| {
@@ -849,18 +978,15 @@ async fn an_attestation_uses_its_nonce_once_and_reads_its_host_as_committed() {
             host.report
         );
         let rotated = new_host(11, "S11-new").report;
-        assert!(
+        let window = change(&id, HostStatus::Active, HostStatus::Maintenance);
+        store.apply_host(&window, &entry(), 300).await.unwrap();
+        assert!(matches!(
             store
-                .accept_fingerprint(
-                    &id,
-                    &rotated,
-                    (HostStatus::Active, HostStatus::Active),
-                    "rotated",
-                    300
-                )
+                .apply_host(&rotation(&id, &rotated), &entry(), 300)
                 .await
-                .unwrap()
-        );
+                .unwrap(),
+            Transition::Done(_)
+        ));
         let (state, _) = read(Nonce::random()).await;
         assert_eq!(state.fingerprint, rotated.fingerprint());
         assert_eq!(
@@ -953,7 +1079,7 @@ async fn each_report_is_stored_once_and_older_databases_keep_theirs() {
         let store = Store::connect(&url).await.unwrap();
         for seed in 20..23 {
             store
-                .enroll_host(new_host(seed, "same"), None, u64::MAX, 100)
+                .enroll_host(new_host(seed, "same"), None, u64::MAX, 100, &entry())
                 .await
                 .unwrap();
         }
@@ -1169,4 +1295,117 @@ async fn replicas_appending_at_once_each_get_their_own_indexes() {
     firsts.sort_unstable();
     assert_eq!(firsts, (0..16).map(|i| 5 * i).collect::<Vec<u64>>());
     assert_eq!(replicas[1].open_log(&signer).await.unwrap().size, 80);
+}
+
+/// Invariant 13 in the store: a change writes its log entry in its own transaction, so the
+/// two commit together or not at all, and an append takes what waits in the outbox, in order,
+/// once.
+#[tokio::test]
+async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
+    each_backend("outbox", |store| async move {
+        let signer = log_signer();
+        store.open_log(&signer).await.unwrap();
+        assert!(!store.outbox_waiting().await.unwrap());
+        // Nothing to append: nothing is signed.
+        let idle = store.sequence_log(&[], &signer, None, 10).await.unwrap();
+        assert_eq!((idle.checkpoint.size, idle.outboxed), (0, 0));
+        let Enrolled::Created(host) = store
+            .enroll_host(
+                new_host(50, "S50"),
+                None,
+                u64::MAX,
+                100,
+                &log_entry(0, None),
+            )
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert!(store.outbox_waiting().await.unwrap());
+        // Changes that do not happen write nothing: a lost race, an unknown token or
+        // instance, a second enrollment of the same key.
+        let stale = change(&host.host_id, HostStatus::Active, HostStatus::Revoked);
+        assert!(matches!(
+            store
+                .apply_host(&stale, &log_entry(99, None), 101)
+                .await
+                .unwrap(),
+            Transition::Conflict(HostStatus::Pending)
+        ));
+        assert!(
+            store
+                .revoke_token("t_0000000000000000", 101, &log_entry(99, None))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            !store
+                .revoke_instance("i-none", 101, &log_entry(99, None))
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            store
+                .enroll_host(
+                    new_host(50, "S50"),
+                    None,
+                    u64::MAX,
+                    102,
+                    &log_entry(99, None)
+                )
+                .await
+                .unwrap(),
+            Enrolled::Existing(_)
+        ));
+        let approve = change(&host.host_id, HostStatus::Pending, HostStatus::Active);
+        store
+            .apply_host(&approve, &log_entry(1, None), 103)
+            .await
+            .unwrap();
+        store
+            .insert_token(
+                "outboxed",
+                TokenRole::Customer,
+                None,
+                104,
+                &log_entry(2, Some("c")),
+            )
+            .await
+            .unwrap();
+        // A queue's entries follow the outbox's in the same append, which takes at most what it
+        // is allowed and leaves the rest for the next.
+        let first = store
+            .sequence_log(&[log_entry(10, None)], &signer, None, 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.first, first.outboxed, first.checkpoint.size),
+            (0, 2, 3)
+        );
+        let second = store.sequence_log(&[], &signer, None, 10).await.unwrap();
+        assert_eq!(
+            (second.first, second.outboxed, second.checkpoint.size),
+            (3, 1, 4)
+        );
+        assert!(!store.outbox_waiting().await.unwrap());
+        let logged: Vec<Vec<u8>> = store
+            .log_entries(0, 4)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.bytes)
+            .collect();
+        let expected: Vec<Vec<u8>> = [0, 1, 10, 2]
+            .into_iter()
+            .map(|i| log_entry(i, None).bytes)
+            .collect();
+        assert_eq!(logged, expected);
+        // The owner went with its entry: a customer reads it.
+        let owned = store.log_events(None, Some("c"), 10).await.unwrap();
+        assert_eq!(owned.len(), 1);
+        assert_eq!(owned[0].index, 3);
+    })
+    .await;
 }

@@ -257,6 +257,10 @@ pub struct ServeArgs {
     /// refused (503 pending-hosts-full)
     #[arg(long, default_value_t = 1000)]
     pub max_pending_hosts: u64,
+    /// Log entries that may wait to be sequenced into the tree; past it, requests that would
+    /// log are refused (503 storage-unavailable) before they change anything
+    #[arg(long, default_value_t = cairn_server::MAX_LOG_QUEUE as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_log_queue: u64,
     /// Seconds a client has for its TLS handshake, and then for each request's head (also how
     /// long an idle connection stays open)
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]

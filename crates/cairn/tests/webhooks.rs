@@ -230,3 +230,71 @@ async fn replicas_deliver_a_webhook_once_between_them() {
         "{accepted:?}"
     );
 }
+
+/// How long `receiver` took to accept `n` deliveries, from now.
+async fn time_to(receiver: &Receiver, n: usize) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let accepted = receiver.wait_for(n).await;
+    assert!(accepted.len() >= n, "{accepted:?}\n{}", receiver.stderr());
+    started.elapsed()
+}
+
+/// A server killed with SIGKILL and restarted on its data directory delivers again at once:
+/// its lease is named after the queue the restart finds abandoned, and given up then (before,
+/// the new process waited out the dead one's 90 s lease).
+#[tokio::test]
+async fn a_killed_server_resumes_its_webhooks_within_seconds_of_its_restart() {
+    if !have_standardwebhooks() {
+        return;
+    }
+    let mut receiver = Receiver::start(&[]);
+    let hook = format!("{}/restart", receiver.url);
+    let flags = ["--webhook", hook.as_str()];
+    let mut first = TestServer::start(None, &flags);
+    receiver.give_secret(&webhook_secret(&first.data_dir, &hook));
+    ok(&first.cli(&["admin", "tokens", "create", "--role", "join"]));
+    assert_eq!(receiver.wait_for(1).await.len(), 1);
+    first.stop(); // SIGKILL, holding the lease
+    let second = TestServer::run(&first.data_dir, None, &flags, first.admin_token.clone());
+    ok(&second.cli(&["admin", "tokens", "create", "--role", "join"]));
+    let took = time_to(&receiver, 2).await;
+    eprintln!("resumed after the restart in {took:?}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let all = logged_from(&second, 1).await;
+    assert_eq!(delivered(&receiver.accepted()), all);
+}
+
+/// A replica killed with SIGKILL while it holds a webhook's lease: a live replica takes it
+/// over within 15 s (the lease is short and renewed by its holder while it lives).
+#[tokio::test]
+async fn a_dead_replicas_webhook_passes_to_a_live_one_within_seconds() {
+    let Some(url) = cairn_store::testing::fresh_postgres("e2e-webhook-takeover").await else {
+        return;
+    };
+    if !have_standardwebhooks() {
+        return;
+    }
+    let mut receiver = Receiver::start(&[]);
+    let hook = format!("{}/takeover", receiver.url);
+    let flags = ["--webhook", hook.as_str()];
+    // `a` alone first: it takes the lease, and keeps it once `b` is up.
+    let mut a = TestServer::start(Some(&url), &flags);
+    receiver.give_secret(&webhook_secret(&a.data_dir, &hook));
+    ok(&a.cli(&["admin", "tokens", "create", "--role", "join"]));
+    assert_eq!(receiver.wait_for(1).await.len(), 1);
+    let b = TestServer::run(&a.data_dir, Some(&url), &flags, a.admin_token.clone());
+    ok(&b.cli(&["admin", "tokens", "create", "--role", "join"]));
+    assert_eq!(receiver.wait_for(2).await.len(), 2);
+    a.stop(); // SIGKILL, holding the lease
+    ok(&b.cli(&["admin", "tokens", "create", "--role", "join"]));
+    let took = time_to(&receiver, 3).await;
+    eprintln!("taken over in {took:?}");
+    assert!(took < std::time::Duration::from_secs(15), "{took:?}");
+    let all = logged_from(&b, 1).await;
+    let accepted = receiver.accepted();
+    assert_eq!(delivered(&accepted), all);
+    assert!(
+        accepted.iter().all(|d| d["duplicate"] == false),
+        "{accepted:?}"
+    );
+}

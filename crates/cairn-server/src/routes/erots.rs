@@ -10,7 +10,7 @@ use cairn_proto::api::{
     ErotRequest, ErotResponse, ReceiptRequest, ReceiptResponse, ReleaseRequest,
 };
 use cairn_proto::erot::{self, EROT_KEY_INFO};
-use cairn_proto::lifecycle::ErotEvent;
+use cairn_proto::lifecycle::{ErotEvent, ErotTransition, Usable};
 use cairn_proto::schema::ErotId;
 use cairn_proto::{
     Completion, Digest, ErotStatus, Refusal, Sealed, Signed, b64, random_bytes, sealed,
@@ -79,8 +79,6 @@ pub async fn create(
         created_at: now,
     };
     record.erot_pub = derive(&state, &record)?.public();
-    state.store.insert_erot(&record).await?;
-    tracing::info!(erot = %record.erot_id, host = %record.host_id, "ERoT generated");
     let generated = Event::ErotGenerated {
         erot_id: record.erot_id.clone(),
         host_id: record.host_id.clone(),
@@ -89,7 +87,9 @@ pub async fn create(
         customer: cairn_store::token_id(&record.owner),
         expires_at,
     };
-    state.log.record(generated, Some(&record.owner))?;
+    let entry = state.log.prepare(generated, Some(&record.owner))?;
+    state.store.insert_erot(&record, &entry).await?;
+    tracing::info!(erot = %record.erot_id, host = %record.host_id, "ERoT generated");
     Ok((
         StatusCode::CREATED,
         Json(ErotResponse {
@@ -125,7 +125,7 @@ pub async fn receipt(
     Body(req): Body<ReceiptRequest>,
 ) -> Result<Json<ReceiptResponse>, ApiError> {
     let erot = owned(&state, &id, &bearer).await?;
-    if erot.status != ErotStatus::Active || erot.expires_at < clock::now() {
+    if erot.status.usable_at(erot.expires_at, clock::now()) != Usable::Yes {
         return Err(Refusal::ErotGone.into());
     }
     let Validity { iat, nbf, exp } = Validity::until(clock::now(), erot.expires_at);
@@ -194,18 +194,14 @@ pub async fn release(
     }
     let now = clock::now();
     // An ERoT whose key could still go, but whose time is up, expires now.
-    if erot.expires_at < now
-        && erot.status.apply(ErotEvent::Release).is_some()
-        && let Some(expired) = erot.status.apply(ErotEvent::Expire)
+    if erot.status.usable_at(erot.expires_at, now) == Usable::Expired
+        && let Some(expire) = ErotTransition::new(&id, erot.status, ErotEvent::Expire)
     {
-        if state
-            .store
-            .erot_transition(&id, erot.status, expired, now)
-            .await?
-        {
-            let event = Event::ErotExpired { erot_id: id };
-            state.log.record(event, Some(&erot.owner))?;
-        }
+        let event = Event::ErotExpired {
+            erot_id: id.clone(),
+        };
+        let entry = state.log.prepare(event, Some(&erot.owner))?;
+        state.store.apply_erot(&expire, &entry, now).await?;
         return Err(Refusal::ErotExpired.into());
     }
     let host = known_host(&state, &erot.host_id).await?;
@@ -223,21 +219,17 @@ pub async fn release(
     // Released at most once: of concurrent requests on any replica, one wins this update.
     let gone =
         || Refusal::ErotGone.with("its key was released already, or it is destroyed or expired");
-    let released = erot.status.apply(ErotEvent::Release).ok_or_else(gone)?;
-    if !state
-        .store
-        .release_erot(&id, erot.status, released, now)
-        .await?
-    {
+    let release = ErotTransition::new(&id, erot.status, ErotEvent::Release).ok_or_else(gone)?;
+    let event = Event::ErotReleased {
+        erot_id: id.clone(),
+        host_id: erot.host_id.clone(),
+        pat_jti: pat.jti,
+    };
+    let entry = state.log.prepare(event, Some(&erot.owner))?;
+    if !state.store.apply_erot(&release, &entry, now).await? {
         return Err(gone());
     }
     tracing::info!(erot = %id, host = %erot.host_id, "ERoT key released");
-    let event = Event::ErotReleased {
-        erot_id: id,
-        host_id: erot.host_id,
-        pat_jti: pat.jti,
-    };
-    state.log.record(event, Some(&erot.owner))?;
     Ok(Json(sealed))
 }
 
@@ -267,25 +259,25 @@ pub async fn complete(
     signed
         .verify(&host.hk)
         .map_err(|e| Refusal::CompletionSignatureInvalid.with(e.to_string()))?;
+    let event = Event::ErotDestroyed {
+        erot_id: id.clone(),
+        host_id: erot.host_id.clone(),
+        exit_status: completion.exit_status,
+        output_digest: completion.output_digest,
+    };
+    let entry = state.log.prepare(event, Some(&erot.owner))?;
     // A status only moves forward, so each lost race leaves fewer statuses to try.
     let mut from = erot.status;
     loop {
-        let Some(destroyed) = from.apply(ErotEvent::Complete) else {
+        let Some(destroy) = ErotTransition::new(&id, from, ErotEvent::Complete) else {
             return Err(Refusal::ErotGone.with(format!("the ERoT is {from}")));
         };
         if state
             .store
-            .erot_transition(&id, from, destroyed, clock::now())
+            .apply_erot(&destroy, &entry, clock::now())
             .await?
         {
             tracing::info!(erot = %id, exit_status = completion.exit_status, output = %completion.output_digest, "ERoT destroyed on completion");
-            let event = Event::ErotDestroyed {
-                erot_id: id,
-                host_id: erot.host_id,
-                exit_status: completion.exit_status,
-                output_digest: completion.output_digest,
-            };
-            state.log.record(event, Some(&erot.owner))?;
             return Ok(StatusCode::NO_CONTENT);
         }
         from = match state.store.erot(&id).await? {

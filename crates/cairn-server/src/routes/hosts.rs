@@ -7,11 +7,11 @@ use cairn_log::{Event, HostChanged};
 use cairn_proto::api::{
     ActivationRequest, CredentialChallenge, EnrollResponse, HostView, check_host_name,
 };
-use cairn_proto::lifecycle::{HostChange, KeyProof, Tamper};
+use cairn_proto::lifecycle::{EkTrust, HostChange, HostTransition, KeyProof, Tamper};
 use cairn_proto::{Digest, Enrollment, HkAlg, HostAction, HostId, HostStatus, Refusal, Signed};
-use cairn_store::{Activation, Enrolled, HostRecord, NewHost, Transition};
+use cairn_store::{Challenge, Enrolled, HostRecord, NewHost, Transition};
 
-use super::attest::consume_nonce;
+use crate::attestation::consume_nonce;
 use crate::auth::Admin;
 use crate::metrics::Metrics;
 use crate::openapi::refusals;
@@ -83,15 +83,22 @@ async fn register(
         HkAlg::TPM2 => Some(tpm_challenge(state, enrollment)?),
         _ => None,
     };
-    consume_nonce(state, &enrollment.nonce).await?;
-
     let join_hash = enrollment.join_token.as_deref().map(token_hash);
+    let (challenge, credential) = challenge.unzip();
     let new = NewHost {
         name: enrollment.name.clone(),
         hk: enrollment.hk.clone(),
         report: enrollment.report.clone(),
-        activation: challenge.as_ref().map(|(activation, _)| activation.clone()),
+        challenge,
     };
+    let enrolled = Event::HostEnrolled {
+        host_id: enrollment.hk.host_id(),
+        status: new.admission(join_hash.is_some()).status(),
+        fingerprint: enrollment.report.fingerprint(),
+    };
+    // Before the nonce is used: a refusal because of the log changes nothing.
+    let entry = state.log.prepare(enrolled, None)?;
+    consume_nonce(state, &enrollment.nonce).await?;
     let enrolled = state
         .store
         .enroll_host(
@@ -99,17 +106,12 @@ async fn register(
             join_hash.as_deref(),
             state.config.max_pending_hosts,
             clock::now(),
+            &entry,
         )
         .await?;
     let code = match &enrolled {
         Enrolled::Created(host) => {
             tracing::info!(host = %host.host_id, status = %host.status, "host enrolled");
-            let enrolled = Event::HostEnrolled {
-                host_id: host.host_id.clone(),
-                status: host.status,
-                fingerprint: host.fingerprint,
-            };
-            state.log.record(enrolled, None)?;
             StatusCode::CREATED
         }
         Enrolled::Existing(_) => StatusCode::OK,
@@ -122,8 +124,8 @@ async fn register(
     };
     let host = enrolled.host().expect("created or existing");
     // The challenge goes out only while one is open (a host that answered already has none).
-    let credential = match challenge {
-        Some((_, credential)) if state.store.activation_pending(&host.host_id).await? => {
+    let credential = match credential {
+        Some(credential) if state.store.activation_pending(&host.host_id).await? => {
             Some(credential)
         }
         _ => None,
@@ -140,11 +142,11 @@ async fn register(
 
 /// A TPM host's EK certificate checked against the manufacturer CAs, and a credential
 /// challenge sealed to that EK for the AK being enrolled: only the TPM holding both can
-/// answer it (DESIGN.md flow 1, step 3).
+/// answer it (DESIGN.md flow 1, step 3): what the store keeps of it, and what the host gets.
 fn tpm_challenge(
     state: &AppState,
     enrollment: &Enrollment,
-) -> Result<(Activation, CredentialChallenge), ApiError> {
+) -> Result<(Challenge, CredentialChallenge), ApiError> {
     let ek_cert = enrollment
         .ek_cert
         .as_deref()
@@ -166,14 +168,14 @@ fn tpm_challenge(
         .map_err(|e| Refusal::UnsupportedHardwareKey.with(e.to_string()))?;
     let secret = zeroize::Zeroizing::new(cairn_proto::random_bytes::<32>());
     let made = cairn_tpm::make_credential(&ek, &ak.name, &secret[..]).map_err(untrusted)?;
-    let grants = match chains && state.config.ek_auto_approve {
-        true => HostStatus::Active,
-        false => HostStatus::Pending,
+    let ek = match chains && state.config.ek_auto_approve {
+        true => EkTrust::AutoApprove,
+        false => EkTrust::Operator,
     };
     Ok((
-        Activation {
+        Challenge {
             secret_digest: Digest::sha256(&secret[..]).hex(),
-            grants,
+            ek,
         },
         CredentialChallenge {
             id_object: made.id_object,
@@ -197,24 +199,32 @@ pub async fn activate(
 ) -> Result<Json<EnrollResponse>, ApiError> {
     let id = parse_id(&id)?;
     let digest = Digest::sha256(req.secret.expose()).hex();
+    let ticket = state.log.admit()?;
+    // What answering granted: activation, or no change (an operator approves it).
+    let entry = |applied: Option<&HostTransition>| {
+        let event = match applied {
+            Some(transition) => Event::host_transition(transition, None, None, vec![]),
+            None => {
+                let unchanged = HostChanged {
+                    host_id: id.clone(),
+                    from: HostStatus::Pending,
+                    to: HostStatus::Pending,
+                    by: None,
+                    fingerprint: None,
+                    sensors: vec![],
+                };
+                Event::host_changed(HostChange::Activated, unchanged)
+            }
+        };
+        ticket.entry(event, None)
+    };
     match state
         .store
-        .activate_host(&id, &digest, clock::now())
+        .activate_host(&id, &digest, clock::now(), entry)
         .await?
     {
         Some(host) => {
             tracing::info!(host = %host.host_id, status = %host.status, "TPM credential activated");
-            let change = HostChanged {
-                host_id: host.host_id.clone(),
-                from: HostStatus::Pending,
-                to: host.status,
-                by: None,
-                fingerprint: None,
-                sensors: vec![],
-            };
-            state
-                .log
-                .record(Event::host_changed(HostChange::Activated, change), None)?;
             Ok(Json(EnrollResponse {
                 host_id: host.host_id.clone(),
                 status: host.status,
@@ -324,39 +334,24 @@ pub async fn act(
         true => KeyProof::Owed,
         false => KeyProof::Proven,
     };
-    let tamper = match host.tamper.is_empty() {
-        true => Tamper::None,
-        false => Tamper::Uncleared,
+    let transition =
+        HostTransition::by_operator(&id, host.status, action, proof, Tamper::of(&host.tamper))
+            .map_err(|conflict| conflict.refusal().with(conflict.to_string()))?;
+    // What a clear-tamper cleared.
+    let sensors = match action {
+        HostAction::ClearTamper => host.tamper.clone(),
+        _ => vec![],
     };
-    let to = host
-        .status
-        .act(action, proof, tamper)
-        .map_err(|conflict| conflict.refusal().with(conflict.to_string()))?;
+    let event = Event::host_transition(&transition, Some(admin.id()), None, sensors);
+    let entry = state.log.prepare(event, None)?;
     // Applied only to a host still as judged: in its status, and with its tamper mark or not.
-    let now = clock::now();
-    let applied = match tamper {
-        Tamper::None => state.store.transition(&id, host.status, to, now).await?,
-        Tamper::Uncleared => state.store.leave_tamper_quarantine(&id, to, now).await?,
-    };
-    match applied {
+    match state
+        .store
+        .apply_host(&transition, &entry, clock::now())
+        .await?
+    {
         Transition::Done(changed) => {
             tracing::info!(host = %changed.host_id, %action, status = %changed.status, "host status changed");
-            let change = HostChanged {
-                host_id: changed.host_id.clone(),
-                from: host.status,
-                to: changed.status,
-                by: Some(admin.id()),
-                fingerprint: None,
-                // What a clear-tamper cleared.
-                sensors: match action {
-                    HostAction::ClearTamper => host.tamper.clone(),
-                    _ => vec![],
-                },
-            };
-            state.log.record(
-                Event::host_changed(HostChange::Operator(action), change),
-                None,
-            )?;
             Ok(Json(view(&changed)))
         }
         Transition::NotFound => Err(ApiError::not_found("No such host")),

@@ -46,18 +46,13 @@ pub async fn create(
         }
     }
     let now = clock::now();
-    state
-        .store
-        .upsert_instance(
-            &InstanceRecord {
-                instance_id: req.instance_id.clone(),
-                host_id: req.host_id.clone(),
-                volume_ids: req.volume_ids.clone(),
-                image_digest: req.image_digest.clone(),
-            },
-            now,
-        )
-        .await?;
+    let record = InstanceRecord {
+        instance_id: req.instance_id.clone(),
+        host_id: req.host_id.clone(),
+        volume_ids: req.volume_ids.clone(),
+        image_digest: req.image_digest.clone(),
+    };
+    // Signed before anything is stored: a key store that fails changes nothing.
     let Validity { iat, nbf, exp } = Validity::for_ttl(now, state.config.security_token_ttl);
     let claims = SecurityTokenClaims {
         iss: state.issuer.to_string(),
@@ -81,7 +76,8 @@ pub async fn create(
         volumes: claims.volume_ids,
         by: admin.id(),
     };
-    state.log.record(created, None)?;
+    let entry = state.log.prepare(created, None)?;
+    state.store.upsert_instance(&record, now, &entry).await?;
     Ok((
         StatusCode::CREATED,
         Json(InstanceResponse {
@@ -105,14 +101,18 @@ pub async fn revoke(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    match state.store.revoke_instance(&id, clock::now()).await? {
+    let revoked = Event::InstanceRevoked {
+        instance_id: id.clone(),
+        by: admin.id(),
+    };
+    let entry = state.log.prepare(revoked, None)?;
+    match state
+        .store
+        .revoke_instance(&id, clock::now(), &entry)
+        .await?
+    {
         true => {
             tracing::info!(instance = %id, "instance revoked");
-            let revoked = Event::InstanceRevoked {
-                instance_id: id,
-                by: admin.id(),
-            };
-            state.log.record(revoked, None)?;
             Ok(StatusCode::NO_CONTENT)
         }
         false => Err(ApiError::not_found("No instance with this id")),

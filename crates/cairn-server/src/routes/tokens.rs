@@ -42,16 +42,16 @@ pub async fn create(
     let expires_at = ttl.map(|t| now + t as i64);
     let token = new_token();
     let id = cairn_store::token_id(&token_hash(&token));
-    state
-        .store
-        .insert_token(&token_hash(&token), req.role, expires_at, now)
-        .await?;
     let created = Event::TokenCreated {
         token_id: id.clone(),
         role: req.role.to_string(),
         by: admin.id(),
     };
-    state.log.record(created, None)?;
+    let entry = state.log.prepare(created, None)?;
+    state
+        .store
+        .insert_token(&token_hash(&token), req.role, expires_at, now, &entry)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(TokenResponse {
@@ -100,16 +100,16 @@ pub async fn revoke(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
+    let event = Event::TokenRevoked {
+        token_id: id.clone(),
+        by: admin.id(),
+    };
+    let entry = state.log.prepare(event, None)?;
     let revoked = state
         .store
-        .revoke_token(&id, clock::now())
+        .revoke_token(&id, clock::now(), &entry)
         .await?
         .ok_or_else(|| ApiError::not_found("No token with this id"))?;
     tracing::info!(token = %revoked.id, role = %revoked.role, "token revoked");
-    let event = Event::TokenRevoked {
-        token_id: revoked.id.clone(),
-        by: admin.id(),
-    };
-    state.log.record(event, None)?;
     Ok(Json(view(&revoked)))
 }

@@ -159,6 +159,7 @@ async fn bind(data_dir: &Path, args: ServeArgs, tls: TlsArgs) -> Result<Server> 
     config.security_token_ttl = Duration::from_secs(args.security_token_ttl);
     config.trusted_issuers = args.trusted_issuers;
     config.max_pending_hosts = args.max_pending_hosts;
+    config.max_log_queue = usize::try_from(args.max_log_queue).unwrap_or(usize::MAX);
     config.issuer_refresh = cairn_server::Refresh {
         every: Duration::from_secs(args.issuer_refresh),
         max_staleness: Duration::from_secs(args.issuer_max_staleness),

@@ -685,7 +685,7 @@ pub fn have(tool: &str) -> bool {
         if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
             panic!("{tool} is required here (CAIRN_REQUIRE_TOOLS is set) but not installed");
         }
-        eprintln!("SKIPPED: {tool} is not installed (README.md lists the packages)");
+        eprintln!("SKIPPED: {tool} is not installed (docs/testing.md lists the packages)");
     }
     found
 }

@@ -18,7 +18,7 @@ pub fn have_standardwebhooks() -> bool {
         if std::env::var_os("CAIRN_REQUIRE_TOOLS").is_some() {
             panic!("Python's standardwebhooks is required here (CAIRN_REQUIRE_TOOLS is set)");
         }
-        eprintln!("SKIPPED: Python's standardwebhooks is not installed (README.md lists it)");
+        eprintln!("SKIPPED: Python's standardwebhooks is not installed (docs/testing.md lists it)");
     }
     found
 }
