@@ -26,7 +26,8 @@ fn entry(i: u64) -> NewEntry {
         event,
     };
     NewEntry {
-        kind: entry.event.event_type().as_str(),
+        kind: entry.event.event_type().as_str().into(),
+        at: i as i64,
         subject: entry.event.subject().to_string(),
         owner: None,
         bytes: entry.to_bytes(),

@@ -18,6 +18,7 @@ use cairn_token::Jwk;
 use cairn_token::claims::{self, Claims, Validity};
 use cairn_token::pat::{Confirmation, PatClaims, PatStatus};
 
+use crate::log::Reservation;
 use crate::problem::{ApiError, WithDetail};
 use crate::{AppState, clock};
 
@@ -40,12 +41,13 @@ struct Appraisal<'a> {
 /// signature verifies, and the nonce is used up only then: nobody without the key can burn a
 /// host's nonce or make the server remember anything.
 pub async fn attest(state: &AppState, signed: &Signed<Evidence>) -> Result<Attested, ApiError> {
-    // A request refused because of the log changes nothing, its nonce included.
-    state.log.check()?;
+    // A request refused because of the log changes nothing, its nonce included; once it has
+    // begun, what it logs is taken.
+    let slot = state.log.reserve()?;
     verify(state, signed).await?;
     let host = use_nonce(state, &signed.payload).await?;
     let appraisal = judge(state, signed, host).await?;
-    apply(state, &appraisal).await?;
+    apply(state, &slot, &appraisal).await?;
     let claims = pat_claims(state, appraisal)?;
     let status = claims.status;
     let pat = state
@@ -57,7 +59,7 @@ pub async fn attest(state: &AppState, signed: &Signed<Evidence>) -> Result<Attes
         jti: claims.jti,
         expires_at: claims.exp as i64,
     };
-    state.log.record(issued, None)?;
+    slot.record(issued, None)?;
     Ok(Attested { pat, status })
 }
 
@@ -182,7 +184,11 @@ fn pcrs_off(state: &AppState, host: &HostId, signature: &Signature) -> Result<Ve
 
 /// Makes the change the verdict calls for, with its log entry: the maintenance window closes
 /// on the presented hardware, or the host is quarantined for drift or tamper.
-async fn apply(state: &AppState, appraisal: &Appraisal<'_>) -> Result<(), ApiError> {
+async fn apply(
+    state: &AppState,
+    slot: &Reservation<'_>,
+    appraisal: &Appraisal<'_>,
+) -> Result<(), ApiError> {
     let evidence = appraisal.evidence;
     let Some(transition) = HostTransition::on_attestation(
         &evidence.host_id,
@@ -201,7 +207,7 @@ async fn apply(state: &AppState, appraisal: &Appraisal<'_>) -> Result<(), ApiErr
     };
     let fingerprint = Some(appraisal.fingerprint);
     let event = Event::host_transition(&transition, None, fingerprint, sensors);
-    let entry = state.log.prepare(event, None)?;
+    let entry = slot.change(event, None)?;
     let applied = state
         .store
         .apply_host(&transition, &entry, clock::now())

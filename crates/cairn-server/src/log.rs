@@ -21,6 +21,7 @@ mod queue;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -76,8 +77,11 @@ struct Queue {
     /// Whether the last append failed, so that the tree may hold more of the queue than the
     /// writer knows.
     unsure: bool,
+    /// Places reserved by requests under way.
+    reserved: usize,
     /// Entries this process's changes have written into the outbox (or may have: a change
-    /// that failed counts too), and how many of those the tree is known to hold.
+    /// that failed counts too, and so does a reader's ask that it be drained), and how many of
+    /// those the tree is known to hold.
     outboxed: u64,
     outbox_done: u64,
     /// Whether the outbox may hold entries.
@@ -92,7 +96,7 @@ struct Queue {
 impl Queue {
     /// Entries acknowledged and not in the tree, the outbox's included.
     fn waiting(&self) -> usize {
-        self.queued() + (self.outboxed - self.outbox_done) as usize
+        self.queued() + self.reserved + (self.outboxed - self.outbox_done) as usize
     }
 
     /// Those in the queue file.
@@ -228,6 +232,7 @@ impl Log {
                 pending: VecDeque::new(),
                 in_flight: 0,
                 unsure: false,
+                reserved: 0,
                 outboxed: 0,
                 outbox_done: 0,
                 outbox_due: false,
@@ -277,28 +282,27 @@ impl Log {
     /// The entry of a change of state about to be made (and, for a customer's ERoT, whose
     /// it is), for the store to write with the change; refused, before anything changed, while
     /// the log cannot take it. The writer is told once the entry is dropped, after the change.
-    pub fn prepare(&self, event: Event, owner: Option<&str>) -> Result<Outboxed<'_>, ApiError> {
-        let entry = checked_entry(event, owner)?;
-        Ok(Outboxed {
-            _ticket: self.admit()?,
-            entry,
-        })
+    pub fn prepare(&self, event: Event, owner: Option<&str>) -> Result<Prepared<'_>, ApiError> {
+        let slot = self.reserve()?;
+        let entry = slot.change(event, owner)?;
+        Ok(Prepared { _slot: slot, entry })
     }
 
-    /// Leave to make a change whose entry is known only in its transaction: refused while the
-    /// log cannot take an entry; the writer is told once the ticket is dropped.
-    pub fn admit(&self) -> Result<Ticket<'_>, ApiError> {
-        self.check()?;
-        Ok(Ticket(self))
-    }
-
-    /// Whether the log can take an entry now (a request that would log checks before it
-    /// changes anything, a nonce's use included).
-    pub fn check(&self) -> Result<(), ApiError> {
-        match self.lock().refusal() {
-            Some(refused) => Err(refused.into()),
-            None => Ok(()),
+    /// A place in the log for a request about to change something: refused while the log
+    /// cannot take an entry (closed, or full), before anything changed. What is logged
+    /// through it is taken whatever happens to the log meanwhile, so that a request that has
+    /// begun to change things is never refused because of the log; while held, it counts
+    /// against the queue's bound.
+    pub fn reserve(&self) -> Result<Reservation<'_>, ApiError> {
+        let mut queue = self.lock();
+        if let Some(refused) = queue.refusal() {
+            return Err(refused.into());
         }
+        queue.reserved += 1;
+        Ok(Reservation {
+            log: self,
+            changed: AtomicBool::new(false),
+        })
     }
 
     /// Has the writer take in what the expiry sweep wrote into the outbox.
@@ -329,11 +333,12 @@ impl Log {
     /// Records `event` (and, for a customer's ERoT, whose it is) in the durable queue, for
     /// what changes no state; the writer sequences it into the tree shortly.
     pub fn record(&self, event: Event, owner: Option<&str>) -> Result<(), ApiError> {
-        let entry = checked_entry(event, owner)?;
+        self.reserve()?.record(event, owner)
+    }
+
+    /// Writes `entry` to the queue file, whatever the log's state (its place was reserved).
+    fn enqueue(&self, entry: NewEntry) -> Result<(), ApiError> {
         let mut queue = self.lock();
-        if let Some(refused) = queue.refusal() {
-            return Err(refused.into());
-        }
         let line = queued_line(queue.next, &entry);
         queue
             .file
@@ -341,9 +346,10 @@ impl Log {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         queue.next += 1;
         queue.pending.push_back(entry);
-        let queued = queue.waiting();
+        let queued = queue.queued();
+        let waiting = queue.waiting();
         drop(queue);
-        self.metrics.log_queued.set(queued as i64);
+        self.metrics.log_queued.set(waiting as i64);
         match queued {
             1 => self.queued.notify_one(),
             n if n % MAX_BATCH == 0 => self.hurry.notify_one(),
@@ -367,7 +373,13 @@ impl Log {
 
     async fn sequenced(&self, hurry: bool) -> Result<(), ApiError> {
         let (target, outboxed) = {
-            let queue = self.lock();
+            let mut queue = self.lock();
+            if hurry {
+                // Whatever any process committed into the outbox before now, too (a replica
+                // that died before its writer took it in, say).
+                queue.outboxed += 1;
+                queue.outbox_due = true;
+            }
             (queue.next, queue.outboxed)
         };
         let done = |p: &Progress| p.sequenced >= target && p.outbox_done >= outboxed;
@@ -380,6 +392,7 @@ impl Log {
             now.failures
         };
         if hurry {
+            self.queued.notify_one();
             self.hurry.notify_one();
         }
         let stopped = || ApiError::from(StoreError::Unavailable("the log writer stopped".into()));
@@ -417,30 +430,52 @@ impl Log {
     }
 }
 
-/// Leave to write entries into the outbox, from [`Log::admit`].
-pub struct Ticket<'a>(&'a Log);
+/// A place in the log, from [`Log::reserve`].
+pub struct Reservation<'a> {
+    log: &'a Log,
+    /// Whether an entry of a change was handed out (for the store to write in the outbox).
+    changed: AtomicBool,
+}
 
-impl Ticket<'_> {
-    /// The entry of `event` (entries made this way have no part of unbounded size).
-    pub fn entry(&self, event: Event, owner: Option<&str>) -> NewEntry {
-        new_entry(event, owner)
+impl Reservation<'_> {
+    /// The entry of a change this request is about to make, for the store to write with it.
+    pub fn change(&self, event: Event, owner: Option<&str>) -> Result<NewEntry, ApiError> {
+        let entry = checked_entry(event, owner)?;
+        self.changed.store(true, Ordering::Relaxed);
+        Ok(entry)
+    }
+
+    /// The same for an event of bounded size, made in the store's transaction.
+    pub fn change_of(&self, event: Event) -> NewEntry {
+        self.changed.store(true, Ordering::Relaxed);
+        new_entry(event, None)
+    }
+
+    /// Records `event`, which changes no state, in the durable queue.
+    pub fn record(self, event: Event, owner: Option<&str>) -> Result<(), ApiError> {
+        let entry = checked_entry(event, owner)?;
+        self.log.enqueue(entry)
     }
 }
 
-impl Drop for Ticket<'_> {
-    /// The change is done (or failed, and the writer finds nothing more): it takes the entry in.
+impl Drop for Reservation<'_> {
+    /// The place is given back; the writer takes in the entry of a change made meanwhile (or
+    /// finds nothing, if it failed).
     fn drop(&mut self) {
-        self.0.outboxed();
+        self.log.lock().reserved -= 1;
+        if self.changed.load(Ordering::Relaxed) {
+            self.log.outboxed();
+        }
     }
 }
 
 /// A change's entry, from [`Log::prepare`]: the store writes it with the change.
-pub struct Outboxed<'a> {
-    _ticket: Ticket<'a>,
+pub struct Prepared<'a> {
+    _slot: Reservation<'a>,
     entry: NewEntry,
 }
 
-impl std::ops::Deref for Outboxed<'_> {
+impl std::ops::Deref for Prepared<'_> {
     type Target = NewEntry;
 
     fn deref(&self) -> &NewEntry {
@@ -511,17 +546,20 @@ fn queued_line(seq: u64, entry: &NewEntry) -> Queued<'_> {
 fn queued_entry(queued: &Queued<'_>) -> Result<NewEntry, String> {
     let bytes = queued.entry.as_bytes();
     let entry = Entry::parse(bytes).map_err(|e| format!("entry {}: {e}", queued.seq))?;
+    // (A replayed queue is appended alone: its order is its own.)
     Ok(row(
         &entry,
         bytes.to_vec(),
         queued.owner.as_deref().map(str::to_string),
+        0,
     ))
 }
 
-/// The row of `entry`, whose bytes are `bytes`.
-fn row(entry: &Entry, bytes: Vec<u8>, owner: Option<String>) -> NewEntry {
+/// The row of `entry`, whose bytes are `bytes`, recorded at `at` (nanoseconds).
+fn row(entry: &Entry, bytes: Vec<u8>, owner: Option<String>, at: i64) -> NewEntry {
     NewEntry {
-        kind: entry.event.event_type().as_str(),
+        kind: entry.event.event_type().as_str().into(),
+        at,
         subject: entry.event.subject().to_string(),
         owner,
         bytes,
@@ -534,7 +572,8 @@ pub fn new_entry(event: Event, owner: Option<&str>) -> NewEntry {
         time: clock::now(),
         event,
     };
-    row(&entry, entry.to_bytes(), owner.map(str::to_string))
+    let at = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    row(&entry, entry.to_bytes(), owner.map(str::to_string), at)
 }
 
 impl Writer {
@@ -605,6 +644,10 @@ impl Writer {
     }
 
     async fn write_forever(self) {
+        // Not reset by what this process queues: a replica that only attests still takes in
+        // what a dead one left in the outbox.
+        let mut orphans = tokio::time::interval(ORPHANS);
+        orphans.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = self.queued.notified() => {
@@ -613,7 +656,7 @@ impl Writer {
                         _ = self.hurry.notified() => {}
                     }
                 }
-                _ = tokio::time::sleep(ORPHANS) => {
+                _ = orphans.tick() => {
                     if !matches!(self.store.outbox_waiting().await, Ok(true)) {
                         continue;
                     }

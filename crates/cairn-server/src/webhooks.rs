@@ -15,11 +15,11 @@ use crate::clock;
 
 /// Seconds a replica's lease on a webhook lasts unless renewed. The holder renews it every
 /// [`RENEW`] while it lives, through its waits and attempts, so a replica that dies hands its
-/// webhooks to a live one within about this long (and a server restarted on its data
-/// directory takes its own back at once: see [`crate::log::Log::open`]). Replicas' clocks must
-/// agree to well within it, or two may deliver at once (a receiver drops the second delivery
-/// by its `webhook-id`).
-const LEASE_SECONDS: i64 = 5;
+/// webhooks to a live one within about this long plus a [`POLL`] (and a server restarted on
+/// its data directory takes its own back at once: see [`crate::log::Log::open`]). A renewal
+/// late by more than this (a database that stalls), or replicas' clocks apart by more, may
+/// have two deliver one event at once (a receiver drops the second by its `webhook-id`).
+const LEASE_SECONDS: i64 = 6;
 
 /// How often the holder renews its lease.
 const RENEW: Duration = Duration::from_secs(1);
@@ -72,7 +72,8 @@ pub async fn deliver_forever(state: AppState, hook: Webhook, owner: String) {
             }
         }
     };
-    // The lease is kept alive beside the deliveries, through their waits and attempts.
+    // The lease is kept (or, when free, taken) beside the deliveries, through their waits
+    // and attempts.
     let renew = async {
         loop {
             tokio::time::sleep(RENEW).await;

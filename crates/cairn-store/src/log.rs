@@ -18,7 +18,12 @@ use crate::{Backend, Result, Store, StoreError};
 /// An entry to append: its bytes, and what it is found by.
 #[derive(Clone, Debug)]
 pub struct NewEntry {
-    pub kind: &'static str,
+    /// Its event type (kept as text: an outbox row written by a newer replica may name a type
+    /// this one does not know, and goes in all the same).
+    pub kind: std::borrow::Cow<'static, str>,
+    /// When it was recorded, in nanoseconds since the epoch: an append takes entries from the
+    /// outbox and from a server's queue in this order.
+    pub at: i64,
     pub subject: String,
     /// The token hash of the customer it concerns, who may read it.
     pub owner: Option<String>,
@@ -198,7 +203,7 @@ impl Store {
         }
         // Read under the head's lock: an outbox row committed before it is here, or was
         // deleted by the append that took it.
-        let (ids, mut taken) = take_outbox(&mut tx, outbox).await?;
+        let (ids, taken) = take_outbox(&mut tx, outbox).await?;
         let outboxed = taken.len();
         if outboxed + entries.len() == 0 {
             tx.rollback().await?;
@@ -208,7 +213,7 @@ impl Store {
                 outboxed,
             });
         }
-        taken.extend_from_slice(entries);
+        let taken = in_order(taken, entries);
         let entries = &taken[..];
         let first = frontier.size();
         let mut hashes = vec![];
@@ -239,7 +244,7 @@ impl Store {
                 let at = first + (n * ROWS_PER_INSERT + i) as u64;
                 query = query
                     .bind(index(at)?)
-                    .bind(entry.kind)
+                    .bind(entry.kind.to_string())
                     .bind(entry.subject.clone())
                     .bind(entry.owner.clone())
                     .bind(String::from_utf8_lossy(&entry.bytes).into_owned());
@@ -396,6 +401,8 @@ pub(crate) async fn outbox(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     entry: &NewEntry,
 ) -> Result<()> {
+    // Stamped as it is written, just before its change commits: nothing that depends on the
+    // change can have been recorded before it.
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     let random = u64::from_le_bytes(cairn_proto::random_bytes());
     let id = format!("{nanos:020}{random:016x}");
@@ -403,7 +410,7 @@ pub(crate) async fn outbox(
         "INSERT INTO log_outbox (id, kind, subject, owner, entry) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(id)
-    .bind(entry.kind)
+    .bind(entry.kind.to_string())
     .bind(entry.subject.clone())
     .bind(entry.owner.clone())
     .bind(String::from_utf8_lossy(&entry.bytes).into_owned())
@@ -428,20 +435,36 @@ async fn take_outbox(
     let mut ids = Vec::with_capacity(rows.len());
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows {
-        let kind: String = row.try_get("kind")?;
-        let kind = kind
-            .parse::<cairn_log::EventType>()
-            .map_err(|e| StoreError::Corrupt(format!("log outbox: {e}")))?
-            .as_str();
-        ids.push(row.try_get("id")?);
+        let id: String = row.try_get("id")?;
+        let at = id
+            .get(..20)
+            .and_then(|nanos| nanos.parse::<i64>().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("log outbox id {id:?}")))?;
+        ids.push(id);
         entries.push(NewEntry {
-            kind,
+            kind: std::borrow::Cow::Owned(row.try_get("kind")?),
+            at,
             subject: row.try_get("subject")?,
             owner: row.try_get("owner")?,
             bytes: row.try_get::<String, _>("entry")?.into_bytes(),
         });
     }
     Ok((ids, entries))
+}
+
+/// The outbox's entries and a queue's, each already in its own order, merged by the time each
+/// was recorded: so that within one server, what was acknowledged first is logged first.
+fn in_order(outbox: Vec<NewEntry>, queued: &[NewEntry]) -> Vec<NewEntry> {
+    let mut merged = Vec::with_capacity(outbox.len() + queued.len());
+    let mut queued = queued.iter().peekable();
+    for entry in outbox {
+        while let Some(next) = queued.next_if(|q| q.at <= entry.at) {
+            merged.push(next.clone());
+        }
+        merged.push(entry);
+    }
+    merged.extend(queued.cloned());
+    merged
 }
 
 fn logged(row: &sqlx::any::AnyRow) -> Result<LoggedEntry> {

@@ -53,7 +53,8 @@ fn new_host(seed: u8, serial: &str) -> NewHost {
 /// A log entry for a change (what it says does not matter here).
 fn entry() -> NewEntry {
     NewEntry {
-        kind: "host.approved",
+        kind: "host.approved".into(),
+        at: 0,
         subject: "h_test".into(),
         owner: None,
         bytes: br#"{"type":"host.approved"}"#.to_vec(),
@@ -1103,10 +1104,12 @@ fn log_signer() -> cairn_log::LogSigner {
 fn log_entry(i: usize, owner: Option<&str>) -> cairn_store::NewEntry {
     cairn_store::NewEntry {
         kind: if i.is_multiple_of(2) {
-            "erot.generated"
+            "erot.generated".into()
         } else {
-            "pat.issued"
+            "pat.issued".into()
         },
+        // Queued long before anything the outbox holds (whose entries are stamped as written).
+        at: i as i64,
         subject: format!("s{i}"),
         owner: owner.map(str::to_string),
         bytes: format!("{{\"n\":{i}}}").into_bytes(),
@@ -1374,8 +1377,9 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
             )
             .await
             .unwrap();
-        // A queue's entries follow the outbox's in the same append, which takes at most what it
-        // is allowed and leaves the rest for the next.
+        // A queue's entries join the outbox's in the same append, in the order they were
+        // recorded (this one long before), which takes at most what it is allowed of the outbox
+        // and leaves the rest for the next.
         let first = store
             .sequence_log(&[log_entry(10, None)], &signer, None, 2)
             .await
@@ -1397,7 +1401,7 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
             .into_iter()
             .map(|e| e.bytes)
             .collect();
-        let expected: Vec<Vec<u8>> = [0, 1, 10, 2]
+        let expected: Vec<Vec<u8>> = [10, 0, 1, 2]
             .into_iter()
             .map(|i| log_entry(i, None).bytes)
             .collect();
@@ -1406,6 +1410,15 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
         let owned = store.log_events(None, Some("c"), 10).await.unwrap();
         assert_eq!(owned.len(), 1);
         assert_eq!(owned[0].index, 3);
+        // An entry of a type this version does not know (a newer replica's) goes in too.
+        let mut newer = log_entry(20, None);
+        newer.kind = "host.newfangled".into();
+        store
+            .insert_token("newer", TokenRole::Join, None, 105, &newer)
+            .await
+            .unwrap();
+        let appended = store.sequence_log(&[], &signer, None, 10).await.unwrap();
+        assert_eq!((appended.outboxed, appended.checkpoint.size), (1, 5));
     })
     .await;
 }

@@ -128,9 +128,17 @@ async fn send(
     )
 }
 
+/// A request that changes something: path, bearer, body.
+type Attempt<'a> = (String, Option<&'a str>, serde_json::Value);
+
 /// Every route that changes state (or uses a nonce up) answers 503 `slug`, and the database
-/// is as it was.
-async fn every_change_is_refused(server: &TestServer, url: &str, ready: &Ready, slug: &str) {
+/// is as it was. Answers the attempts, to try again.
+async fn every_change_is_refused<'a>(
+    server: &'a TestServer,
+    url: &str,
+    ready: &'a Ready,
+    slug: &str,
+) -> Vec<Attempt<'a>> {
     let before = snapshot(url).await;
     let admin = Some(server.admin_token.as_str());
     let host = ready.key.public().host_id();
@@ -148,7 +156,7 @@ async fn every_change_is_refused(server: &TestServer, url: &str, ready: &Ready, 
         |m| ready.key.sign(m),
     )
     .unwrap();
-    let attempts = [
+    let attempts: Vec<Attempt<'a>> = vec![
         (
             "/v1/hosts".to_string(),
             None,
@@ -200,8 +208,8 @@ async fn every_change_is_refused(server: &TestServer, url: &str, ready: &Ready, 
             serde_json::to_value(evidence(server, &ready.key, &baremetal()).await).unwrap(),
         ),
     ];
-    for (path, bearer, body) in attempts {
-        let (status, problem) = send(server, &path, bearer, body).await;
+    for (path, bearer, body) in &attempts {
+        let (status, problem) = send(server, path, *bearer, body.clone()).await;
         assert_eq!(
             (status, problem.as_str()),
             (503, format!("urn:cairn:problem:{slug}").as_str()),
@@ -209,6 +217,7 @@ async fn every_change_is_refused(server: &TestServer, url: &str, ready: &Ready, 
         );
     }
     assert_eq!(snapshot(url).await, before);
+    attempts
 }
 
 #[tokio::test]
@@ -270,12 +279,19 @@ async fn with_the_log_queue_full_every_change_is_refused_and_nothing_changes() {
         assert!(filled <= 50, "the queue took more than its bound");
     }
     assert_eq!(filled, 50);
-    every_change_is_refused(&server, &url, &ready, "storage-unavailable").await;
-    // Once the head is free, what was acknowledged goes in and changes are taken again.
+    let refused = every_change_is_refused(&server, &url, &ready, "storage-unavailable").await;
+    // Once the head is free, what was acknowledged goes in and changes are taken again; the
+    // refused enrollment and attestation had not used their nonces.
     sqlx::raw_sql("ROLLBACK")
         .execute(&mut holder)
         .await
         .unwrap();
+    events_after(&server, None).await;
+    for (path, expected) in [("/v1/hosts", 201), ("/v1/attest", 200)] {
+        let (_, bearer, body) = refused.iter().find(|(p, ..)| p == path).unwrap();
+        let (status, problem) = send(&server, path, *bearer, body.clone()).await;
+        assert_eq!(status, expected, "POST {path} again: {problem}");
+    }
     let before = events_after(&server, None).await.len();
     ok(&server.cli(&["admin", "tokens", "create", "--role", "join"]));
     let after = events_after(&server, None).await;
@@ -286,9 +302,40 @@ async fn with_the_log_queue_full_every_change_is_refused_and_nothing_changes() {
         .count();
     assert_eq!(
         issued,
-        1 + filled,
-        "the setup's PAT and those that filled the queue"
+        2 + filled,
+        "the setup's PAT, those that filled the queue, and the refused one sent again"
     );
+}
+
+/// A change whose log entry cannot be written is not made: the two are one transaction.
+#[tokio::test]
+async fn a_change_whose_entry_cannot_be_written_is_not_made() {
+    let server = TestServer::start(None, &[]);
+    let ready = ready(&server).await;
+    let url = cairn_store::Store::sqlite_url(&server.data_dir.join("cairn.db"));
+    events_after(&server, None).await;
+    raw_sql(
+        &url,
+        "CREATE TRIGGER refuse_outbox BEFORE INSERT ON log_outbox BEGIN SELECT RAISE(ABORT, 'no'); END",
+    )
+    .await;
+    let before = snapshot(&url).await;
+    let admin = Some(server.admin_token.as_str());
+    let host = ready.key.public().host_id();
+    for (path, body) in [
+        ("/v1/tokens".to_string(), json!({ "role": "join" })),
+        (format!("/v1/hosts/{}/approve", ready.pending), json!({})),
+        (format!("/v1/hosts/{host}/revoke"), json!({})),
+        ("/v1/instances/i-1/revoke".to_string(), json!({})),
+    ] {
+        let (status, problem) = send(&server, &path, admin, body).await;
+        assert_eq!(
+            (status, problem.as_str()),
+            (503, "urn:cairn:problem:storage-unavailable"),
+            "POST {path}"
+        );
+    }
+    assert_eq!(snapshot(&url).await, before);
 }
 
 async fn raw_sql(url: &str, sql: &str) {

@@ -199,7 +199,7 @@ pub async fn activate(
 ) -> Result<Json<EnrollResponse>, ApiError> {
     let id = parse_id(&id)?;
     let digest = Digest::sha256(req.secret.expose()).hex();
-    let ticket = state.log.admit()?;
+    let slot = state.log.reserve()?;
     // What answering granted: activation, or no change (an operator approves it).
     let entry = |applied: Option<&HostTransition>| {
         let event = match applied {
@@ -216,7 +216,7 @@ pub async fn activate(
                 Event::host_changed(HostChange::Activated, unchanged)
             }
         };
-        ticket.entry(event, None)
+        slot.change_of(event)
     };
     match state
         .store
