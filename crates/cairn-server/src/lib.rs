@@ -31,7 +31,6 @@ pub use config::{Role, ServerConfig};
 pub use connections::Limits;
 pub use init::{InitError, Initialized, init, new_token, token_hash};
 pub use issuers::{IssuerConfig, IssuerError, Refresh};
-pub use log::MAX_QUEUED as MAX_LOG_QUEUE;
 pub use pcr_reference::PcrReference;
 pub use state::AppState;
 pub use webhooks::secret as webhook_secret;

@@ -1,15 +1,33 @@
 //! Prometheus metrics. Labels carry outcomes and refusal reasons, never identifiers or keys.
 
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use cairn_proto::Refusal;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::AppState;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Outcome {
     pub outcome: String,
 }
+
+/// An answer's route (method and path template) and outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Answered {
+    pub route: String,
+    pub outcome: String,
+}
+
+/// What a successful answer did, where a flow counts more than `ok`: set on the response by
+/// its handler, read by [`count`] as it reads a refusal.
+#[derive(Clone, Copy, Debug)]
+pub struct Succeeded(pub &'static str);
 
 pub struct Metrics {
     registry: Registry,
@@ -17,6 +35,8 @@ pub struct Metrics {
     pub attestations: Family<Outcome, Counter>,
     pub enrollments: Family<Outcome, Counter>,
     pub key_releases: Family<Outcome, Counter>,
+    pub erot_releases: Family<Outcome, Counter>,
+    pub requests: Family<Answered, Counter>,
     pub log_entries: Counter,
     pub log_size: Gauge,
     pub log_queued: Gauge,
@@ -45,6 +65,18 @@ impl Default for Metrics {
             "key_releases",
             "Volume key releases by outcome (released or refusal type)",
             key_releases.clone(),
+        );
+        let erot_releases = Family::<Outcome, Counter>::default();
+        registry.register(
+            "erot_releases",
+            "ERoT key releases by outcome (released or refusal type)",
+            erot_releases.clone(),
+        );
+        let requests = Family::<Answered, Counter>::default();
+        registry.register(
+            "requests",
+            "Answers by route and outcome (ok, what a flow did, or refusal type)",
+            requests.clone(),
         );
         let log_entries = Counter::default();
         registry.register(
@@ -102,6 +134,8 @@ impl Default for Metrics {
             attestations,
             enrollments,
             key_releases,
+            erot_releases,
+            requests,
             log_entries,
             log_size,
             log_queued,
@@ -119,6 +153,24 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// Counts an answer of `route` (`METHOD /path/{template}`): every route's, and a flow's in
+    /// its own family too.
+    fn answered(&self, route: &str, outcome: &str) {
+        let answered = Answered {
+            route: route.to_string(),
+            outcome: outcome.to_string(),
+        };
+        self.requests.get_or_create(&answered).inc();
+        let flow = match route {
+            "POST /v1/attest" => &self.attestations,
+            "POST /v1/hosts" => &self.enrollments,
+            "POST /v1/volumes/{volume_id}/key" => &self.key_releases,
+            "POST /v1/erots/{erot_id}/release" => &self.erot_releases,
+            _ => return,
+        };
+        Self::count(flow, outcome);
     }
 
     /// Counts the connection open until the guard is dropped.
@@ -143,4 +195,22 @@ impl Metrics {
             .expect("writing to a String");
         out
     }
+}
+
+/// The one place answers are counted (a layer on every route): by the refusal `ApiError` left
+/// on the response, or what its handler said it did, or `ok`.
+pub async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = match request.extensions().get::<MatchedPath>() {
+        Some(path) => format!("{} {}", request.method(), path.as_str()),
+        None => return next.run(request).await,
+    };
+    let response = next.run(request).await;
+    let extensions = response.extensions();
+    let outcome = match (extensions.get::<Refusal>(), extensions.get::<Succeeded>()) {
+        (Some(refusal), _) => refusal.slug(),
+        (None, Some(Succeeded(did))) => did,
+        (None, None) => "ok",
+    };
+    state.metrics.answered(&route, outcome);
+    response
 }

@@ -7,7 +7,7 @@ use cairn_proto::{Digest, ErotStatus, HostId, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::log::outbox;
+use crate::log::{finish, outbox};
 use crate::{NewEntry, Result, Store, StoreError};
 
 #[derive(Clone, Debug)]
@@ -78,9 +78,7 @@ impl Store {
         .bind(erot.created_at)
         .execute(&mut *tx)
         .await?;
-        outbox(&mut tx, entry).await?;
-        tx.commit().await?;
-        Ok(())
+        finish(tx, Some(entry)).await
     }
 
     pub async fn erot(&self, erot_id: &str) -> Result<Option<ErotRecord>> {
@@ -122,13 +120,7 @@ impl Store {
             .await?
             .rows_affected()
             == 1;
-        match done {
-            true => {
-                outbox(&mut tx, entry).await?;
-                tx.commit().await?;
-            }
-            false => tx.rollback().await?,
-        }
+        finish(tx, done.then_some(entry)).await?;
         Ok(done)
     }
 

@@ -8,7 +8,7 @@ use cairn_proto::{Digest, HardwareKey, HostId, HostStatus, Report, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::log::outbox;
+use crate::log::finish;
 use crate::{NewEntry, Result, Store, StoreError};
 
 #[derive(Clone, Debug)]
@@ -232,8 +232,7 @@ impl Store {
             .await?;
         }
         insert_history(&mut tx, &host_id, &new.report, "enrolled", now).await?;
-        outbox(&mut tx, entry).await?;
-        tx.commit().await?;
+        finish(tx, Some(entry)).await?;
         self.evict(&host_id);
         let created = self
             .host(&host_id)
@@ -369,8 +368,7 @@ impl Store {
         {
             applied = Some(transition);
         }
-        outbox(&mut tx, &entry(applied.as_ref())).await?;
-        tx.commit().await?;
+        finish(tx, Some(&entry(applied.as_ref()))).await?;
         self.evict(host_id);
         self.host(host_id).await
     }
@@ -388,12 +386,7 @@ impl Store {
         let host_id = transition.host_id();
         let mut tx = self.pool.begin().await?;
         let applied = update_status(&mut tx, transition, now).await?;
-        if applied {
-            outbox(&mut tx, entry).await?;
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
-        }
+        finish(tx, applied.then_some(entry)).await?;
         self.evict(host_id);
         match self.host(host_id).await? {
             Some(host) if applied => Ok(Transition::Done(host)),

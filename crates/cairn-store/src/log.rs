@@ -396,6 +396,22 @@ impl Store {
     }
 }
 
+/// Ends a change's transaction: commits it with its log entry, or, where the change did not
+/// happen (`None`: a lost race, nothing found), rolls it back, writing nothing.
+pub(crate) async fn finish(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    entry: Option<&NewEntry>,
+) -> Result<()> {
+    match entry {
+        Some(entry) => {
+            outbox(&mut tx, entry).await?;
+            tx.commit().await?;
+        }
+        None => tx.rollback().await?,
+    }
+    Ok(())
+}
+
 /// Writes `entry` into the log's outbox, in the transaction of the change it records.
 pub(crate) async fn outbox(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

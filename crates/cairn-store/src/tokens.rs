@@ -3,7 +3,7 @@
 use cairn_proto::api::TokenRole;
 use sqlx::Row;
 
-use crate::log::outbox;
+use crate::log::finish;
 use crate::{NewEntry, Result, Store, StoreError};
 
 /// A token as the registry knows it: never the token, only what it may do and when.
@@ -67,9 +67,7 @@ impl Store {
         .bind(expires_at)
         .execute(&mut *tx)
         .await?;
-        outbox(&mut tx, entry).await?;
-        tx.commit().await?;
-        Ok(())
+        finish(tx, Some(entry)).await
     }
 
     /// The role of an unexpired, unrevoked bearer token (join tokens are not bearer
@@ -131,13 +129,7 @@ impl Store {
         .as_ref()
         .map(token_from_row)
         .transpose()?;
-        match revoked {
-            Some(_) => {
-                outbox(&mut tx, entry).await?;
-                tx.commit().await?;
-            }
-            None => tx.rollback().await?,
-        }
+        finish(tx, revoked.as_ref().map(|_| entry)).await?;
         Ok(revoked)
     }
 }

@@ -5,7 +5,7 @@ use cairn_proto::{HostId, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::log::outbox;
+use crate::log::finish;
 use crate::{NewEntry, Result, Store, StoreError};
 
 #[derive(Clone, Debug)]
@@ -121,9 +121,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        outbox(&mut tx, entry).await?;
-        tx.commit().await?;
-        Ok(())
+        finish(tx, Some(entry)).await
     }
 
     /// Voids every security token issued for the instance until now (and in this second),
@@ -146,13 +144,7 @@ impl Store {
         .await?
         .rows_affected()
             == 1;
-        match done {
-            true => {
-                outbox(&mut tx, entry).await?;
-                tx.commit().await?;
-            }
-            false => tx.rollback().await?,
-        }
+        finish(tx, done.then_some(entry)).await?;
         Ok(done)
     }
 

@@ -195,6 +195,12 @@ pub struct AdminRemote {
     pub admin_token: String,
 }
 
+/// The server's defaults, each written once (`ServerConfig::new`, `Limits`, `Refresh`): the
+/// flags below show and take them from there.
+fn served() -> cairn_server::ServerConfig {
+    cairn_server::ServerConfig::new(PathBuf::new(), String::new())
+}
+
 #[derive(Args, Clone)]
 pub struct ServeArgs {
     /// Address to listen on
@@ -211,7 +217,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "attestation,issuer,kbs,derg",
+        default_values_t = served().roles,
         value_parser = one_of::<Role>(Role::WORDS.iter().copied())
     )]
     pub roles: Vec<Role>,
@@ -223,23 +229,23 @@ pub struct ServeArgs {
     pub strict_drift: bool,
     /// Seconds a challenge nonce stays valid (used ones are remembered that long, and 5
     /// minutes more)
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(..=3600))]
+    #[arg(long, default_value_t = served().nonce_ttl.as_secs(), value_parser = clap::value_parser!(u64).range(..=3600))]
     pub nonce_ttl: u64,
     /// Seconds a PAT stays valid
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = served().pat_ttl.as_secs())]
     pub pat_ttl: u64,
     /// Seconds an instance security token stays valid
-    #[arg(long, default_value_t = 3600)]
+    #[arg(long, default_value_t = served().security_token_ttl.as_secs())]
     pub security_token_ttl: u64,
     /// JSON file of external issuers whose security tokens the key broker accepts
     #[arg(long)]
     pub trusted_issuers: Option<PathBuf>,
     /// Seconds between fetches of a trusted issuer's JWKS URL
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = served().issuer_refresh.every.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub issuer_refresh: u64,
     /// Seconds an issuer's keys stay trusted once its JWKS URL cannot be fetched; then its
     /// tokens are refused until a fetch succeeds
-    #[arg(long, default_value_t = 3600)]
+    #[arg(long, default_value_t = served().issuer_refresh.max_staleness.as_secs())]
     pub issuer_max_staleness: u64,
     /// PEM bundle of TPM manufacturer CAs (repeatable): TPM hosts' EK certificates must chain
     /// to one. Without it EK certificates go unchecked and TPM hosts wait for approval
@@ -255,28 +261,28 @@ pub struct ServeArgs {
     pub pcr_reference: Option<PathBuf>,
     /// Hosts that may await approval at once; past it, enrollments without a join token are
     /// refused (503 pending-hosts-full)
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = served().max_pending_hosts)]
     pub max_pending_hosts: u64,
     /// Log entries that may wait to be sequenced into the tree; past it, requests that would
     /// log are refused (503 storage-unavailable) before they change anything
-    #[arg(long, default_value_t = cairn_server::MAX_LOG_QUEUE as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = served().max_log_queue as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_log_queue: u64,
     /// Seconds a client has for its TLS handshake, and then for each request's head (also how
     /// long an idle connection stays open)
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = served().limits.header_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout: u64,
     /// Seconds from a request's head to its answer, its body read included
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = served().limits.request_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout: u64,
     /// Connections open at once; more wait to be accepted
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, default_value_t = served().limits.max_connections as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
     /// Connections one client address may hold open; its further ones are closed at once
     /// (behind a TLS proxy every client has the proxy's address: raise it to the cap)
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, default_value_t = served().limits.max_connections_per_address as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections_per_address: u64,
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = served().limits.shutdown_grace.as_secs())]
     pub shutdown_grace: u64,
     /// Push events to URL (repeatable), signed as Standard Webhooks says, in log order,
     /// retried until taken; the fragment filters them: `URL#host.*,volume.released` (default:

@@ -1,24 +1,47 @@
-//! Exit codes (DESIGN.md flow 3, step 5) and the one readable line that goes with them.
+//! Exit codes (DESIGN.md flow 3, step 5, and flow 4, step 4) and the one readable line that
+//! goes with them.
 
 use cairn_agent::ClientError;
 
-pub const FAILURE: u8 = 1;
-pub const USAGE: u8 = 2;
-pub const UNREACHABLE: u8 = 3;
-pub const ATTESTATION_REFUSED: u8 = 10;
-pub const KEY_RELEASE_REFUSED: u8 = 11;
-pub const UNLOCK_FAILED: u8 = 12;
-/// `cairn agent run`: the host cannot build the workload's sandbox; nothing was requested.
-pub const UNSANDBOXABLE: u8 = 13;
+/// What `cairn` exits with when it fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Failure,
+    Usage,
+    /// The server could not be reached, after retries.
+    Unreachable,
+    AttestationRefused,
+    KeyReleaseRefused,
+    UnlockFailed,
+    /// `cairn agent run`: the host cannot build the workload's sandbox; nothing was requested.
+    Unsandboxable,
+    /// `cairn agent run`: the workload's own status.
+    Workload(u8),
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Failure => 1,
+            Exit::Usage => 2,
+            Exit::Unreachable => 3,
+            Exit::AttestationRefused => 10,
+            Exit::KeyReleaseRefused => 11,
+            Exit::UnlockFailed => 12,
+            Exit::Unsandboxable => 13,
+            Exit::Workload(code) => code,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Failure {
-    pub code: u8,
+    pub code: Exit,
     pub message: String,
 }
 
 impl Failure {
-    pub fn new(code: u8, message: impl Into<String>) -> Self {
+    pub fn new(code: Exit, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -26,11 +49,11 @@ impl Failure {
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
-        Self::new(USAGE, message)
+        Self::new(Exit::Usage, message)
     }
 
     /// A client error, where a server refusal exits with `refused_code`.
-    pub fn client(e: ClientError, refused_code: u8) -> Self {
+    pub fn client(e: ClientError, refused_code: Exit) -> Self {
         let code = client_code(&e, refused_code);
         let message = match e {
             ClientError::Refused(problem) => format!("refused: {problem}"),
@@ -41,18 +64,18 @@ impl Failure {
 }
 
 /// The exit code of a client error, where a server refusal exits with `refused_code`.
-pub fn client_code(e: &ClientError, refused_code: u8) -> u8 {
+pub fn client_code(e: &ClientError, refused_code: Exit) -> Exit {
     match e {
         ClientError::Refused(_) => refused_code,
-        ClientError::Unreachable(_) => UNREACHABLE,
-        ClientError::Usage(_) => USAGE,
-        ClientError::Protocol(_) => FAILURE,
+        ClientError::Unreachable(_) => Exit::Unreachable,
+        ClientError::Usage(_) => Exit::Usage,
+        ClientError::Protocol(_) => Exit::Failure,
     }
 }
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
-        Failure::client(e, FAILURE)
+        Failure::client(e, Exit::Failure)
     }
 }
 

@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
         }
         Err(e) if e.use_stderr() => {
             eprintln!("cairn: {}", one_line(&e.render().to_string()));
-            return std::process::ExitCode::from(exit::USAGE);
+            return std::process::ExitCode::from(exit::Exit::Usage.code());
         }
         // --help and --version.
         Err(e) => e.exit(),
@@ -45,7 +45,7 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cairn: {}", e.message);
-            std::process::ExitCode::from(e.code)
+            std::process::ExitCode::from(e.code.code())
         }
     }
 }

@@ -69,6 +69,15 @@ async fn a_workload_is_sealed_receipted_released_once_opened_and_destroyed() {
         refusal(host_release(&server, key.as_ref(), &erot.erot_id, &receipt).await),
         "erot-gone"
     );
+    // Both answers are counted, as every route's are, by the one metrics layer.
+    let metrics = server.get_text("/metrics").await;
+    for line in [
+        "cairn_erot_releases_total{outcome=\"released\"} 1",
+        "cairn_erot_releases_total{outcome=\"erot-gone\"} 1",
+        "cairn_requests_total{route=\"POST /v1/erots/{erot_id}/release\",outcome=\"released\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no {line} in {metrics}");
+    }
 
     // Completion destroys it; nothing is released after.
     cairn_agent::flows::complete(

@@ -439,16 +439,6 @@ async fn a_receipts_tlog_proof_verifies_offline_and_a_monitor_follows_the_log() 
     assert_exit(&verify(&["--proof", tampered.to_str().unwrap()]), 1);
 }
 
-async fn raw_sql(url: &str, sql: &str) {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn a_rewritten_row_is_caught_by_a_monitor_and_by_the_server() {
     let mut server = TestServer::start(None, &[]);

@@ -338,15 +338,6 @@ async fn a_change_whose_entry_cannot_be_written_is_not_made() {
     assert_eq!(snapshot(&url).await, before);
 }
 
-async fn raw_sql(url: &str, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-}
-
 /// A server killed as soon as it has answered a change leaves its entry in the outbox, with
 /// the change: the next start appends it, once.
 #[tokio::test]

@@ -1,12 +1,12 @@
 //! Flow 2: challenge → signed evidence → physical attestation token.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use cairn_proto::api::{AttestResponse, Challenge};
 use cairn_proto::{Evidence, Signed};
 use cairn_token::pat::PatStatus;
 
-use crate::metrics::Metrics;
+use crate::metrics::Succeeded;
 use crate::openapi::refusals;
 use crate::problem::{ApiError, Body};
 use crate::{AppState, attestation, clock};
@@ -40,15 +40,14 @@ refusals!(AttestRefusals: BODY, STORE, ADMITTED, SIGNING, LOGGED;
 pub async fn attest(
     State(state): State<AppState>,
     Body(signed): Body<Signed<Evidence>>,
-) -> Result<Json<AttestResponse>, ApiError> {
-    let outcome = attestation::attest(&state, &signed).await;
-    let label = match &outcome {
-        Ok(attested) => match attested.status {
-            PatStatus::Affirming => "affirming",
-            PatStatus::Warning => "warning",
-        },
-        Err(e) => e.refusal.slug(),
+) -> Result<(Extension<Succeeded>, Json<AttestResponse>), ApiError> {
+    let attested = attestation::attest(&state, &signed).await?;
+    let status = match attested.status {
+        PatStatus::Affirming => "affirming",
+        PatStatus::Warning => "warning",
     };
-    Metrics::count(&state.metrics.attestations, label);
-    outcome.map(|attested| Json(AttestResponse { pat: attested.pat }))
+    Ok((
+        Extension(Succeeded(status)),
+        Json(AttestResponse { pat: attested.pat }),
+    ))
 }

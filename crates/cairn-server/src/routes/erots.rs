@@ -2,9 +2,9 @@
 //! receipts for sealed containers, release the private key once to the attested host, and
 //! destroy it on completion or expiry. No private key is ever stored.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use cairn_log::Event;
 use cairn_proto::api::{
     ErotRequest, ErotResponse, ReceiptRequest, ReceiptResponse, ReleaseRequest,
@@ -19,9 +19,10 @@ use cairn_store::ErotRecord;
 use cairn_token::claims::{Claims, Validity};
 use cairn_token::receipt::ReceiptClaims;
 
+use super::gate;
 use super::known_host;
-use super::volumes::{Token, cnf_key, token_refusal};
 use crate::auth::Bearer;
+use crate::metrics::Succeeded;
 use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
@@ -171,12 +172,9 @@ pub async fn release(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(req): Body<ReleaseRequest>,
-) -> Result<Json<Sealed>, ApiError> {
+) -> Result<(Extension<Succeeded>, Json<Sealed>), ApiError> {
     // The PAT first: without one, nothing is said about the ERoT, not even that it exists.
-    let pat = state
-        .pat_verifier
-        .verify_pat(&req.pat)
-        .map_err(|e| token_refusal(Token::Pat, e))?;
+    let pat = gate::pat(&state, &req.pat)?;
     let erot = state
         .store
         .erot(&id)
@@ -204,9 +202,8 @@ pub async fn release(
         state.store.apply_erot(&expire, &entry, now).await?;
         return Err(Refusal::ErotExpired.into());
     }
-    let host = known_host(&state, &erot.host_id).await?;
-    host.status.admit()?;
-    let recipient = cnf_key(&pat)?;
+    gate::admitted(&state, &erot.host_id).await?;
+    let recipient = gate::recipient(&pat)?;
     // Derived and sealed before the ERoT is spent, so a key-store failure burns nothing.
     let key = derive(&state, &erot)?;
     if key.public() != erot.erot_pub {
@@ -230,7 +227,7 @@ pub async fn release(
         return Err(gone());
     }
     tracing::info!(erot = %id, host = %erot.host_id, "ERoT key released");
-    Ok(Json(sealed))
+    Ok((Extension(Succeeded("released")), Json(sealed)))
 }
 
 refusals!(CompleteErotRefusals: BODY, STORE, LOGGED;

@@ -1,8 +1,8 @@
 //! Flow 1: enrollment, and the admin API over the host registry.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use cairn_log::{Event, HostChanged};
 use cairn_proto::api::{
     ActivationRequest, CredentialChallenge, EnrollResponse, HostView, check_host_name,
@@ -13,7 +13,7 @@ use cairn_store::{Challenge, Enrolled, HostRecord, NewHost, Transition};
 
 use crate::attestation::consume_nonce;
 use crate::auth::Admin;
-use crate::metrics::Metrics;
+use crate::metrics::Succeeded;
 use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock, token_hash};
@@ -40,15 +40,13 @@ refusals!(EnrollRefusals: BODY, STORE, LOGGED;
 pub async fn enroll(
     State(state): State<AppState>,
     Body(signed): Body<Signed<Enrollment>>,
-) -> Result<(StatusCode, Json<EnrollResponse>), ApiError> {
-    let outcome = register(&state, signed).await;
-    let label = match &outcome {
-        Ok((StatusCode::CREATED, _)) => "created",
-        Ok(_) => "existing",
-        Err(e) => e.refusal.slug(),
+) -> Result<(StatusCode, Extension<Succeeded>, Json<EnrollResponse>), ApiError> {
+    let (code, enrolled) = register(&state, signed).await?;
+    let did = match code {
+        StatusCode::CREATED => "created",
+        _ => "existing",
     };
-    Metrics::count(&state.metrics.enrollments, label);
-    outcome
+    Ok((code, Extension(Succeeded(did)), enrolled))
 }
 
 async fn register(

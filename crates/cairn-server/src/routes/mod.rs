@@ -3,6 +3,7 @@
 mod attest;
 mod erots;
 mod events;
+mod gate;
 mod hosts;
 mod instances;
 mod log;
@@ -97,6 +98,10 @@ pub fn document(config: &crate::ServerConfig) -> serde_json::Value {
 
 pub fn router(state: AppState) -> Router {
     let (app, _) = api(&state.config);
+    let app = app.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::metrics::count,
+    ));
     // Debug builds (every test, and scripts/api-fuzz.sh) check each refusal against its
     // operation's list; release builds skip the per-request layer, which cost attestation
     // a few percent.

@@ -2,21 +2,20 @@
 //! wrapped by the key store's KEK, and released only sealed to an attested instance's `cnf`
 //! key, when its PAT and its security token both verify and agree.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use cairn_log::Event;
 use cairn_proto::api::{KeyRequest, VolumeRequest, VolumeView, check_id};
 use cairn_proto::schema::ResourceId;
 use cairn_proto::sealed::{self, VOLUME_KEY_INFO};
 use cairn_proto::{Refusal, Sealed};
 use cairn_store::VolumeRecord;
-use cairn_token::pat::PatClaims;
-use cairn_token::{TokenError, binding};
+use cairn_token::binding;
 
-use super::known_host;
+use super::gate;
 use crate::auth::Admin;
-use crate::metrics::Metrics;
+use crate::metrics::Succeeded;
 use crate::openapi::refusals;
 use crate::problem::{ApiError, Body, WithDetail};
 use crate::{AppState, clock};
@@ -95,15 +94,9 @@ pub async fn release(
     State(state): State<AppState>,
     Path(volume_id): Path<String>,
     Body(req): Body<KeyRequest>,
-) -> Result<Json<Sealed>, ApiError> {
-    let outcome = release_key(&state, &volume_id, &req).await;
-    Metrics::count(
-        &state.metrics.key_releases,
-        outcome
-            .as_ref()
-            .map_or_else(|e| e.refusal.slug(), |_| "released"),
-    );
-    outcome.map(Json)
+) -> Result<(Extension<Succeeded>, Json<Sealed>), ApiError> {
+    let sealed = release_key(&state, &volume_id, &req).await?;
+    Ok((Extension(Succeeded("released")), Json(sealed)))
 }
 
 /// Every check of DESIGN.md flow 3, step 3, tokens first: nothing about a volume (not even
@@ -113,14 +106,11 @@ async fn release_key(
     volume_id: &str,
     req: &KeyRequest,
 ) -> Result<Sealed, ApiError> {
-    let pat = state
-        .pat_verifier
-        .verify_pat(&req.pat)
-        .map_err(|e| token_refusal(Token::Pat, e))?;
+    let pat = gate::pat(state, &req.pat)?;
     let token = state
         .trusted_issuers()
         .verify(&req.security_token)
-        .map_err(|e| token_refusal(Token::Security, e))?;
+        .map_err(|e| gate::token_refusal(gate::Token::Security, e))?;
     binding::check(&pat, &token, &req.security_token, volume_id).map_err(|e| {
         let refusal = match e {
             binding::Disagreement::Host { .. } => Refusal::HostMismatch,
@@ -131,7 +121,7 @@ async fn release_key(
         };
         refusal.with(e.to_string())
     })?;
-    let recipient = cnf_key(&pat)?;
+    let recipient = gate::recipient(&pat)?;
     // A token Cairn issued counts while its instance is where the token says, unrevoked
     // (external issuers withdraw their own tokens).
     if token.iss == *state.issuer {
@@ -141,8 +131,7 @@ async fn release_key(
                 .with("the instance was revoked or placed elsewhere since this token was issued"));
         }
     }
-    // The host must still be active now, not merely when it attested (invariant 4).
-    known_host(state, &pat.sub).await?.status.admit()?;
+    gate::admitted(state, &pat.sub).await?;
     let volume = state
         .store
         .volume(volume_id)
@@ -167,35 +156,4 @@ async fn release_key(
     };
     state.log.record(released, None)?;
     Ok(sealed)
-}
-
-#[derive(Clone, Copy)]
-pub(crate) enum Token {
-    Pat,
-    Security,
-}
-
-/// A refusal per token and failure kind, e.g. `pat-expired`,
-/// `security-token-untrusted-issuer`.
-pub(crate) fn token_refusal(which: Token, e: TokenError) -> ApiError {
-    use Token::{Pat, Security};
-    let refusal = match (which, &e) {
-        (Pat, TokenError::Expired) => Refusal::PatExpired,
-        (Pat, TokenError::NotYetValid) => Refusal::PatNotYetValid,
-        (Pat, _) => Refusal::PatInvalid,
-        (Security, TokenError::Expired) => Refusal::SecurityTokenExpired,
-        (Security, TokenError::NotYetValid) => Refusal::SecurityTokenNotYetValid,
-        (Security, TokenError::UntrustedIssuer(_)) => Refusal::SecurityTokenUntrustedIssuer,
-        (Security, TokenError::StaleIssuer(_)) => Refusal::SecurityTokenIssuerStale,
-        (Security, _) => Refusal::SecurityTokenInvalid,
-    };
-    refusal.with(e.to_string())
-}
-
-/// The PAT's `cnf` key, to which whatever is released for it is sealed.
-pub(crate) fn cnf_key(pat: &PatClaims) -> Result<[u8; 32], ApiError> {
-    pat.cnf
-        .jwk
-        .x25519_public()
-        .ok_or_else(|| Refusal::CnfKeyInvalid.with("the PAT's cnf key is not an X25519 OKP key"))
 }

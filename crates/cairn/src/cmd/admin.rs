@@ -13,7 +13,7 @@ use cairn_proto::{HostAction, HostId, random_bytes};
 use crate::cli::{
     AdminCmd, AdminRemote, HostsAction, InstancesAction, TokensAction, VolumesAction,
 };
-use crate::exit::{FAILURE, Failure, Result};
+use crate::exit::{Exit, Failure, Result};
 
 fn client(remote: &AdminRemote) -> Result<ApiClient> {
     Ok(remote
@@ -120,7 +120,7 @@ async fn instances(client: &ApiClient, action: InstancesAction) -> Result {
                 &KeyOut::File(path.clone()),
                 created.security_token.as_bytes(),
             )
-            .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
+            .map_err(|e| Failure::new(Exit::Failure, e.to_string()))?;
             println!(
                 "security token written to {} (expires {})",
                 path.display(),
@@ -217,7 +217,7 @@ fn create_image(format: VolumeFormat, out: &Path, size: u64, key: &[u8]) -> Resu
     };
     made.map_err(|e| {
         let _ = std::fs::remove_file(out);
-        Failure::new(FAILURE, format!("creating the {format} image: {e}"))
+        Failure::new(Exit::Failure, format!("creating the {format} image: {e}"))
     })
 }
 

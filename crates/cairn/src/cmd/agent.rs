@@ -7,9 +7,7 @@ use cairn_hfm::Scan;
 use cairn_proto::Report;
 
 use crate::cli::{AgentCmd, BootArgs, BootBackend, HkArg, Remote, RunArgs};
-use crate::exit::{
-    self, ATTESTATION_REFUSED, Failure, KEY_RELEASE_REFUSED, Result, UNLOCK_FAILED, UNSANDBOXABLE,
-};
+use crate::exit::{self, Exit, Failure, Result};
 
 pub async fn run(cmd: AgentCmd) -> Result {
     match cmd {
@@ -60,7 +58,7 @@ pub async fn run(cmd: AgentCmd) -> Result {
                 token.as_deref().map(str::trim),
             )
             .await
-            .map_err(|e| Failure::client(e, ATTESTATION_REFUSED))?;
+            .map_err(|e| Failure::client(e, Exit::AttestationRefused))?;
             if json {
                 let claims = pat
                     .split('.')
@@ -101,10 +99,10 @@ async fn boot(args: BootArgs) -> Result {
     .map(|_| ())
     .map_err(|e| {
         let (stage, code) = match &e {
-            BootError::Attestation(c) => (c, ATTESTATION_REFUSED),
-            BootError::Release(c) => (c, KEY_RELEASE_REFUSED),
-            BootError::Sealed(_) => return Failure::new(KEY_RELEASE_REFUSED, e.to_string()),
-            BootError::Unlock(_) => return Failure::new(UNLOCK_FAILED, e.to_string()),
+            BootError::Attestation(c) => (c, Exit::AttestationRefused),
+            BootError::Release(c) => (c, Exit::KeyReleaseRefused),
+            BootError::Sealed(_) => return Failure::new(Exit::KeyReleaseRefused, e.to_string()),
+            BootError::Unlock(_) => return Failure::new(Exit::UnlockFailed, e.to_string()),
         };
         // A garbled answer halts boot as surely as a refusal.
         let code = match stage {
@@ -142,12 +140,12 @@ async fn run_workload(args: RunArgs) -> Result {
         .await
         .map_err(|e| {
             let code = match &e {
-                RunError::Attestation(c) => exit::client_code(c, ATTESTATION_REFUSED),
-                RunError::Release(c) => exit::client_code(c, KEY_RELEASE_REFUSED),
-                RunError::Container(_) => UNLOCK_FAILED,
-                RunError::Sandbox(_) => UNSANDBOXABLE,
+                RunError::Attestation(c) => exit::client_code(c, Exit::AttestationRefused),
+                RunError::Release(c) => exit::client_code(c, Exit::KeyReleaseRefused),
+                RunError::Container(_) => Exit::UnlockFailed,
+                RunError::Sandbox(_) => Exit::Unsandboxable,
                 RunError::Receipt(_) | RunError::Description(_) | RunError::Workload(_) => {
-                    exit::FAILURE
+                    Exit::Failure
                 }
             };
             Failure::new(code, e.to_string())
@@ -182,11 +180,11 @@ async fn run_workload(args: RunArgs) -> Result {
     match u8::try_from(outcome.exit_status) {
         Ok(0) => Ok(()),
         Ok(code) => Err(Failure::new(
-            code,
+            Exit::Workload(code),
             format!("the workload exited with {code}"),
         )),
         Err(_) => Err(Failure::new(
-            exit::FAILURE,
+            Exit::Failure,
             format!("the workload ended with {}", outcome.exit_status),
         )),
     }

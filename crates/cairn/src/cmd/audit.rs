@@ -16,7 +16,7 @@ use cairn_token::{Jwks, ReceiptClaims, Verifier};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{AuditCmd, Remote};
-use crate::exit::{FAILURE, Failure, Result};
+use crate::exit::{Exit, Failure, Result};
 
 /// Where a receipt's tlog proof is kept: beside it, `RECEIPT.tlog-proof`.
 pub fn proof_path(receipt: &Path) -> PathBuf {
@@ -27,7 +27,7 @@ pub fn proof_path(receipt: &Path) -> PathBuf {
 
 /// The one loud line of a log that is not what it signed.
 fn inconsistent(what: impl std::fmt::Display) -> Failure {
-    Failure::new(FAILURE, format!("LOG INCONSISTENT: {what}"))
+    Failure::new(Exit::Failure, format!("LOG INCONSISTENT: {what}"))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -102,12 +102,12 @@ async fn verify(args: Verify) -> Result {
         Verifier::for_receipts(&jwks, None).map_err(|e| Failure::usage(e.to_string()))?;
     let claims: ReceiptClaims = verifier
         .verify(token.trim())
-        .map_err(|e| Failure::new(FAILURE, format!("receipt rejected: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Failure, format!("receipt rejected: {e}")))?;
     if let Some(path) = &args.ewc {
         let digest = super::workload::file_digest(path)?;
         if digest != claims.ewc_digest {
             return Err(Failure::new(
-                FAILURE,
+                Exit::Failure,
                 format!(
                     "{} is not the container this receipt names (digest {digest}, receipt {})",
                     path.display(),
@@ -182,14 +182,15 @@ async fn check_logged(
 ) -> Result<(u64, Checkpoint)> {
     let text = String::from_utf8_lossy(&read(proof_file)?).into_owned();
     let proof = TlogProof::parse(&text)
-        .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", proof_file.display())))?;
+        .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", proof_file.display())))?;
     let entry_bytes = proof
         .extra
         .as_deref()
-        .ok_or_else(|| Failure::new(FAILURE, "the tlog proof does not carry its entry"))?;
-    let entry = Entry::parse(entry_bytes).map_err(|e| Failure::new(FAILURE, e.to_string()))?;
+        .ok_or_else(|| Failure::new(Exit::Failure, "the tlog proof does not carry its entry"))?;
+    let entry =
+        Entry::parse(entry_bytes).map_err(|e| Failure::new(Exit::Failure, e.to_string()))?;
     let erot_pub = b64::decode(&claims.erot_pub)
-        .map_err(|e| Failure::new(FAILURE, format!("the receipt's erot_pub: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Failure, format!("the receipt's erot_pub: {e}")))?;
     let names_this_erot = matches!(
         &entry.event,
         Event::ErotGenerated { erot_id, host_id, workload_digest, erot_pub_digest, .. }
@@ -200,18 +201,18 @@ async fn check_logged(
     );
     if !names_this_erot {
         return Err(Failure::new(
-            FAILURE,
+            Exit::Failure,
             "the tlog proof's entry is not this receipt's ERoT generation",
         ));
     }
     let key = log_key(args.log_key.clone(), &args.remote).await?;
     let checkpoint = proof
         .verify(&key, entry_bytes)
-        .map_err(|e| Failure::new(FAILURE, format!("not logged: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Failure, format!("not logged: {e}")))?;
     if let Some(path) = &args.checkpoint {
         let seen = key
             .open(&read(path)?)
-            .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", path.display())))?;
+            .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", path.display())))?;
         check_consistent(&seen, &checkpoint, &args.remote.client()?).await?;
     }
     Ok((proof.index, checkpoint))
@@ -238,7 +239,7 @@ async fn check_consistent(a: &Checkpoint, b: &Checkpoint, client: &ApiClient) ->
         .iter()
         .map(|h| Hash::parse_hash(h))
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|_| Failure::new(FAILURE, "the server's consistency proof is malformed"))?;
+        .map_err(|_| Failure::new(Exit::Failure, "the server's consistency proof is malformed"))?;
     verify_consistency(&hashes, old.size, old.root, new.size, new.root).map_err(|_| {
         inconsistent(format!(
             "the checkpoint of size {} is not a prefix of the one of size {}",
@@ -296,7 +297,7 @@ fn save_state(path: &Path, key: &LogKey, frontier: &Frontier) -> Result {
         edge: frontier.hashes().map(|(i, h)| (i, h.to_string())).collect(),
     };
     let temp = path.with_extension("tmp");
-    let fail = |e: std::io::Error| Failure::new(FAILURE, format!("{}: {e}", path.display()));
+    let fail = |e: std::io::Error| Failure::new(Exit::Failure, format!("{}: {e}", path.display()));
     std::fs::write(
         &temp,
         serde_json::to_vec_pretty(&state).expect("state serializes"),
@@ -327,7 +328,7 @@ async fn follow(key: &LogKey, state: Option<&Path>, client: &ApiClient, json: bo
         let width = (checkpoint.size - start).min(TILE_WIDTH);
         let bundle = TileRef::Entries { index: tile, width };
         let bytes = client.log_bytes(&bundle.path()).await?;
-        let entries = unbundle(&bytes).map_err(|e| Failure::new(FAILURE, e))?;
+        let entries = unbundle(&bytes).map_err(|e| Failure::new(Exit::Failure, e))?;
         if entries.len() as u64 != width {
             return Err(inconsistent(format!(
                 "{} holds {} entries, not {width}",

@@ -3,7 +3,7 @@
 use cairn_bench::BenchError;
 
 use crate::cli::BenchCmd;
-use crate::exit::{FAILURE, Failure, Result};
+use crate::exit::{Exit, Failure, Result};
 
 pub async fn run(cmd: BenchCmd) -> Result {
     let outcome = match cmd {
@@ -40,6 +40,6 @@ pub async fn run(cmd: BenchCmd) -> Result {
     };
     outcome.map_err(|e| match e {
         BenchError::Usage(message) => Failure::usage(message),
-        BenchError::Failed(message) => Failure::new(FAILURE, message),
+        BenchError::Failed(message) => Failure::new(Exit::Failure, message),
     })
 }

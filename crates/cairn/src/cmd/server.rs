@@ -9,7 +9,7 @@ use cairn_server::tls::{DEFAULT_NAMES, TlsFiles};
 use cairn_server::{Limits, Server, ServerConfig};
 
 use crate::cli::{ServeArgs, ServerCmd, TlsArgs};
-use crate::exit::{FAILURE, Failure, Result};
+use crate::exit::{Exit, Failure, Result};
 
 pub async fn run(cmd: ServerCmd) -> Result {
     // The registry holds host inventories, token hashes and wrapped volume keys: every file
@@ -66,7 +66,7 @@ pub async fn run(cmd: ServerCmd) -> Result {
             let dir = tempfile::Builder::new()
                 .prefix("cairn-dev-")
                 .tempdir()
-                .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
+                .map_err(|e| Failure::new(Exit::Failure, e.to_string()))?;
             let made = init(dir.path(), serve.database_url.as_deref(), &serve.key_store).await?;
             let ca = make_private_ca(dir.path(), &tls_names(vec![])?)?;
             let tls = TlsArgs {
@@ -87,9 +87,9 @@ pub async fn run(cmd: ServerCmd) -> Result {
         } => {
             let keys = key_store
                 .open(&data_dir)
-                .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
+                .map_err(|e| Failure::new(Exit::Failure, e.to_string()))?;
             let secret = cairn_server::webhook_secret(keys.as_ref(), &webhook)
-                .map_err(|e| Failure::new(FAILURE, e.to_string()))?;
+                .map_err(|e| Failure::new(Exit::Failure, e.to_string()))?;
             println!("{}", secret.to_whsec().as_str());
             Ok(())
         }
@@ -111,7 +111,7 @@ fn tls_names(names: Vec<String>) -> Result<Vec<String>> {
 
 fn make_private_ca(data_dir: &Path, names: &[String]) -> Result<std::path::PathBuf> {
     cairn_server::tls::make_private_ca(data_dir, names)
-        .map_err(|e| Failure::new(FAILURE, e.to_string()))
+        .map_err(|e| Failure::new(Exit::Failure, e.to_string()))
 }
 
 async fn init(
@@ -122,7 +122,8 @@ async fn init(
     let url = database_url
         .map(String::from)
         .unwrap_or_else(|| ServerConfig::default_database_url(data_dir));
-    let fail = |e: std::io::Error| Failure::new(FAILURE, format!("{}: {e}", data_dir.display()));
+    let fail =
+        |e: std::io::Error| Failure::new(Exit::Failure, format!("{}: {e}", data_dir.display()));
     std::fs::create_dir_all(data_dir).map_err(fail)?;
     // A directory that existed keeps its mode through create_dir_all.
     std::fs::set_permissions(
@@ -132,7 +133,7 @@ async fn init(
     .map_err(fail)?;
     cairn_server::init(data_dir, &url, key_store)
         .await
-        .map_err(|e| Failure::new(FAILURE, e.to_string()))
+        .map_err(|e| Failure::new(Exit::Failure, e.to_string()))
 }
 
 async fn bind(data_dir: &Path, args: ServeArgs, tls: TlsArgs) -> Result<Server> {
@@ -175,7 +176,7 @@ async fn bind(data_dir: &Path, args: ServeArgs, tls: TlsArgs) -> Result<Server> 
         | cairn_server::ServeError::Tls(_)
         | cairn_server::ServeError::PlaintextNotLoopback(_)
         | cairn_server::ServeError::WebhookTwice(_) => Failure::usage(e.to_string()),
-        e => Failure::new(FAILURE, e.to_string()),
+        e => Failure::new(Exit::Failure, e.to_string()),
     })
 }
 
@@ -201,7 +202,7 @@ async fn serve_until_signal(server: Server) -> Result {
     // SIGHUP reloads the certificate; without TLS it is logged and ignored, never fatal.
     let certificates = server.certificates();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| Failure::new(FAILURE, format!("SIGHUP handler: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Failure, format!("SIGHUP handler: {e}")))?;
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
             match certificates.as_ref().map(|c| (c, c.reload())) {

@@ -9,7 +9,7 @@ use cairn_proto::api::{ErotRequest, ErotResponse, ReceiptRequest};
 use cairn_proto::{Digest, HostId};
 
 use crate::cli::{CustomerRemote, WorkloadCmd};
-use crate::exit::{FAILURE, Failure, Result};
+use crate::exit::{Exit, Failure, Result};
 
 fn client(remote: &CustomerRemote) -> Result<ApiClient> {
     Ok(remote
@@ -33,7 +33,7 @@ fn emit(text: &str, out: Option<&Path>) -> Result {
             &cairn_agent::volume::KeyOut::File(path.into()),
             format!("{text}\n").as_bytes(),
         )
-        .map_err(|e| Failure::new(FAILURE, e.to_string())),
+        .map_err(|e| Failure::new(Exit::Failure, e.to_string())),
         None => {
             println!("{text}");
             Ok(())
@@ -104,7 +104,7 @@ pub async fn run(cmd: WorkloadCmd) -> Result {
             bar.finish_and_clear();
             let sealed = sealed.map_err(|e| {
                 let _ = std::fs::remove_file(&out);
-                Failure::new(FAILURE, format!("sealing: {e}"))
+                Failure::new(Exit::Failure, format!("sealing: {e}"))
             })?;
             println!(
                 "sealed {} bytes for {} into {} ({} bytes), ewc_digest {}",
@@ -131,8 +131,9 @@ pub async fn run(cmd: WorkloadCmd) -> Result {
             match (&answer.tlog_proof, &out) {
                 (Some(proof), Some(out)) => {
                     let path = super::audit::proof_path(out);
-                    std::fs::write(&path, proof)
-                        .map_err(|e| Failure::new(FAILURE, format!("{}: {e}", path.display())))?;
+                    std::fs::write(&path, proof).map_err(|e| {
+                        Failure::new(Exit::Failure, format!("{}: {e}", path.display()))
+                    })?;
                     eprintln!("tlog proof written to {}", path.display());
                 }
                 (Some(_), None) => {

@@ -301,6 +301,17 @@ pub fn sign_evidence(
     Signed::sign(evidence, |m| key.sign(m)).unwrap()
 }
 
+/// Runs `sql` on the database at `url` behind the server's back (a tamperer, a lock holder).
+pub async fn raw_sql(url: &str, sql: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
 /// POSTs raw JSON and returns (status, body).
 pub async fn post_raw(
     server: &TestServer,
