@@ -181,17 +181,10 @@ schema!(
         ))
 );
 
-/// The schema of an ERoT id where one is a path parameter (the id itself is a `String`).
-pub struct ErotId;
-schema!(ErotId, "ErotId", erot_id());
-
-/// The schema of a token id where one is a path parameter.
-pub struct TokenId;
-schema!(TokenId, "TokenId", token_id());
-
-/// The schema of an instance or volume id where one is a path parameter.
-pub struct ResourceId;
-schema!(ResourceId, "ResourceId", resource_id());
+schema!(crate::ErotId, "ErotId", erot_id());
+schema!(crate::TokenId, "TokenId", token_id());
+schema!(crate::InstanceId, "InstanceId", resource_id());
+schema!(crate::VolumeId, "VolumeId", resource_id());
 
 impl<const N: usize> PartialSchema for Secret<N> {
     fn schema() -> RefOr<Schema> {

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response as HttpResponse;
 use serde_json::Value;
 
-use cairn_proto::schema::{ErotId, ResourceId, TokenId};
+use cairn_proto::{ErotId, InstanceId, TokenId, VolumeId};
 use cairn_proto::{HostAction, HostId, Problem, Refusal};
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::response::ResponseBuilder;
@@ -204,7 +204,7 @@ pub async fn check_refusals(
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     // The path parameters' schemas, which the routes name but do not register.
-    components(schemas(Problem, HostId, HostAction, ErotId, ResourceId, TokenId)),
+    components(schemas(Problem, HostId, HostAction, ErotId, InstanceId, TokenId, VolumeId)),
     modifiers(&BearerSchemes),
     tags(
         (name = "operations", description = "Health, metrics, published keys, this document"),

@@ -124,6 +124,79 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
     }
 }
 
+/// A resource id from the request's path (or two, as `(A, B)`), parsed as its type: one of
+/// the wrong form is refused as its kind says.
+pub struct Id<T>(pub T);
+
+/// An id a path carries: how it parses, and how one of the wrong form is refused.
+pub trait PathId: std::str::FromStr<Err = String> + Send {
+    fn refused(why: String) -> ApiError;
+}
+
+impl<S: Send + Sync, T: PathId> axum::extract::FromRequestParts<S> for Id<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found("No such resource"))?;
+        raw.parse().map(Id).map_err(T::refused)
+    }
+}
+
+impl<S: Send + Sync, A: PathId, B: PathId> axum::extract::FromRequestParts<S> for Id<(A, B)> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let axum::extract::Path((a, b)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found("No such resource"))?;
+        Ok(Id((
+            a.parse().map_err(A::refused)?,
+            b.parse().map_err(B::refused)?,
+        )))
+    }
+}
+
+impl PathId for cairn_proto::HostId {
+    fn refused(why: String) -> ApiError {
+        Refusal::InvalidHostId.with(why)
+    }
+}
+
+impl PathId for cairn_proto::HostAction {
+    fn refused(why: String) -> ApiError {
+        ApiError::not_found("No such host action").detail(why)
+    }
+}
+
+/// Ids of the wrong form name nothing that exists: refused as an unknown one is (an ERoT's
+/// owner and a stranger are told the same).
+macro_rules! not_found_if_malformed {
+    ($($id:ty: $what:literal),* $(,)?) => {$(
+        impl PathId for $id {
+            fn refused(_: String) -> ApiError {
+                ApiError::not_found($what)
+            }
+        }
+    )*};
+}
+
+not_found_if_malformed!(
+    cairn_proto::ErotId: "No ERoT with this id",
+    cairn_proto::TokenId: "No token with this id",
+    cairn_proto::InstanceId: "No instance with this id",
+    cairn_proto::VolumeId: "No volume with this id",
+);
+
 /// `application/json` or an `application/…+json` type, as axum's `Json` accepts.
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers

@@ -110,7 +110,7 @@ pub enum WorkloadCmd {
         #[command(flatten)]
         remote: CustomerRemote,
         #[arg(long)]
-        erot_id: String,
+        erot_id: cairn_proto::ErotId,
         #[arg(long)]
         ewc: PathBuf,
         /// Write the receipt here instead of stdout
@@ -560,7 +560,9 @@ pub enum InstancesAction {
     },
     /// Void every security token issued for the instance until now: the key broker refuses
     /// them from the next request on (placing the instance again issues new ones)
-    Revoke { instance_id: String },
+    Revoke {
+        instance_id: cairn_proto::InstanceId,
+    },
 }
 
 #[derive(Subcommand)]
@@ -637,7 +639,7 @@ pub enum TokensAction {
     /// Revoke a token by its id (from `list`, or `create --json`): refused from the next
     /// request on
     Revoke {
-        token_id: String,
+        token_id: cairn_proto::TokenId,
         #[arg(long)]
         json: bool,
     },

@@ -2,16 +2,16 @@
 //! receipts for sealed containers, release the private key once to the attested host, and
 //! destroy it on completion or expiry. No private key is ever stored.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use cairn_log::Event;
+use cairn_proto::ErotId;
 use cairn_proto::api::{
     ErotRequest, ErotResponse, ReceiptRequest, ReceiptResponse, ReleaseRequest,
 };
 use cairn_proto::erot::{self, EROT_KEY_INFO};
 use cairn_proto::lifecycle::{ErotEvent, ErotTransition, Usable};
-use cairn_proto::schema::ErotId;
 use cairn_proto::{
     Completion, Digest, ErotStatus, Refusal, Sealed, Signed, b64, random_bytes, sealed,
 };
@@ -24,7 +24,7 @@ use super::known_host;
 use crate::auth::Bearer;
 use crate::metrics::Succeeded;
 use crate::openapi::refusals;
-use crate::problem::{ApiError, Body, WithDetail};
+use crate::problem::{ApiError, Body, Id, WithDetail};
 use crate::{AppState, clock};
 
 fn derive(state: &AppState, erot: &ErotRecord) -> Result<sealed::RecipientKey, ApiError> {
@@ -121,11 +121,11 @@ refusals!(ReceiptRefusals: BODY, BEARER, STORE, SIGNING, LOGGED; NotFound, ErotG
     responses((status = 200, description = "The receipt (a JWS)", body = ReceiptResponse), ReceiptRefusals))]
 pub async fn receipt(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<ErotId>,
     bearer: Bearer,
     Body(req): Body<ReceiptRequest>,
 ) -> Result<Json<ReceiptResponse>, ApiError> {
-    let erot = owned(&state, &id, &bearer).await?;
+    let erot = owned(&state, id.as_str(), &bearer).await?;
     if erot.status.usable_at(erot.expires_at, clock::now()) != Usable::Yes {
         return Err(Refusal::ErotGone.into());
     }
@@ -170,14 +170,14 @@ refusals!(ReleaseErotRefusals: BODY, STORE, ADMITTED, SIGNING, LOGGED;
     responses((status = 200, description = "The ERoT private key, sealed to the PAT's `cnf` key", body = Sealed), ReleaseErotRefusals))]
 pub async fn release(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<ErotId>,
     Body(req): Body<ReleaseRequest>,
 ) -> Result<(Extension<Succeeded>, Json<Sealed>), ApiError> {
     // The PAT first: without one, nothing is said about the ERoT, not even that it exists.
     let pat = gate::pat(&state, &req.pat)?;
     let erot = state
         .store
-        .erot(&id)
+        .erot(id.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("No ERoT with this id"))?;
     if pat.sub != erot.host_id {
@@ -193,10 +193,10 @@ pub async fn release(
     let now = clock::now();
     // An ERoT whose key could still go, but whose time is up, expires now.
     if erot.status.usable_at(erot.expires_at, now) == Usable::Expired
-        && let Some(expire) = ErotTransition::new(&id, erot.status, ErotEvent::Expire)
+        && let Some(expire) = ErotTransition::new(id.as_str(), erot.status, ErotEvent::Expire)
     {
         let event = Event::ErotExpired {
-            erot_id: id.clone(),
+            erot_id: id.to_string(),
         };
         let entry = state.log.prepare(event, Some(&erot.owner))?;
         state.store.apply_erot(&expire, &entry, now).await?;
@@ -210,15 +210,21 @@ pub async fn release(
         tracing::error!(erot = %id, "re-derived ERoT key differs: the master secret changed");
         return Err(ApiError::signing_unavailable(&"ERoT derivation mismatch"));
     }
-    let sealed = sealed::seal(&recipient, EROT_KEY_INFO, id.as_bytes(), key.private())
-        .map_err(|_| Refusal::CnfKeyInvalid)?;
+    let sealed = sealed::seal(
+        &recipient,
+        EROT_KEY_INFO,
+        id.as_str().as_bytes(),
+        key.private(),
+    )
+    .map_err(|_| Refusal::CnfKeyInvalid)?;
     drop(key);
     // Released at most once: of concurrent requests on any replica, one wins this update.
     let gone =
         || Refusal::ErotGone.with("its key was released already, or it is destroyed or expired");
-    let release = ErotTransition::new(&id, erot.status, ErotEvent::Release).ok_or_else(gone)?;
+    let release =
+        ErotTransition::new(id.as_str(), erot.status, ErotEvent::Release).ok_or_else(gone)?;
     let event = Event::ErotReleased {
-        erot_id: id.clone(),
+        erot_id: id.to_string(),
         host_id: erot.host_id.clone(),
         pat_jti: pat.jti,
     };
@@ -240,16 +246,16 @@ refusals!(CompleteErotRefusals: BODY, STORE, LOGGED;
     responses((status = 204, description = "The ERoT is destroyed"), CompleteErotRefusals))]
 pub async fn complete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<ErotId>,
     Body(signed): Body<Signed<Completion>>,
 ) -> Result<StatusCode, ApiError> {
     let erot = state
         .store
-        .erot(&id)
+        .erot(id.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("No ERoT with this id"))?;
     let completion = &signed.payload;
-    if completion.erot_id != id || completion.host_id != erot.host_id {
+    if completion.erot_id != id.as_str() || completion.host_id != erot.host_id {
         return Err(Refusal::CompletionInvalid.into());
     }
     let host = known_host(&state, &erot.host_id).await?;
@@ -257,7 +263,7 @@ pub async fn complete(
         .verify(&host.hk)
         .map_err(|e| Refusal::CompletionSignatureInvalid.with(e.to_string()))?;
     let event = Event::ErotDestroyed {
-        erot_id: id.clone(),
+        erot_id: id.to_string(),
         host_id: erot.host_id.clone(),
         exit_status: completion.exit_status,
         output_digest: completion.output_digest,
@@ -266,7 +272,7 @@ pub async fn complete(
     // A status only moves forward, so each lost race leaves fewer statuses to try.
     let mut from = erot.status;
     loop {
-        let Some(destroy) = ErotTransition::new(&id, from, ErotEvent::Complete) else {
+        let Some(destroy) = ErotTransition::new(id.as_str(), from, ErotEvent::Complete) else {
             return Err(Refusal::ErotGone.with(format!("the ERoT is {from}")));
         };
         if state
@@ -277,7 +283,7 @@ pub async fn complete(
             tracing::info!(erot = %id, exit_status = completion.exit_status, output = %completion.output_digest, "ERoT destroyed on completion");
             return Ok(StatusCode::NO_CONTENT);
         }
-        from = match state.store.erot(&id).await? {
+        from = match state.store.erot(id.as_str()).await? {
             Some(erot) => erot.status,
             None => return Err(ApiError::not_found("No ERoT with this id")),
         };

@@ -1,6 +1,6 @@
 //! Flow 1: enrollment, and the admin API over the host registry.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use cairn_log::{Event, HostChanged};
@@ -15,7 +15,7 @@ use crate::attestation::consume_nonce;
 use crate::auth::Admin;
 use crate::metrics::Succeeded;
 use crate::openapi::refusals;
-use crate::problem::{ApiError, Body, WithDetail};
+use crate::problem::{ApiError, Body, Id, WithDetail};
 use crate::{AppState, clock, token_hash};
 
 /// A signed enrollment, as `#[utoipa::path]` names its schema.
@@ -192,10 +192,9 @@ refusals!(ActivateRefusals: BODY, STORE, HOST_PATH, LOGGED; ActivationFailed);
     responses((status = 200, description = "Activated: the host's status now", body = EnrollResponse), ActivateRefusals))]
 pub async fn activate(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id<HostId>,
     Body(req): Body<ActivationRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    let id = parse_id(&id)?;
     let digest = Digest::sha256(req.secret.expose()).hex();
     let slot = state.log.reserve()?;
     // What answering granted: activation, or no change (an operator approves it).
@@ -248,11 +247,6 @@ fn view(host: &HostRecord) -> HostView {
     }
 }
 
-fn parse_id(raw: &str) -> Result<HostId, ApiError> {
-    raw.parse()
-        .map_err(|e: String| Refusal::InvalidHostId.with(e))
-}
-
 refusals!(ListHostsRefusals: BEARER, STORE;);
 
 /// Every enrolled host.
@@ -283,9 +277,8 @@ refusals!(ShowHostRefusals: BEARER, STORE, HOST_PATH; NotFound);
 pub async fn show(
     State(state): State<AppState>,
     _: Admin,
-    Path(id): Path<String>,
+    Id(id): Id<HostId>,
 ) -> Result<Json<HostView>, ApiError> {
-    let id = parse_id(&id)?;
     let host = state
         .store
         .host(&id)
@@ -312,12 +305,8 @@ refusals!(ActRefusals: BEARER, STORE, HOST_PATH, LOGGED; NotFound, InvalidTransi
 pub async fn act(
     State(state): State<AppState>,
     admin: Admin,
-    Path((id, action)): Path<(String, String)>,
+    Id((id, action)): Id<(HostId, HostAction)>,
 ) -> Result<Json<HostView>, ApiError> {
-    let action: HostAction = action
-        .parse()
-        .map_err(|e: String| ApiError::not_found("No such host action").detail(e))?;
-    let id = parse_id(&id)?;
     let host = state
         .store
         .host(&id)

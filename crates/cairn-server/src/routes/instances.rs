@@ -2,19 +2,19 @@
 //! the instance's security token.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cairn_log::Event;
+use cairn_proto::InstanceId;
 use cairn_proto::Refusal;
 use cairn_proto::api::{InstanceRequest, InstanceResponse, check_id};
-use cairn_proto::schema::ResourceId;
 use cairn_store::InstanceRecord;
 use cairn_token::claims::{self, Claims, Validity};
 use cairn_token::security::{Audience, SecurityTokenClaims};
 
 use crate::auth::Admin;
 use crate::openapi::refusals;
-use crate::problem::{ApiError, Body, WithDetail};
+use crate::problem::{ApiError, Body, Id, WithDetail};
 use crate::{AppState, clock};
 
 refusals!(CreateInstanceRefusals: BODY, BEARER, STORE, SIGNING, LOGGED; InvalidInstance, UnknownHost, NotFound);
@@ -94,21 +94,21 @@ refusals!(RevokeInstanceRefusals: BEARER, STORE, LOGGED; NotFound);
 /// count; the revoked ones never count again.
 #[utoipa::path(post, path = "/v1/instances/{instance_id}/revoke", tag = "issuer", operation_id = "revokeInstance",
     security(("admin" = [])),
-    params(("instance_id" = ResourceId, Path, description = "The instance")),
+    params(("instance_id" = InstanceId, Path, description = "The instance")),
     responses((status = 204, description = "Revoked"), RevokeInstanceRefusals))]
 pub async fn revoke(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    Id(id): Id<InstanceId>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = Event::InstanceRevoked {
-        instance_id: id.clone(),
+        instance_id: id.to_string(),
         by: admin.id(),
     };
     let entry = state.log.prepare(revoked, None)?;
     match state
         .store
-        .revoke_instance(&id, clock::now(), &entry)
+        .revoke_instance(id.as_str(), clock::now(), &entry)
         .await?
     {
         true => {

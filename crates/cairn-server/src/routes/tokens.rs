@@ -1,17 +1,17 @@
 //! Bearer and join tokens: admins mint them (`POST /v1/tokens`), list them and revoke them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use cairn_log::Event;
 use cairn_proto::Refusal;
+use cairn_proto::TokenId;
 use cairn_proto::api::{TokenRequest, TokenResponse, TokenRole, TokenView};
-use cairn_proto::schema::TokenId;
 use cairn_store::TokenRecord;
 
 use crate::auth::Admin;
 use crate::openapi::refusals;
-use crate::problem::{ApiError, Body, WithDetail};
+use crate::problem::{ApiError, Body, Id, WithDetail};
 use crate::{AppState, clock, new_token, token_hash};
 
 /// Join tokens expire after a day unless told otherwise; admin tokens do not.
@@ -98,16 +98,16 @@ refusals!(RevokeTokenRefusals: BEARER, STORE, LOGGED; NotFound);
 pub async fn revoke(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    Id(id): Id<TokenId>,
 ) -> Result<Json<TokenView>, ApiError> {
     let event = Event::TokenRevoked {
-        token_id: id.clone(),
+        token_id: id.to_string(),
         by: admin.id(),
     };
     let entry = state.log.prepare(event, None)?;
     let revoked = state
         .store
-        .revoke_token(&id, clock::now(), &entry)
+        .revoke_token(id.as_str(), clock::now(), &entry)
         .await?
         .ok_or_else(|| ApiError::not_found("No token with this id"))?;
     tracing::info!(token = %revoked.id, role = %revoked.role, "token revoked");

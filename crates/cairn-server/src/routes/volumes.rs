@@ -2,12 +2,12 @@
 //! wrapped by the key store's KEK, and released only sealed to an attested instance's `cnf`
 //! key, when its PAT and its security token both verify and agree.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use cairn_log::Event;
+use cairn_proto::VolumeId;
 use cairn_proto::api::{KeyRequest, VolumeRequest, VolumeView, check_id};
-use cairn_proto::schema::ResourceId;
 use cairn_proto::sealed::{self, VOLUME_KEY_INFO};
 use cairn_proto::{Refusal, Sealed};
 use cairn_store::VolumeRecord;
@@ -17,7 +17,7 @@ use super::gate;
 use crate::auth::Admin;
 use crate::metrics::Succeeded;
 use crate::openapi::refusals;
-use crate::problem::{ApiError, Body, WithDetail};
+use crate::problem::{ApiError, Body, Id, WithDetail};
 use crate::{AppState, clock};
 
 fn view(v: &VolumeRecord) -> VolumeView {
@@ -87,15 +87,15 @@ refusals!(ReleaseKeyRefusals: BODY, STORE, ADMITTED, SIGNING, LOGGED;
 
 /// Releases a volume's key to an instance whose PAT and security token verify and agree.
 #[utoipa::path(post, path = "/v1/volumes/{volume_id}/key", tag = "key-broker", operation_id = "releaseVolumeKey",
-    params(("volume_id" = ResourceId, Path, description = "The volume")),
+    params(("volume_id" = VolumeId, Path, description = "The volume")),
     request_body = KeyRequest,
     responses((status = 200, description = "The volume key, sealed to the PAT's `cnf` key", body = Sealed), ReleaseKeyRefusals))]
 pub async fn release(
     State(state): State<AppState>,
-    Path(volume_id): Path<String>,
+    Id(volume_id): Id<VolumeId>,
     Body(req): Body<KeyRequest>,
 ) -> Result<(Extension<Succeeded>, Json<Sealed>), ApiError> {
-    let sealed = release_key(&state, &volume_id, &req).await?;
+    let sealed = release_key(&state, volume_id.as_str(), &req).await?;
     Ok((Extension(Succeeded("released")), Json(sealed)))
 }
 

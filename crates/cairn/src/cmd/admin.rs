@@ -79,7 +79,7 @@ async fn tokens(client: &ApiClient, action: TokensAction) -> Result {
             }
         }
         TokensAction::Revoke { token_id, json } => {
-            let revoked = client.revoke_token(&token_id).await?;
+            let revoked = client.revoke_token(token_id.as_str()).await?;
             match json {
                 true => super::print_json(&revoked),
                 false => println!("revoked {} ({})", revoked.id, revoked.role),
@@ -92,8 +92,7 @@ async fn tokens(client: &ApiClient, action: TokensAction) -> Result {
 async fn instances(client: &ApiClient, action: InstancesAction) -> Result {
     let (request, out) = match action {
         InstancesAction::Revoke { instance_id } => {
-            check_id("instance", &instance_id).map_err(Failure::usage)?;
-            client.revoke_instance(&instance_id).await?;
+            client.revoke_instance(instance_id.as_str()).await?;
             println!("revoked {instance_id}: its security tokens are refused from now on");
             return Ok(());
         }

@@ -124,7 +124,7 @@ pub async fn run(cmd: WorkloadCmd) -> Result {
         } => {
             let ewc_digest = file_digest(&ewc)?;
             let answer = client(&remote)?
-                .receipt(&erot_id, &ReceiptRequest { ewc_digest })
+                .receipt(erot_id.as_str(), &ReceiptRequest { ewc_digest })
                 .await?;
             emit(&answer.receipt, out.as_deref())?;
             // The proof that the ERoT's generation is logged goes beside the receipt.
