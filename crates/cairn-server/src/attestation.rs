@@ -41,10 +41,10 @@ struct Appraisal<'a> {
 /// signature verifies, and the nonce is used up only then: nobody without the key can burn a
 /// host's nonce or make the server remember anything.
 pub async fn attest(state: &AppState, signed: &Signed<Evidence>) -> Result<Attested, ApiError> {
-    // A request refused because of the log changes nothing, its nonce included; once it has
-    // begun, what it logs is taken.
-    let slot = state.log.reserve()?;
     verify(state, signed).await?;
+    // A request refused because of the log changes nothing, its nonce included; once it has
+    // begun, what it logs is taken. (Only a host's own evidence holds a place.)
+    let slot = state.log.reserve()?;
     let host = use_nonce(state, &signed.payload).await?;
     let appraisal = judge(state, signed, host).await?;
     apply(state, &slot, &appraisal).await?;

@@ -80,10 +80,13 @@ struct Queue {
     /// Places reserved by requests under way.
     reserved: usize,
     /// Entries this process's changes have written into the outbox (or may have: a change
-    /// that failed counts too, and so does a reader's ask that it be drained), and how many of
-    /// those the tree is known to hold.
+    /// that failed counts too), and how many of those the tree is known to hold.
     outboxed: u64,
     outbox_done: u64,
+    /// Drains of the outbox that authenticated readers asked for, and how many of those are
+    /// done (not counted as waiting entries).
+    drains_asked: u64,
+    drains_done: u64,
     /// Whether the outbox may hold entries.
     outbox_due: bool,
     /// The most entries that may wait.
@@ -133,6 +136,8 @@ struct Progress {
     sequenced: u64,
     /// As many outbox entries of this process's as this are in the tree.
     outbox_done: u64,
+    /// As many asked drains of the outbox as this are done.
+    drains_done: u64,
     /// Why the writer's last append failed, until one succeeds.
     failed: Option<Arc<StoreError>>,
     /// Appends that failed so far (a waiter heeds only failures after it began).
@@ -235,6 +240,8 @@ impl Log {
                 reserved: 0,
                 outboxed: 0,
                 outbox_done: 0,
+                drains_asked: 0,
+                drains_done: 0,
                 outbox_due: false,
                 max_queued,
                 closed: None,
@@ -372,17 +379,19 @@ impl Log {
     }
 
     async fn sequenced(&self, hurry: bool) -> Result<(), ApiError> {
-        let (target, outboxed) = {
+        let (target, outboxed, drains) = {
             let mut queue = self.lock();
             if hurry {
                 // Whatever any process committed into the outbox before now, too (a replica
                 // that died before its writer took it in, say).
-                queue.outboxed += 1;
+                queue.drains_asked += 1;
                 queue.outbox_due = true;
             }
-            (queue.next, queue.outboxed)
+            (queue.next, queue.outboxed, queue.drains_asked)
         };
-        let done = |p: &Progress| p.sequenced >= target && p.outbox_done >= outboxed;
+        let done = |p: &Progress| {
+            p.sequenced >= target && p.outbox_done >= outboxed && p.drains_done >= drains
+        };
         let mut progress = self.progress.clone();
         let failures = {
             let now = progress.borrow();
@@ -572,8 +581,12 @@ pub fn new_entry(event: Event, owner: Option<&str>) -> NewEntry {
         time: clock::now(),
         event,
     };
-    let at = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
-    row(&entry, entry.to_bytes(), owner.map(str::to_string), at)
+    row(
+        &entry,
+        entry.to_bytes(),
+        owner.map(str::to_string),
+        clock::stamp(),
+    )
 }
 
 impl Writer {
@@ -682,7 +695,7 @@ impl Writer {
             tokio::time::sleep(RETRY).await;
             return true;
         }
-        let (batch, first, outbox, outboxed) = {
+        let (batch, first, outbox, outboxed, drains) = {
             let mut queue = self.lock();
             let first = queue.first();
             if first >= upto && !queue.outbox_due {
@@ -698,7 +711,7 @@ impl Writer {
             };
             // Every outbox entry counted so far is committed, or failed: the append's read
             // of the outbox, after this, finds it, or finds it taken by another's append.
-            (batch, first, outbox, queue.outboxed)
+            (batch, first, outbox, queue.outboxed, queue.drains_asked)
         };
         let upto = first + batch.len() as u64;
         let mark = QueueMark {
@@ -717,7 +730,8 @@ impl Writer {
                     let mut queue = self.lock();
                     if drained {
                         queue.outbox_done = queue.outbox_done.max(outboxed);
-                        queue.outbox_due = queue.outboxed > outboxed;
+                        queue.drains_done = queue.drains_done.max(drains);
+                        queue.outbox_due = queue.outboxed > outboxed || queue.drains_asked > drains;
                     }
                 }
                 self.sequenced(batch.len(), upto);
@@ -726,10 +740,14 @@ impl Writer {
                 self.metrics.log_entries.inc_by(appended_now);
                 self.metrics.log_size.set(checkpoint.size as i64);
                 self.size.send_replace(checkpoint.size);
-                let outbox_done = self.lock().outbox_done;
+                let (outbox_done, drains_done) = {
+                    let queue = self.lock();
+                    (queue.outbox_done, queue.drains_done)
+                };
                 self.progress.send_modify(|p| {
                     p.sequenced = upto;
                     p.outbox_done = outbox_done;
+                    p.drains_done = drains_done;
                     p.failed = None;
                 });
                 if batch.is_empty() && drained {

@@ -125,7 +125,8 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
 }
 
 /// A resource id from the request's path (or two, as `(A, B)`), parsed as its type: one of
-/// the wrong form is refused as its kind says.
+/// the wrong form is refused as its kind says. A route that must say nothing before other
+/// checks (a release: its tokens first) takes `Result<Id<T>, ApiError>` and refuses later.
 pub struct Id<T>(pub T);
 
 /// An id a path carries: how it parses, and how one of the wrong form is refused.
@@ -143,7 +144,7 @@ impl<S: Send + Sync, T: PathId> axum::extract::FromRequestParts<S> for Id<T> {
         let axum::extract::Path(raw) =
             axum::extract::Path::<String>::from_request_parts(parts, state)
                 .await
-                .map_err(|_| ApiError::not_found("No such resource"))?;
+                .map_err(|e| T::refused(e.body_text()))?;
         raw.parse().map(Id).map_err(T::refused)
     }
 }
@@ -158,7 +159,7 @@ impl<S: Send + Sync, A: PathId, B: PathId> axum::extract::FromRequestParts<S> fo
         let axum::extract::Path((a, b)) =
             axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
                 .await
-                .map_err(|_| ApiError::not_found("No such resource"))?;
+                .map_err(|e| A::refused(e.body_text()))?;
         Ok(Id((
             a.parse().map_err(A::refused)?,
             b.parse().map_err(B::refused)?,

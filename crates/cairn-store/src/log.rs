@@ -417,11 +417,9 @@ pub(crate) async fn outbox(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     entry: &NewEntry,
 ) -> Result<()> {
-    // Stamped as it is written, just before its change commits: nothing that depends on the
-    // change can have been recorded before it.
-    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    // Ordered by when the entry was made, on the same clock as its server's queued entries.
     let random = u64::from_le_bytes(cairn_proto::random_bytes());
-    let id = format!("{nanos:020}{random:016x}");
+    let id = format!("{:020}{random:016x}", entry.at.max(0));
     sqlx::query(
         "INSERT INTO log_outbox (id, kind, subject, owner, entry) VALUES ($1, $2, $3, $4, $5)",
     )

@@ -1108,7 +1108,7 @@ fn log_entry(i: usize, owner: Option<&str>) -> cairn_store::NewEntry {
         } else {
             "pat.issued".into()
         },
-        // Queued long before anything the outbox holds (whose entries are stamped as written).
+        // Made in the order of `i`.
         at: i as i64,
         subject: format!("s{i}"),
         owner: owner.map(str::to_string),
@@ -1377,9 +1377,9 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
             )
             .await
             .unwrap();
-        // A queue's entries join the outbox's in the same append, in the order they were
-        // recorded (this one long before), which takes at most what it is allowed of the outbox
-        // and leaves the rest for the next.
+        // A queue's entries join the outbox's in the same append, in the order they were made,
+        // which takes at most what it is allowed of the outbox and leaves the rest for the
+        // next.
         let first = store
             .sequence_log(&[log_entry(10, None)], &signer, None, 2)
             .await
@@ -1401,7 +1401,7 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
             .into_iter()
             .map(|e| e.bytes)
             .collect();
-        let expected: Vec<Vec<u8>> = [10, 0, 1, 2]
+        let expected: Vec<Vec<u8>> = [0, 1, 10, 2]
             .into_iter()
             .map(|i| log_entry(i, None).bytes)
             .collect();

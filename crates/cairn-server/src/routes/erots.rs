@@ -121,8 +121,8 @@ refusals!(ReceiptRefusals: BODY, BEARER, STORE, SIGNING, LOGGED; NotFound, ErotG
     responses((status = 200, description = "The receipt (a JWS)", body = ReceiptResponse), ReceiptRefusals))]
 pub async fn receipt(
     State(state): State<AppState>,
-    Id(id): Id<ErotId>,
     bearer: Bearer,
+    Id(id): Id<ErotId>,
     Body(req): Body<ReceiptRequest>,
 ) -> Result<Json<ReceiptResponse>, ApiError> {
     let erot = owned(&state, id.as_str(), &bearer).await?;
@@ -170,11 +170,12 @@ refusals!(ReleaseErotRefusals: BODY, STORE, ADMITTED, SIGNING, LOGGED;
     responses((status = 200, description = "The ERoT private key, sealed to the PAT's `cnf` key", body = Sealed), ReleaseErotRefusals))]
 pub async fn release(
     State(state): State<AppState>,
-    Id(id): Id<ErotId>,
+    id: Result<Id<ErotId>, ApiError>,
     Body(req): Body<ReleaseRequest>,
 ) -> Result<(Extension<Succeeded>, Json<Sealed>), ApiError> {
     // The PAT first: without one, nothing is said about the ERoT, not even that it exists.
     let pat = gate::pat(&state, &req.pat)?;
+    let Id(id) = id?;
     let erot = state
         .store
         .erot(id.as_str())
@@ -246,9 +247,11 @@ refusals!(CompleteErotRefusals: BODY, STORE, LOGGED;
     responses((status = 204, description = "The ERoT is destroyed"), CompleteErotRefusals))]
 pub async fn complete(
     State(state): State<AppState>,
-    Id(id): Id<ErotId>,
+    id: Result<Id<ErotId>, ApiError>,
     Body(signed): Body<Signed<Completion>>,
 ) -> Result<StatusCode, ApiError> {
+    // (After the body: a malformed completion is refused as such.)
+    let Id(id) = id?;
     let erot = state
         .store
         .erot(id.as_str())

@@ -92,10 +92,10 @@ refusals!(ReleaseKeyRefusals: BODY, STORE, ADMITTED, SIGNING, LOGGED;
     responses((status = 200, description = "The volume key, sealed to the PAT's `cnf` key", body = Sealed), ReleaseKeyRefusals))]
 pub async fn release(
     State(state): State<AppState>,
-    Id(volume_id): Id<VolumeId>,
+    volume_id: Result<Id<VolumeId>, ApiError>,
     Body(req): Body<KeyRequest>,
 ) -> Result<(Extension<Succeeded>, Json<Sealed>), ApiError> {
-    let sealed = release_key(&state, volume_id.as_str(), &req).await?;
+    let sealed = release_key(&state, volume_id, &req).await?;
     Ok((Extension(Succeeded("released")), Json(sealed)))
 }
 
@@ -103,7 +103,7 @@ pub async fn release(
 /// whether it exists) is said to a caller without two valid, agreeing tokens.
 async fn release_key(
     state: &AppState,
-    volume_id: &str,
+    volume_id: Result<Id<VolumeId>, ApiError>,
     req: &KeyRequest,
 ) -> Result<Sealed, ApiError> {
     let pat = gate::pat(state, &req.pat)?;
@@ -111,6 +111,8 @@ async fn release_key(
         .trusted_issuers()
         .verify(&req.security_token)
         .map_err(|e| gate::token_refusal(gate::Token::Security, e))?;
+    let Id(volume_id) = volume_id?;
+    let volume_id = volume_id.as_str();
     binding::check(&pat, &token, &req.security_token, volume_id).map_err(|e| {
         let refusal = match e {
             binding::Disagreement::Host { .. } => Refusal::HostMismatch,
