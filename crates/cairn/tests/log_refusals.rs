@@ -34,24 +34,16 @@ async fn ready(server: &TestServer) -> Ready {
     assert_eq!(status, 201);
     volume(server, "vol-1").await;
     security_token(server, "i-1", &host, &["vol-1"]).await;
-    let spare = server
-        .admin()
-        .create_token(&cairn_proto::api::TokenRequest {
-            role: cairn_proto::api::TokenRole::Join,
+    let token = async |role| {
+        let request = cairn_proto::api::TokenRequest {
+            role,
             ttl_seconds: None,
-        })
-        .await
-        .unwrap();
+        };
+        server.admin().create_token(&request).await.unwrap()
+    };
+    let spare = token(cairn_proto::api::TokenRole::Join).await;
     let (erot, receipt) = erot_with_receipt(server, &host).await;
-    let customer = server
-        .admin()
-        .create_token(&cairn_proto::api::TokenRequest {
-            role: cairn_proto::api::TokenRole::Customer,
-            ttl_seconds: None,
-        })
-        .await
-        .unwrap()
-        .token;
+    let customer = token(cairn_proto::api::TokenRole::Customer).await.token;
     let pat = pat(server, &key, None, &RecipientKey::generate()).await;
     Ready {
         key,
