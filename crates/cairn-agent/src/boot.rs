@@ -9,7 +9,9 @@ use cairn_proto::sealed::{RecipientKey, VOLUME_KEY_INFO};
 use cairn_proto::secret::VolumeKey;
 
 use crate::volume::{Backend, VolumeError};
-use crate::{ApiClient, ClientError, HardwareKeySigner, flows};
+use cairn_client::{ApiClient, ClientError};
+
+use crate::{HardwareKeySigner, flows};
 
 /// Where boot stopped, each with its own exit code in the CLI.
 #[derive(Debug, thiserror::Error)]

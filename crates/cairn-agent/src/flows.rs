@@ -1,10 +1,12 @@
 //! Enrollment and attestation as an agent runs them: challenge, sign, send.
 
 use cairn_proto::api::EnrollResponse;
-use cairn_proto::{Digest, Enrollment, Evidence, Report, Signed};
+use cairn_proto::{Digest, Enrollment, ErotId, Evidence, Report, Signed};
 use time::OffsetDateTime;
 
-use crate::{ApiClient, ClientError, HardwareKeySigner};
+use cairn_client::{ApiClient, ClientError};
+
+use crate::HardwareKeySigner;
 
 /// This machine's hardware report as evidence carries it: what the files under `root` show,
 /// and the TPM's endorsement key when the hardware key lives in a TPM.
@@ -92,12 +94,12 @@ pub fn throwaway_instance_key() -> [u8; 32] {
 pub async fn complete(
     client: &ApiClient,
     hk: &dyn HardwareKeySigner,
-    erot_id: &str,
+    erot_id: &ErotId,
     exit_status: i32,
     output_digest: Digest,
 ) -> Result<(), ClientError> {
     let completion = cairn_proto::Completion {
-        erot_id: erot_id.into(),
+        erot_id: erot_id.to_string(),
         host_id: hk.public().host_id(),
         exit_status,
         output_digest,

@@ -1,13 +1,11 @@
-//! The host agent (HFM side of DESIGN.md): the hardware key that signs evidence, the HTTP
-//! client of the Cairn API, the enrollment and attestation flows built from them, the boot
+//! The host agent (HFM side of DESIGN.md): the hardware key that signs evidence, the
+//! enrollment and attestation flows built from them, the boot
 //! client with its volume backends, and the RHEM, which runs encrypted workloads in a sandbox.
 
 pub mod boot;
-pub mod client;
 pub mod flows;
 pub mod hk;
 pub mod run;
 pub mod volume;
 
-pub use client::{ApiClient, ClientError, Trust};
 pub use hk::{HardwareKeySigner, HkError, HkSpec, SoftKey};

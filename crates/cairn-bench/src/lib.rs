@@ -32,10 +32,10 @@ impl BenchError {
     }
 }
 
-impl From<cairn_agent::ClientError> for BenchError {
-    fn from(e: cairn_agent::ClientError) -> Self {
+impl From<cairn_client::ClientError> for BenchError {
+    fn from(e: cairn_client::ClientError) -> Self {
         match e {
-            cairn_agent::ClientError::Usage(message) => BenchError::Usage(message),
+            cairn_client::ClientError::Usage(message) => BenchError::Usage(message),
             other => BenchError::Failed(other.to_string()),
         }
     }

@@ -7,13 +7,14 @@ use cairn_agent::boot;
 use cairn_agent::volume::{Backend, KeyOut};
 use cairn_agent::{HardwareKeySigner, SoftKey, flows};
 use cairn_keystore::KeyStoreSpec;
-use cairn_proto::Digest;
 use cairn_proto::api::{InstanceRequest, KeyRequest, VolumeFormat, VolumeRequest};
 use cairn_proto::sealed::{self, RecipientKey, VOLUME_KEY_INFO};
 use cairn_proto::secret::VolumeKey;
-use cairn_token::claims::{self, Claims, TokenSigner, Validity};
-use cairn_token::security::{Audience, SecurityTokenClaims};
-use cairn_token::{Ed25519Signer, Jwk, PatClaims, PatStatus, TrustedIssuers, Verifier};
+use cairn_proto::{Digest, UnixTime};
+use cairn_token::{
+    Ed25519Signer, Jwk, Pat, PatStatus, SecurityToken, TokenKind, TokenSigner, TrustedIssuers,
+    Validity, Verifier,
+};
 
 use crate::measure::{Run, check_counts, ms, per_second};
 use crate::target::{Target, TargetSpec};
@@ -22,47 +23,37 @@ use crate::{Result, failure};
 /// One key release's crypto, as the key broker does it: verify a PAT and a security token
 /// (EdDSA JWTs, every claim checked) and HPKE-seal a 32-byte key.
 pub(crate) fn release_crypto_per_core(budget: Duration) -> f64 {
-    pub(crate) fn signer<C: Claims>() -> TokenSigner<C> {
+    pub(crate) fn signer<K: TokenKind>() -> TokenSigner<K> {
         let key = Ed25519Signer::from_pkcs8(&Ed25519Signer::generate_pkcs8()).expect("fresh key");
         TokenSigner::new(Arc::new(key))
     }
-    let (pat_key, token_key) = (signer::<PatClaims>(), signer::<SecurityTokenClaims>());
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let Validity { iat, nbf, exp } = Validity::for_ttl(now, Duration::from_secs(3600));
+    let (pat_key, token_key) = (signer::<Pat>(), signer::<SecurityToken>());
+    let validity = Validity::for_ttl(UnixTime::now(), Duration::from_secs(3600));
     let host = SoftKey::ephemeral().public().host_id();
+    let placed = SecurityToken {
+        host_id: host.clone(),
+        volume_ids: vec!["vol-bench".into()],
+        image_digest: None,
+    };
+    let instance = "i-bench".parse().expect("an instance id");
     let token = token_key
-        .sign(&SecurityTokenClaims {
-            iss: "https://bench".into(),
-            sub: "i-bench".into(),
-            aud: Audience::One(SecurityTokenClaims::AUDIENCE.into()),
-            iat,
-            exp,
-            nbf: Some(nbf),
-            jti: Some(claims::new_jti()),
-            host_id: host.clone(),
-            volume_ids: vec!["vol-bench".into()],
-            image_digest: None,
-        })
-        .expect("signs");
+        .issue("https://bench", instance, validity, placed)
+        .expect("signs")
+        .token;
     let recipient = RecipientKey::generate();
+    let attested = Pat {
+        hwfp: Digest::sha256("hw"),
+        cnf: cairn_token::pat::Confirmation {
+            jwk: Jwk::okp("X25519", &recipient.public()),
+        },
+        tkd: Some(Digest::sha256(&token)),
+        status: PatStatus::Affirming,
+        drift: vec![],
+    };
     let pat = pat_key
-        .sign(&PatClaims {
-            iss: "https://bench".into(),
-            sub: host,
-            aud: PatClaims::AUDIENCE.into(),
-            iat,
-            nbf,
-            exp,
-            jti: claims::new_jti(),
-            hwfp: Digest::sha256("hw"),
-            cnf: cairn_token::pat::Confirmation {
-                jwk: Jwk::okp("X25519", &recipient.public()),
-            },
-            tkd: Some(Digest::sha256(&token)),
-            status: PatStatus::Affirming,
-            drift: vec![],
-        })
-        .expect("signs");
+        .issue("https://bench", host, validity, attested)
+        .expect("signs")
+        .token;
     let pats = Verifier::for_pats(&pat_key.jwks(), Some("https://bench".into())).expect("verifier");
     let mut issuers = TrustedIssuers::default();
     issuers
@@ -72,7 +63,7 @@ pub(crate) fn release_crypto_per_core(budget: Duration) -> f64 {
     per_second(budget, || {
         let pat = pats.verify_pat(&pat).expect("PAT verifies");
         std::hint::black_box(issuers.verify(&token).expect("token verifies"));
-        let to = pat.cnf.jwk.x25519_public().expect("X25519 cnf");
+        let to = pat.body.cnf.jwk.x25519_public().expect("X25519 cnf");
         std::hint::black_box(
             sealed::seal(&to, VOLUME_KEY_INFO, b"vol-bench", &volume_key).expect("seals"),
         );

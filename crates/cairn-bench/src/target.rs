@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_agent::{ApiClient, SoftKey, Trust, flows};
+use cairn_agent::{SoftKey, flows};
+use cairn_client::{ApiClient, Trust};
 use cairn_keystore::{KeyPurpose, KeyStore, KeyStoreSpec};
 use cairn_proto::Report;
 use cairn_proto::api::{TokenRequest, TokenRole};

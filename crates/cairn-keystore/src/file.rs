@@ -9,8 +9,8 @@ use std::sync::Arc;
 use cairn_token::{Ed25519Signer, JwsSigner};
 
 use crate::kek::AesGcmKek;
-use crate::pem::{PRIVATE_KEY, SECRET_KEY, read_key, write_key};
 use crate::{KeyPurpose, KeyStore, KeyStoreError, KeyWrapper};
+use cairn_pem::{PRIVATE_KEY, SECRET_KEY, read_key, write_key};
 
 const VOLUME_KEK_FILE: &str = "volume-kek.aes256.pem";
 const EROT_MASTER_FILE: &str = "erot-master.hmac-sha256.pem";

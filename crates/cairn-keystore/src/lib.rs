@@ -5,13 +5,12 @@
 
 mod file;
 pub mod kek;
-pub mod pem;
 pub mod pkcs11;
 mod spec;
 
 use std::sync::Arc;
 
-use cairn_token::{Claims, Jwks, JwsSigner, TokenSigner};
+use cairn_token::{Jwks, JwsSigner, TokenKind, TokenSigner};
 
 /// What a signing key is for (defined with the kinds of token, which name their key).
 pub use cairn_token::KeyPurpose;
@@ -30,6 +29,8 @@ pub enum KeyStoreError {
     },
     #[error("key {path} is not usable: {reason}")]
     BadKey { path: String, reason: String },
+    #[error("key store: {0}")]
+    Pem(#[from] cairn_pem::PemError),
     #[error("key store at {0} is not initialized (run `cairn server init`)")]
     NotInitialized(String),
     #[error("{0} is already initialized; refusing to mint new keys over its keys")]
@@ -65,8 +66,8 @@ pub trait KeyStore: Send + Sync {
 }
 
 impl dyn KeyStore {
-    /// The signer of tokens of kind `C`, with the key that kind names.
-    pub fn token_signer<C: Claims>(&self) -> TokenSigner<C> {
-        TokenSigner::new(self.signer(C::KEY))
+    /// The signer of tokens of kind `K`, with the key that kind names.
+    pub fn token_signer<K: TokenKind>(&self) -> TokenSigner<K> {
+        TokenSigner::new(self.signer(K::KEY))
     }
 }

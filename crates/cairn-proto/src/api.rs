@@ -355,7 +355,7 @@ pub struct ErotRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErotResponse {
     #[schema(schema_with = crate::schema::erot_id)]
-    pub erot_id: String,
+    pub erot_id: crate::ErotId,
     #[serde(with = "crate::b64::array")]
     #[schema(schema_with = crate::schema::b64_32)]
     pub erot_pub: [u8; 32],

@@ -69,6 +69,13 @@ id!(
     ErotId,
     |s| hex_id(s, "e_", 32, "an ERoT id")
 );
+impl ErotId {
+    /// A fresh one, of 128 random bits.
+    pub fn random() -> Self {
+        ErotId(format!("e_{}", hex::encode(crate::random_bytes::<16>())))
+    }
+}
+
 id!(
     /// A token's: `t_` and the first 16 hex digits of its SHA-256.
     TokenId,
@@ -88,6 +95,13 @@ id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_random_erot_id_is_one() {
+        let id = ErotId::random();
+        assert_eq!(id.as_str().parse::<ErotId>().unwrap(), id);
+        assert_ne!(ErotId::random(), id);
+    }
 
     #[test]
     fn ids_parse_only_their_form() {

@@ -22,6 +22,7 @@ pub mod sealed;
 pub mod secret;
 pub mod statement;
 pub mod transport;
+pub mod unix_time;
 mod words;
 
 pub use digest::Digest;
@@ -34,6 +35,7 @@ pub use problem::{Problem, Refusal};
 pub use report::{Component, ComponentClass, Report};
 pub use sealed::Sealed;
 pub use statement::{Signature, Signed};
+pub use unix_time::UnixTime;
 
 /// An error with its causes, `a: b: c`: where a TLS or connection failure says what it was
 /// (a wrapping error's own text rarely does).

@@ -12,6 +12,7 @@ use crate::drift::Drift;
 use crate::hk::HostId;
 use crate::problem::Refusal;
 use crate::report::Report;
+use crate::unix_time::UnixTime;
 
 crate::words!(
     "host status",
@@ -418,7 +419,7 @@ impl ErotStatus {
 
     /// Whether an ERoT in this status, whose time runs out at `expires_at`, can still be used
     /// at `now` (a receipt made, its key released): the one answer to that question.
-    pub fn usable_at(self, expires_at: i64, now: i64) -> Usable {
+    pub fn usable_at(self, expires_at: UnixTime, now: UnixTime) -> Usable {
         match (self, expires_at < now) {
             (ErotStatus::Active, false) => Usable::Yes,
             // Its time is up, and nothing marked it yet: it expires now.
@@ -813,11 +814,12 @@ mod tests {
     #[test]
     fn an_erot_is_usable_while_active_and_in_time() {
         use ErotStatus::*;
-        assert_eq!(Active.usable_at(100, 100), Usable::Yes);
-        assert_eq!(Active.usable_at(100, 101), Usable::Expired);
+        let at = UnixTime::from_secs;
+        assert_eq!(Active.usable_at(at(100), at(100)), Usable::Yes);
+        assert_eq!(Active.usable_at(at(100), at(101)), Usable::Expired);
         for status in [Released, Destroyed, Expired] {
-            assert_eq!(status.usable_at(100, 50), Usable::Gone);
-            assert_eq!(status.usable_at(100, 150), Usable::Gone);
+            assert_eq!(status.usable_at(at(100), at(50)), Usable::Gone);
+            assert_eq!(status.usable_at(at(100), at(150)), Usable::Gone);
         }
         let release = ErotTransition::new("e_1", Active, ErotEvent::Release).unwrap();
         assert_eq!((release.from(), release.to()), (Active, Released));

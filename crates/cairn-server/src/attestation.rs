@@ -14,9 +14,8 @@ use cairn_proto::lifecycle::{self, HostTransition, TamperMark, Verdict};
 use cairn_proto::nonce::ChallengeError;
 use cairn_proto::{Digest, Evidence, HkAlg, HostId, Nonce, Refusal, Signature, Signed, drift};
 use cairn_store::{HostState, Transition};
-use cairn_token::Jwk;
-use cairn_token::claims::{self, Claims, Validity};
-use cairn_token::pat::{Confirmation, PatClaims, PatStatus};
+use cairn_token::pat::{Confirmation, PatStatus};
+use cairn_token::{Issued, Jwk, Pat, Validity};
 
 use crate::log::Reservation;
 use crate::problem::{ApiError, WithDetail};
@@ -48,18 +47,16 @@ pub async fn attest(state: &AppState, signed: &Signed<Evidence>) -> Result<Attes
     let host = use_nonce(state, &signed.payload).await?;
     let appraisal = judge(state, signed, host).await?;
     apply(state, &slot, &appraisal).await?;
-    let claims = pat_claims(state, appraisal)?;
-    let status = claims.status;
-    let pat = state
-        .pat_signer
-        .sign(&claims)
-        .map_err(|e| ApiError::signing_unavailable(&e))?;
-    let issued = Event::PatIssued {
-        host_id: claims.sub,
-        jti: claims.jti,
-        expires_at: claims.exp as i64,
+    let issued = issue_pat(state, appraisal)?;
+    let registered = issued.claims.registered;
+    let status = issued.claims.body.status;
+    let logged = Event::PatIssued {
+        host_id: registered.sub,
+        jti: registered.jti,
+        expires_at: registered.exp.secs(),
     };
-    slot.record(issued, None)?;
+    slot.record(logged, None)?;
+    let pat = issued.token;
     Ok(Attested { pat, status })
 }
 
@@ -107,7 +104,7 @@ pub async fn consume_nonce(state: &AppState, nonce: &Nonce) -> Result<(), ApiErr
 fn check_nonce(state: &AppState, nonce: &Nonce) -> Result<i64, ApiError> {
     state
         .challenges
-        .check(nonce, clock::now())
+        .check(nonce, clock::now().secs())
         .map_err(|e| match e {
             ChallengeError::Expired => ApiError::from(Refusal::NonceExpired),
             ChallengeError::Unknown => {
@@ -252,20 +249,11 @@ fn outcome(verdict: Verdict) -> Result<(PatStatus, Vec<String>), ApiError> {
     }
 }
 
-/// The claims of the PAT the appraisal earns (DESIGN.md flow 2, step 4), or the refusal its
-/// verdict is.
-fn pat_claims(state: &AppState, appraisal: Appraisal<'_>) -> Result<PatClaims, ApiError> {
+/// The PAT the appraisal earns (DESIGN.md flow 2, step 4), or the refusal its verdict is.
+fn issue_pat(state: &AppState, appraisal: Appraisal<'_>) -> Result<Issued<Pat>, ApiError> {
     let (status, drift) = outcome(appraisal.verdict)?;
     let evidence = appraisal.evidence;
-    let Validity { iat, nbf, exp } = Validity::for_ttl(clock::now(), state.config.pat_ttl);
-    Ok(PatClaims {
-        iss: state.issuer.to_string(),
-        sub: evidence.host_id.clone(),
-        aud: PatClaims::AUDIENCE.into(),
-        iat,
-        nbf,
-        exp,
-        jti: claims::new_jti(),
+    let body = Pat {
         hwfp: appraisal.fingerprint,
         cnf: Confirmation {
             jwk: Jwk::okp("X25519", &evidence.instance_key),
@@ -273,5 +261,10 @@ fn pat_claims(state: &AppState, appraisal: Appraisal<'_>) -> Result<PatClaims, A
         tkd: evidence.security_token_digest,
         status,
         drift,
-    })
+    };
+    let validity = Validity::for_ttl(clock::now(), state.config.pat_ttl);
+    state
+        .pat_signer
+        .issue(&state.issuer, evidence.host_id.clone(), validity, body)
+        .map_err(|e| ApiError::signing_unavailable(&e))
 }

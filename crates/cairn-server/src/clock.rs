@@ -1,10 +1,11 @@
 //! Wall-clock time in the two forms the protocol uses.
 
+use cairn_proto::UnixTime;
 use time::OffsetDateTime;
 
-/// Seconds since the epoch (JWT claims, database columns).
-pub fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+/// Seconds since the epoch (token claims; database columns take its `secs()`).
+pub fn now() -> UnixTime {
+    UnixTime::now()
 }
 
 /// Nanoseconds since the epoch, never less than the last answer in this process (the wall
@@ -22,6 +23,7 @@ pub fn stamp() -> i64 {
     next(last)
 }
 
+/// A database column's seconds as a calendar time.
 pub fn datetime(secs: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    UnixTime::from_secs(secs).datetime()
 }

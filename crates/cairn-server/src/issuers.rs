@@ -70,7 +70,7 @@ pub struct IssuerConfig {
 }
 
 fn default_audience() -> String {
-    <cairn_token::SecurityTokenClaims as cairn_token::Claims>::AUDIENCE.into()
+    <cairn_token::SecurityToken as cairn_token::TokenKind>::AUDIENCE.into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,7 +197,8 @@ async fn fetch(url: &str, ca_cert: Option<&Path>) -> Result<Vec<u8>, String> {
         .no_proxy()
         .tls_version_min(reqwest::tls::Version::TLS_1_2);
     if let Some(path) = ca_cert {
-        let certs = cairn_proto::transport::read_certificates(path)?
+        let certs = cairn_pem::read_certificates(path)
+            .map_err(|e| e.to_string())?
             .iter()
             .map(|der| reqwest::Certificate::from_der(der))
             .collect::<Result<Vec<_>, _>>()

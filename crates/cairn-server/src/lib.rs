@@ -70,7 +70,8 @@ pub enum ServeError {
 fn read_ek_anchors(paths: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, ServeError> {
     let mut anchors = vec![];
     for path in paths {
-        let certs = cairn_proto::transport::read_certificates(path).map_err(ServeError::EkCa)?;
+        let certs =
+            cairn_pem::read_certificates(path).map_err(|e| ServeError::EkCa(e.to_string()))?;
         anchors.extend(certs.into_iter().map(|der| der.to_vec()));
     }
     Ok(anchors)
@@ -200,6 +201,11 @@ impl Server {
     pub fn url(&self) -> String {
         let scheme = scheme(self.certificates.is_some());
         format!("{scheme}://{}", self.local_addr())
+    }
+
+    /// Its routes, to serve some other way (in-process tests, say) than [`Server::serve`].
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.state.clone())
     }
 
     /// The key store the server signs with (one per process: an HSM's context is shared).

@@ -578,7 +578,7 @@ fn row(entry: &Entry, bytes: Vec<u8>, owner: Option<String>, at: i64) -> NewEntr
 /// The row of `event`, happening now (`owner`: the customer whose ERoT it concerns).
 pub fn new_entry(event: Event, owner: Option<&str>) -> NewEntry {
     let entry = Entry {
-        time: clock::now(),
+        time: clock::now().secs(),
         event,
     };
     row(

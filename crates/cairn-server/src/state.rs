@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use cairn_keystore::KeyStore;
 use cairn_store::Store;
-use cairn_token::{
-    PatClaims, ReceiptClaims, SecurityTokenClaims, TokenSigner, TrustedIssuers, Verifier,
-};
+use cairn_token::{Pat, Receipt, SecurityToken, TokenSigner, TrustedIssuers, Verifier};
 
 use crate::ServerConfig;
 use crate::metrics::Metrics;
@@ -26,11 +24,11 @@ pub struct Shared {
     pub config: Arc<ServerConfig>,
     pub store: Store,
     pub keys: Arc<dyn KeyStore>,
-    pub pat_signer: TokenSigner<PatClaims>,
-    pub security_token_signer: TokenSigner<SecurityTokenClaims>,
+    pub pat_signer: TokenSigner<Pat>,
+    pub security_token_signer: TokenSigner<SecurityToken>,
     /// Checks PATs this deployment issued (the key broker's side of flow 3).
     pub pat_verifier: Arc<Verifier>,
-    pub receipt_signer: TokenSigner<ReceiptClaims>,
+    pub receipt_signer: TokenSigner<Receipt>,
     pub receipt_verifier: Arc<Verifier>,
     /// Cairn's own issuer and the configured external ones; URL-backed issuers' keys are
     /// refreshed in the background, hence the lock.
@@ -66,9 +64,9 @@ impl AppState {
         challenges: cairn_proto::nonce::ChallengeKey,
     ) -> Self {
         let issuer = config.issuer.clone().unwrap_or_default();
-        let pat_signer = keys.token_signer::<PatClaims>();
-        let security_token_signer = keys.token_signer::<SecurityTokenClaims>();
-        let receipt_signer = keys.token_signer::<ReceiptClaims>();
+        let pat_signer = keys.token_signer::<Pat>();
+        let security_token_signer = keys.token_signer::<SecurityToken>();
+        let receipt_signer = keys.token_signer::<Receipt>();
         let pat_verifier = Verifier::for_pats(&pat_signer.jwks(), Some(issuer.clone()))
             .expect("our own PAT key is a valid JWK");
         let receipt_verifier = Verifier::for_receipts(&receipt_signer.jwks(), Some(issuer.clone()))

@@ -19,7 +19,7 @@ use crate::clock;
 /// its data directory takes its own back at once: see [`crate::log::Log::open`]). A renewal
 /// late by more than this (a database that stalls), or replicas' clocks apart by more, may
 /// have two deliver one event at once (a receiver drops the second by its `webhook-id`).
-const LEASE_SECONDS: i64 = 6;
+const LEASE: Duration = Duration::from_secs(6);
 
 /// How often the holder renews its lease.
 const RENEW: Duration = Duration::from_secs(1);
@@ -103,7 +103,7 @@ impl Delivery<'_> {
         let now = clock::now();
         self.state
             .store
-            .lease_webhook(&self.hook.key(), self.owner, now, now + LEASE_SECONDS)
+            .lease_webhook(&self.hook.key(), self.owner, now, now.after(LEASE))
             .await
     }
 
@@ -115,7 +115,7 @@ impl Delivery<'_> {
                 &self.hook.key(),
                 self.owner,
                 delivered,
-                clock::now() + LEASE_SECONDS,
+                clock::now().after(LEASE),
             )
             .await
     }
@@ -168,7 +168,10 @@ impl Delivery<'_> {
                 .header("content-type", "application/json")
                 .header("webhook-id", &message.id)
                 .header("webhook-timestamp", timestamp.to_string())
-                .header("webhook-signature", self.secret.sign(message, timestamp))
+                .header(
+                    "webhook-signature",
+                    self.secret.sign(message, timestamp.secs()),
+                )
                 .body(message.body.clone())
                 .send()
                 .await;

@@ -3,7 +3,7 @@
 //! after destruction or expiry, on any replica.
 
 use cairn_proto::lifecycle::{ErotEvent, ErotTransition};
-use cairn_proto::{Digest, ErotStatus, HostId, b64};
+use cairn_proto::{Digest, ErotId, ErotStatus, HostId, UnixTime, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -12,7 +12,7 @@ use crate::{NewEntry, Result, Store, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct ErotRecord {
-    pub erot_id: String,
+    pub erot_id: ErotId,
     /// Hash of the bearer token that created it.
     pub owner: String,
     pub host_id: HostId,
@@ -22,8 +22,8 @@ pub struct ErotRecord {
     pub nonce: Vec<u8>,
     pub erot_pub: [u8; 32],
     pub status: ErotStatus,
-    pub expires_at: i64,
-    pub created_at: i64,
+    pub expires_at: UnixTime,
+    pub created_at: UnixTime,
 }
 
 /// An ERoT the expiry sweep retired.
@@ -37,7 +37,9 @@ fn erot_from_row(row: &AnyRow) -> Result<ErotRecord> {
     let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("{what}: {e}"));
     let text = |name: &str| row.try_get::<String, _>(name);
     Ok(ErotRecord {
-        erot_id: text("erot_id")?,
+        erot_id: text("erot_id")?
+            .parse()
+            .map_err(|e| corrupt("erot_id", e))?,
         owner: text("owner")?,
         host_id: text("host_id")?
             .parse()
@@ -52,8 +54,8 @@ fn erot_from_row(row: &AnyRow) -> Result<ErotRecord> {
         nonce: b64::decode(&text("nonce")?).map_err(|e| corrupt("nonce", e.to_string()))?,
         erot_pub: b64::decode_array(&text("erot_pub")?).map_err(|e| corrupt("erot_pub", e))?,
         status: text("status")?.parse().map_err(|e| corrupt("status", e))?,
-        expires_at: row.try_get("expires_at")?,
-        created_at: row.try_get("created_at")?,
+        expires_at: UnixTime::from_secs(row.try_get("expires_at")?),
+        created_at: UnixTime::from_secs(row.try_get("created_at")?),
     })
 }
 
@@ -65,7 +67,7 @@ impl Store {
             "INSERT INTO erots (erot_id, owner, host_id, hk_public, workload, workload_digest, nonce, erot_pub, status, expires_at, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
         )
-        .bind(&erot.erot_id)
+        .bind(erot.erot_id.as_str())
         .bind(&erot.owner)
         .bind(erot.host_id.as_str())
         .bind(b64::encode(&erot.hk_public))
@@ -74,8 +76,8 @@ impl Store {
         .bind(b64::encode(&erot.nonce))
         .bind(b64::encode(erot.erot_pub))
         .bind(erot.status.as_str())
-        .bind(erot.expires_at)
-        .bind(erot.created_at)
+        .bind(erot.expires_at.secs())
+        .bind(erot.created_at.secs())
         .execute(&mut *tx)
         .await?;
         finish(tx, Some(entry)).await
@@ -100,7 +102,7 @@ impl Store {
         &self,
         transition: &ErotTransition,
         entry: &NewEntry,
-        now: i64,
+        now: UnixTime,
     ) -> Result<bool> {
         let sql = match transition.event() {
             ErotEvent::Release => {
@@ -113,7 +115,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(sql)
             .bind(transition.to().as_str())
-            .bind(now)
+            .bind(now.secs())
             .bind(transition.erot_id())
             .bind(transition.from().as_str())
             .execute(&mut *tx)
@@ -129,7 +131,7 @@ impl Store {
     /// answered by the one whose update won).
     pub async fn expire_erots(
         &self,
-        now: i64,
+        now: UnixTime,
         entry: impl Fn(&ExpiredErot) -> NewEntry,
     ) -> Result<Vec<ExpiredErot>> {
         let mut expired = vec![];
@@ -139,7 +141,7 @@ impl Store {
                 "UPDATE erots SET status = $1, updated_at = $2 WHERE status = $3 AND expires_at < $2 RETURNING erot_id, owner",
             )
             .bind(to.as_str())
-            .bind(now)
+            .bind(now.secs())
             .bind(from.as_str())
             .fetch_all(&mut *tx)
             .await?;

@@ -21,12 +21,12 @@ impl Store {
         let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
         loop {
             tick.tick().await;
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let now = cairn_proto::UnixTime::now();
             // A used nonce is forgotten well after it expires: a request that checked the
             // nonce's expiry just in time may still be on its way to recording the use (a
             // pool wait, a replica's clock a little behind), and forgetting first would let
             // it count as a first use.
-            if let Err(e) = self.prune_nonces(now - USED_NONCE_SLACK).await {
+            if let Err(e) = self.prune_nonces(now.secs() - USED_NONCE_SLACK).await {
                 tracing::warn!(error = %e, "pruning expired nonces failed");
             }
             match self.expire_erots(now, &entry).await {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use cairn_proto::api::{FingerprintRecord, TokenRole};
 use cairn_proto::lifecycle::{Admission, EkTrust, HostTransition, TamperMark};
-use cairn_proto::{Digest, HardwareKey, HostId, HostStatus, Report, b64};
+use cairn_proto::{Digest, HardwareKey, HostId, HostStatus, Report, UnixTime, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -153,7 +153,7 @@ impl Store {
         new: NewHost,
         join_token_hash: Option<&str>,
         max_pending: u64,
-        now: i64,
+        now: UnixTime,
         entry: &NewEntry,
     ) -> Result<Enrolled> {
         let host_id = new.hk.host_id();
@@ -170,7 +170,7 @@ impl Store {
         .bind(b64::encode(&new.hk.public_key))
         .bind(admission.status().as_str())
         .bind(fingerprint.hex())
-        .bind(now)
+        .bind(now.secs())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -187,7 +187,7 @@ impl Store {
                     "UPDATE host_activations SET secret_digest = $1, created_at = $2 WHERE host_id = $3",
                 )
                 .bind(&challenge.secret_digest)
-                .bind(now)
+                .bind(now.secs())
                 .bind(host_id.as_str())
                 .execute(&self.pool)
                 .await?;
@@ -209,7 +209,7 @@ impl Store {
                 "UPDATE tokens SET used_at = $1 WHERE token_hash = $2 AND role = $3 AND used_at IS NULL \
                  AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)",
             )
-            .bind(now)
+            .bind(now.secs())
             .bind(hash)
             .bind(TokenRole::Join.as_str())
             .execute(&mut *tx)
@@ -227,7 +227,7 @@ impl Store {
             .bind(host_id.as_str())
             .bind(&challenge.secret_digest)
             .bind(grants.as_str())
-            .bind(now)
+            .bind(now.secs())
             .execute(&mut *tx)
             .await?;
         }
@@ -339,7 +339,7 @@ impl Store {
         &self,
         host_id: &HostId,
         secret_digest: &str,
-        now: i64,
+        now: UnixTime,
         entry: impl FnOnce(Option<&HostTransition>) -> NewEntry,
     ) -> Result<Option<Arc<HostRecord>>> {
         let mut tx = self.pool.begin().await?;
@@ -381,7 +381,7 @@ impl Store {
         &self,
         transition: &HostTransition,
         entry: &NewEntry,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Transition> {
         let host_id = transition.host_id();
         let mut tx = self.pool.begin().await?;
@@ -425,7 +425,7 @@ impl Store {
 async fn update_status(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     transition: &HostTransition,
-    now: i64,
+    now: UnixTime,
 ) -> Result<bool> {
     // What else the update sets, each value bound after the four every update binds.
     let mut sets = String::new();
@@ -453,7 +453,7 @@ async fn update_status(
     let host_id = transition.host_id();
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(transition.to().as_str())
-        .bind(now)
+        .bind(now.secs())
         .bind(host_id.as_str())
         .bind(transition.from().as_str());
     for value in values {
@@ -484,14 +484,14 @@ async fn insert_history(
     host_id: &HostId,
     report: &Report,
     reason: &str,
-    now: i64,
+    now: UnixTime,
 ) -> Result<()> {
     insert_report(tx, report).await?;
     sqlx::query("INSERT INTO host_fingerprints (host_id, fingerprint, reason, recorded_at) VALUES ($1, $2, $3, $4)")
         .bind(host_id.as_str())
         .bind(report.fingerprint().hex())
         .bind(reason)
-        .bind(now)
+        .bind(now.secs())
         .execute(&mut **tx)
         .await?;
     Ok(())

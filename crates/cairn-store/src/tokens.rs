@@ -1,5 +1,6 @@
 //! Bearer tokens, kept only as their SHA-256, listed and revoked by an id made from it.
 
+use cairn_proto::UnixTime;
 use cairn_proto::api::TokenRole;
 use sqlx::Row;
 
@@ -53,8 +54,8 @@ impl Store {
         &self,
         hash: &str,
         role: TokenRole,
-        expires_at: Option<i64>,
-        now: i64,
+        expires_at: Option<UnixTime>,
+        now: UnixTime,
         entry: &NewEntry,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -63,8 +64,8 @@ impl Store {
         )
         .bind(hash)
         .bind(role.as_str())
-        .bind(now)
-        .bind(expires_at)
+        .bind(now.secs())
+        .bind(expires_at.map(UnixTime::secs))
         .execute(&mut *tx)
         .await?;
         finish(tx, Some(entry)).await
@@ -73,13 +74,13 @@ impl Store {
     /// The role of an unexpired, unrevoked bearer token (join tokens are not bearer
     /// credentials). Read from the database on every request, so a revocation holds on
     /// every replica from the next request on.
-    pub async fn bearer_role(&self, hash: &str, now: i64) -> Result<Option<TokenRole>> {
+    pub async fn bearer_role(&self, hash: &str, now: UnixTime) -> Result<Option<TokenRole>> {
         let role: Option<String> = sqlx::query_scalar(
             "SELECT role FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL \
              AND (expires_at IS NULL OR expires_at > $2)",
         )
         .bind(hash)
-        .bind(now)
+        .bind(now.secs())
         .fetch_optional(&self.pool)
         .await?;
         Ok(role
@@ -105,7 +106,7 @@ impl Store {
     pub async fn revoke_token(
         &self,
         id: &str,
-        now: i64,
+        now: UnixTime,
         entry: &NewEntry,
     ) -> Result<Option<TokenRecord>> {
         let Some(prefix) = hash_prefix(id) else {
@@ -116,7 +117,7 @@ impl Store {
         sqlx::query(
             "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE token_hash LIKE $2",
         )
-        .bind(now)
+        .bind(now.secs())
         .bind(&pattern)
         .execute(&mut *tx)
         .await?;

@@ -1,7 +1,7 @@
 //! Volumes (their wrapped keys) and the instances placed on hosts.
 
 use cairn_proto::api::VolumeFormat;
-use cairn_proto::{HostId, b64};
+use cairn_proto::{HostId, UnixTime, b64};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -38,8 +38,10 @@ pub struct Placement {
 impl Placement {
     /// Whether a security token for this instance, naming `host` and issued at `iat`, still
     /// counts: the instance is not revoked, is on that host, and has not moved since.
-    pub fn honours(&self, host: &HostId, iat: i64) -> bool {
-        self.revoked_at.is_none() && self.instance.host_id == *host && iat >= self.tokens_after
+    pub fn honours(&self, host: &HostId, iat: UnixTime) -> bool {
+        self.revoked_at.is_none()
+            && self.instance.host_id == *host
+            && iat.secs() >= self.tokens_after
     }
 }
 
@@ -104,7 +106,7 @@ impl Store {
     pub async fn upsert_instance(
         &self,
         instance: &InstanceRecord,
-        now: i64,
+        now: UnixTime,
         entry: &NewEntry,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -118,7 +120,7 @@ impl Store {
         .bind(instance.host_id.as_str())
         .bind(serde_json::to_string(&instance.volume_ids).expect("JSON"))
         .bind(instance.image_digest.as_deref())
-        .bind(now)
+        .bind(now.secs())
         .execute(&mut *tx)
         .await?;
         finish(tx, Some(entry)).await
@@ -130,15 +132,15 @@ impl Store {
     pub async fn revoke_instance(
         &self,
         instance_id: &str,
-        now: i64,
+        now: UnixTime,
         entry: &NewEntry,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE instances SET revoked_at = $1, tokens_after = $2 WHERE instance_id = $3",
         )
-        .bind(now)
-        .bind(now + 1)
+        .bind(now.secs())
+        .bind(now.secs() + 1)
         .bind(instance_id)
         .execute(&mut *tx)
         .await?

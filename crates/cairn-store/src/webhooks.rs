@@ -2,6 +2,7 @@
 //! a webhook's row keeps only how many entries are done, and a lease that lets one replica at
 //! a time deliver it, so that deliveries go out once and in log order whichever replica is up.
 
+use cairn_proto::UnixTime;
 use sqlx::Row;
 
 use crate::{Result, Store};
@@ -25,15 +26,14 @@ impl Store {
         Ok(row.try_get::<i64, _>("delivered")? as u64)
     }
 
-    /// Takes or renews the lease on `webhook` for `owner` until `until` (seconds since
-    /// the epoch), unless another holds a lease that has not run out at `now`. Answers its
+    /// Takes or renews the lease on `webhook` for `owner` until `until`, unless another holds a lease that has not run out at `now`. Answers its
     /// place, or `None` if another replica delivers it.
     pub async fn lease_webhook(
         &self,
         webhook: &str,
         owner: &str,
-        now: i64,
-        until: i64,
+        now: UnixTime,
+        until: UnixTime,
     ) -> Result<Option<u64>> {
         let row = sqlx::query(
             "UPDATE webhook_cursors SET lease_owner = $2, lease_until = $3 \
@@ -42,8 +42,8 @@ impl Store {
         )
         .bind(webhook)
         .bind(owner)
-        .bind(until)
-        .bind(now)
+        .bind(until.secs())
+        .bind(now.secs())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| Ok(row.try_get::<i64, _>("delivered")? as u64))
@@ -57,7 +57,7 @@ impl Store {
         webhook: &str,
         owner: &str,
         delivered: u64,
-        until: i64,
+        until: UnixTime,
     ) -> Result<bool> {
         let moved = sqlx::query(
             "UPDATE webhook_cursors SET delivered = $3, lease_until = $4 \
@@ -66,7 +66,7 @@ impl Store {
         .bind(webhook)
         .bind(owner)
         .bind(delivered as i64)
-        .bind(until)
+        .bind(until.secs())
         .execute(&self.pool)
         .await?;
         Ok(moved.rows_affected() == 1)

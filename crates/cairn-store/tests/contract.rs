@@ -7,8 +7,13 @@ use cairn_proto::lifecycle::{
     EkTrust, ErotEvent, ErotTransition, HostTransition, KeyProof, Tamper, Verdict,
 };
 use cairn_proto::{Component, ComponentClass, HardwareKey, HkAlg, Nonce, Report};
-use cairn_proto::{HostAction, HostId};
+use cairn_proto::{HostAction, HostId, UnixTime};
 use cairn_store::{Challenge, Enrolled, NewEntry, NewHost, Store, Transition, testing};
+
+/// A moment, in seconds since the epoch.
+fn at(secs: i64) -> UnixTime {
+    UnixTime::from_secs(secs)
+}
 
 /// Runs `check` on a fresh SQLite store and, when available, a fresh PostgreSQL store.
 async fn each_backend<F, Fut>(label: &str, check: F)
@@ -136,14 +141,14 @@ async fn enrollments_without_a_join_token_stop_at_the_pending_cap() {
     each_backend("pending-cap", |store| async move {
         assert!(matches!(
             store
-                .enroll_host(new_host(31, "S31"), None, 1, 100, &entry())
+                .enroll_host(new_host(31, "S31"), None, 1, at(100), &entry())
                 .await
                 .unwrap(),
             Enrolled::Created(_)
         ));
         assert!(matches!(
             store
-                .enroll_host(new_host(32, "S32"), None, 1, 100, &entry())
+                .enroll_host(new_host(32, "S32"), None, 1, at(100), &entry())
                 .await
                 .unwrap(),
             Enrolled::PendingFull(1)
@@ -158,19 +163,19 @@ async fn enrollments_without_a_join_token_stop_at_the_pending_cap() {
         // Enrolling a registered key again adds nothing and is not refused.
         assert!(matches!(
             store
-                .enroll_host(new_host(31, "S31"), None, 1, 101, &entry())
+                .enroll_host(new_host(31, "S31"), None, 1, at(101), &entry())
                 .await
                 .unwrap(),
             Enrolled::Existing(_)
         ));
         // A join token is a credential: not counted against the cap.
         store
-            .insert_token("join-cap", TokenRole::Join, None, 100, &entry())
+            .insert_token("join-cap", TokenRole::Join, None, at(100), &entry())
             .await
             .unwrap();
         assert!(matches!(
             store
-                .enroll_host(new_host(33, "S33"), Some("join-cap"), 1, 100, &entry())
+                .enroll_host(new_host(33, "S33"), Some("join-cap"), 1, at(100), &entry())
                 .await
                 .unwrap(),
             Enrolled::Created(_)
@@ -183,7 +188,7 @@ async fn enrollments_without_a_join_token_stop_at_the_pending_cap() {
 async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
     each_backend("enroll", |store| async move {
         let Enrolled::Created(host) = store
-            .enroll_host(new_host(1, "S1"), None, u64::MAX, 100, &entry())
+            .enroll_host(new_host(1, "S1"), None, u64::MAX, at(100), &entry())
             .await
             .unwrap()
         else {
@@ -192,7 +197,7 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
         assert_eq!(host.status, HostStatus::Pending);
         // Same key again, even with another name and report: the existing record.
         let Enrolled::Existing(again) = store
-            .enroll_host(new_host(1, "S2"), None, u64::MAX, 101, &entry())
+            .enroll_host(new_host(1, "S2"), None, u64::MAX, at(101), &entry())
             .await
             .unwrap()
         else {
@@ -205,11 +210,23 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
         assert_eq!(store.hosts().await.unwrap().len(), 1);
 
         store
-            .insert_token("joinhash", TokenRole::Join, Some(1_000), 100, &entry())
+            .insert_token(
+                "joinhash",
+                TokenRole::Join,
+                Some(at(1_000)),
+                at(100),
+                &entry(),
+            )
             .await
             .unwrap();
         let Enrolled::Created(joined) = store
-            .enroll_host(new_host(2, "S2"), Some("joinhash"), u64::MAX, 100, &entry())
+            .enroll_host(
+                new_host(2, "S2"),
+                Some("joinhash"),
+                u64::MAX,
+                at(100),
+                &entry(),
+            )
             .await
             .unwrap()
         else {
@@ -218,18 +235,30 @@ async fn enrollment_is_idempotent_per_key_and_join_tokens_are_single_use() {
         assert_eq!(joined.status, HostStatus::Active);
         assert!(matches!(
             store
-                .enroll_host(new_host(3, "S3"), Some("joinhash"), u64::MAX, 100, &entry())
+                .enroll_host(
+                    new_host(3, "S3"),
+                    Some("joinhash"),
+                    u64::MAX,
+                    at(100),
+                    &entry()
+                )
                 .await
                 .unwrap(),
             Enrolled::JoinTokenRejected
         ));
         store
-            .insert_token("expired", TokenRole::Join, Some(50), 10, &entry())
+            .insert_token("expired", TokenRole::Join, Some(at(50)), at(10), &entry())
             .await
             .unwrap();
         assert!(matches!(
             store
-                .enroll_host(new_host(3, "S3"), Some("expired"), u64::MAX, 100, &entry())
+                .enroll_host(
+                    new_host(3, "S3"),
+                    Some("expired"),
+                    u64::MAX,
+                    at(100),
+                    &entry()
+                )
                 .await
                 .unwrap(),
             Enrolled::JoinTokenRejected
@@ -258,7 +287,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
                 tpm_host(20, EkTrust::Operator),
                 None,
                 u64::MAX,
-                100,
+                at(100),
                 &entry(),
             )
             .await
@@ -272,12 +301,12 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
             change(&id, HostStatus::Pending, HostStatus::Active),
             entry(),
         );
-        let approve = || store.apply_host(&approval, &approval_entry, 101);
+        let approve = || store.apply_host(&approval, &approval_entry, at(101));
         // (The life cycle refuses the approval while the activation is owed: see
         // `cairn_proto::lifecycle`'s `a_tpm_host_is_approved_only_after_its_activation`.)
         assert!(
             store
-                .activate_host(&id, "wrong", 102, |_| entry())
+                .activate_host(&id, "wrong", at(102), |_| entry())
                 .await
                 .unwrap()
                 .is_none()
@@ -292,20 +321,20 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
         };
         assert!(matches!(
             store
-                .enroll_host(again, None, u64::MAX, 103, &entry())
+                .enroll_host(again, None, u64::MAX, at(103), &entry())
                 .await
                 .unwrap(),
             Enrolled::Existing(_)
         ));
         assert!(
             store
-                .activate_host(&id, "digest-20", 104, |_| entry())
+                .activate_host(&id, "digest-20", at(104), |_| entry())
                 .await
                 .unwrap()
                 .is_none()
         );
         let answered = store
-            .activate_host(&id, "digest-new", 105, |_| entry())
+            .activate_host(&id, "digest-new", at(105), |_| entry())
             .await
             .unwrap()
             .unwrap();
@@ -313,7 +342,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
         assert!(!store.activation_pending(&id).await.unwrap());
         assert!(
             store
-                .activate_host(&id, "digest-new", 106, |_| entry())
+                .activate_host(&id, "digest-new", at(106), |_| entry())
                 .await
                 .unwrap()
                 .is_none()
@@ -322,7 +351,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
 
         // A join token (or an auto-approving EK CA) makes the answer activate it.
         store
-            .insert_token("tpm-join", TokenRole::Join, None, 100, &entry())
+            .insert_token("tpm-join", TokenRole::Join, None, at(100), &entry())
             .await
             .unwrap();
         let Enrolled::Created(joined) = store
@@ -330,7 +359,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
                 tpm_host(21, EkTrust::Operator),
                 Some("tpm-join"),
                 u64::MAX,
-                100,
+                at(100),
                 &entry(),
             )
             .await
@@ -340,7 +369,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
         };
         assert_eq!(joined.status, HostStatus::Pending);
         let active = store
-            .activate_host(&joined.host_id, "digest-21", 101, |_| entry())
+            .activate_host(&joined.host_id, "digest-21", at(101), |_| entry())
             .await
             .unwrap()
             .unwrap();
@@ -350,7 +379,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
                 tpm_host(22, EkTrust::AutoApprove),
                 None,
                 u64::MAX,
-                100,
+                at(100),
                 &entry(),
             )
             .await
@@ -359,7 +388,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
             panic!()
         };
         let auto = store
-            .activate_host(&auto.host_id, "digest-22", 101, |_| entry())
+            .activate_host(&auto.host_id, "digest-22", at(101), |_| entry())
             .await
             .unwrap();
         assert_eq!(auto.unwrap().status, HostStatus::Active);
@@ -371,7 +400,7 @@ async fn a_tpm_host_takes_effect_only_once_it_answers_its_challenge() {
 async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint() {
     each_backend("transitions", |store| async move {
         let Enrolled::Created(host) = store
-            .enroll_host(new_host(7, "S7"), None, u64::MAX, 100, &entry())
+            .enroll_host(new_host(7, "S7"), None, u64::MAX, at(100), &entry())
             .await
             .unwrap()
         else {
@@ -382,7 +411,7 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
             .apply_host(
                 &change(&id, HostStatus::Pending, HostStatus::Active),
                 &entry(),
-                101,
+                at(101),
             )
             .await
             .unwrap();
@@ -391,7 +420,7 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
             .apply_host(
                 &change(&id, HostStatus::Pending, HostStatus::Active),
                 &entry(),
-                102,
+                at(102),
             )
             .await
             .unwrap();
@@ -402,7 +431,7 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
                 .apply_host(
                     &change(&missing, HostStatus::Active, HostStatus::Revoked),
                     &entry(),
-                    1
+                    at(1)
                 )
                 .await
                 .unwrap(),
@@ -413,7 +442,7 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
         let new_report = new_host(7, "S7-new").report;
         assert!(matches!(
             store
-                .apply_host(&rotation(&id, &new_report), &entry(), 103)
+                .apply_host(&rotation(&id, &new_report), &entry(), at(103))
                 .await
                 .unwrap(),
             Transition::Conflict(HostStatus::Active)
@@ -422,13 +451,13 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
             .apply_host(
                 &change(&id, HostStatus::Active, HostStatus::Maintenance),
                 &entry(),
-                104,
+                at(104),
             )
             .await
             .unwrap();
         assert!(matches!(
             store
-                .apply_host(&rotation(&id, &new_report), &entry(), 105)
+                .apply_host(&rotation(&id, &new_report), &entry(), at(105))
                 .await
                 .unwrap(),
             Transition::Done(_)
@@ -455,7 +484,7 @@ async fn transitions_are_conditional_and_maintenance_accepts_a_new_fingerprint()
 async fn a_tamper_mark_is_set_with_its_quarantine_and_only_a_clear_or_revoke_removes_it() {
     each_backend("tamper", |store| async move {
         let Enrolled::Created(host) = store
-            .enroll_host(new_host(8, "S8"), None, u64::MAX, 100, &entry())
+            .enroll_host(new_host(8, "S8"), None, u64::MAX, at(100), &entry())
             .await
             .unwrap()
         else {
@@ -463,12 +492,12 @@ async fn a_tamper_mark_is_set_with_its_quarantine_and_only_a_clear_or_revoke_rem
         };
         let id = host.host_id.clone();
         store
-            .apply_host(&change(&id, HostStatus::Pending, HostStatus::Active), &entry(), 101)
+            .apply_host(&change(&id, HostStatus::Pending, HostStatus::Active), &entry(), at(101))
             .await
             .unwrap();
         let sensors = vec!["chassis/chassis:hwmon.it87.intrusion0".to_string()];
         let t = store
-            .apply_host(&tamper(&id, HostStatus::Active, &sensors), &entry(), 102)
+            .apply_host(&tamper(&id, HostStatus::Active, &sensors), &entry(), at(102))
             .await
             .unwrap();
         assert!(matches!(&t, Transition::Done(h) if h.status == HostStatus::Quarantined && h.tamper == sensors));
@@ -476,33 +505,33 @@ async fn a_tamper_mark_is_set_with_its_quarantine_and_only_a_clear_or_revoke_rem
         // An action judged on an unmarked host (a stale approve) does not apply to a marked
         // one, nor does a second tamper quarantine.
         let stale = store
-            .apply_host(&change(&id, HostStatus::Quarantined, HostStatus::Active), &entry(), 103)
+            .apply_host(&change(&id, HostStatus::Quarantined, HostStatus::Active), &entry(), at(103))
             .await
             .unwrap();
         assert!(matches!(stale, Transition::Conflict(HostStatus::Quarantined)));
         let again = store
-            .apply_host(&tamper(&id, HostStatus::Active, &sensors), &entry(), 103)
+            .apply_host(&tamper(&id, HostStatus::Active, &sensors), &entry(), at(103))
             .await
             .unwrap();
         assert!(matches!(again, Transition::Conflict(_)));
         let cleared = store
-            .apply_host(&clear(&id, HostAction::ClearTamper), &entry(), 104)
+            .apply_host(&clear(&id, HostAction::ClearTamper), &entry(), at(104))
             .await
             .unwrap();
         assert!(matches!(&cleared, Transition::Done(h) if h.status == HostStatus::Active && h.tamper.is_empty()));
         // Once cleared, there is no mark to leave.
         let twice = store
-            .apply_host(&clear(&id, HostAction::ClearTamper), &entry(), 105)
+            .apply_host(&clear(&id, HostAction::ClearTamper), &entry(), at(105))
             .await
             .unwrap();
         assert!(matches!(twice, Transition::Conflict(HostStatus::Active)));
         // Revoking a marked host removes its mark with it.
         store
-            .apply_host(&tamper(&id, HostStatus::Active, &sensors), &entry(), 106)
+            .apply_host(&tamper(&id, HostStatus::Active, &sensors), &entry(), at(106))
             .await
             .unwrap();
         let revoked = store
-            .apply_host(&clear(&id, HostAction::Revoke), &entry(), 107)
+            .apply_host(&clear(&id, HostAction::Revoke), &entry(), at(107))
             .await
             .unwrap();
         assert!(matches!(&revoked, Transition::Done(h) if h.status == HostStatus::Revoked && h.tamper.is_empty()));
@@ -526,30 +555,65 @@ async fn a_webhooks_place_is_kept_and_leased_to_one_owner_at_a_time() {
         store.append_log(&[entry(2)], &signer, None).await.unwrap();
         assert_eq!(store.register_webhook(hook).await.unwrap(), 2);
         assert_eq!(
-            store.lease_webhook(hook, "a", 10, 100).await.unwrap(),
+            store
+                .lease_webhook(hook, "a", at(10), at(100))
+                .await
+                .unwrap(),
             Some(2)
         );
         // Another owner waits for the lease to run out; the holder renews it.
-        assert_eq!(store.lease_webhook(hook, "b", 50, 140).await.unwrap(), None);
-        assert!(store.webhook_delivered(hook, "a", 3, 120).await.unwrap());
-        assert!(!store.webhook_delivered(hook, "b", 3, 120).await.unwrap());
-        // Never backwards.
-        assert!(!store.webhook_delivered(hook, "a", 1, 120).await.unwrap());
         assert_eq!(
-            store.lease_webhook(hook, "b", 121, 200).await.unwrap(),
+            store
+                .lease_webhook(hook, "b", at(50), at(140))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(
+            store
+                .webhook_delivered(hook, "a", 3, at(120))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .webhook_delivered(hook, "b", 3, at(120))
+                .await
+                .unwrap()
+        );
+        // Never backwards.
+        assert!(
+            !store
+                .webhook_delivered(hook, "a", 1, at(120))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .lease_webhook(hook, "b", at(121), at(200))
+                .await
+                .unwrap(),
             Some(3)
         );
-        assert!(!store.webhook_delivered(hook, "a", 4, 220).await.unwrap());
+        assert!(
+            !store
+                .webhook_delivered(hook, "a", 4, at(220))
+                .await
+                .unwrap()
+        );
         // A lease given up is taken at once.
         store.release_webhooks("b").await.unwrap();
         assert_eq!(
-            store.lease_webhook(hook, "a", 122, 200).await.unwrap(),
+            store
+                .lease_webhook(hook, "a", at(122), at(200))
+                .await
+                .unwrap(),
             Some(3)
         );
         // Unknown webhooks have no place to lease.
         assert_eq!(
             store
-                .lease_webhook("https://other/", "a", 1, 2)
+                .lease_webhook("https://other/", "a", at(1), at(2))
                 .await
                 .unwrap(),
             None
@@ -562,25 +626,25 @@ async fn a_webhooks_place_is_kept_and_leased_to_one_owner_at_a_time() {
 async fn admin_tokens_are_found_by_hash_until_they_expire() {
     each_backend("tokens", |store| async move {
         store
-            .insert_token("adm", TokenRole::Admin, None, 1, &entry())
+            .insert_token("adm", TokenRole::Admin, None, at(1), &entry())
             .await
             .unwrap();
         store
-            .insert_token("short", TokenRole::Admin, Some(10), 1, &entry())
+            .insert_token("short", TokenRole::Admin, Some(at(10)), at(1), &entry())
             .await
             .unwrap();
         store
-            .insert_token("join", TokenRole::Join, None, 1, &entry())
+            .insert_token("join", TokenRole::Join, None, at(1), &entry())
             .await
             .unwrap();
-        assert!((store.bearer_role("adm", 100).await.unwrap() == Some(TokenRole::Admin)));
-        assert!((store.bearer_role("short", 5).await.unwrap() == Some(TokenRole::Admin)));
-        assert!(!(store.bearer_role("short", 100).await.unwrap() == Some(TokenRole::Admin)));
+        assert!((store.bearer_role("adm", at(100)).await.unwrap() == Some(TokenRole::Admin)));
+        assert!((store.bearer_role("short", at(5)).await.unwrap() == Some(TokenRole::Admin)));
+        assert!(!(store.bearer_role("short", at(100)).await.unwrap() == Some(TokenRole::Admin)));
         assert!(
-            !(store.bearer_role("join", 5).await.unwrap() == Some(TokenRole::Admin)),
+            !(store.bearer_role("join", at(5)).await.unwrap() == Some(TokenRole::Admin)),
             "a join token is not an admin token"
         );
-        assert!(!(store.bearer_role("nope", 5).await.unwrap() == Some(TokenRole::Admin)));
+        assert!(!(store.bearer_role("nope", at(5)).await.unwrap() == Some(TokenRole::Admin)));
     })
     .await;
 }
@@ -610,7 +674,7 @@ async fn volumes_are_never_overwritten_and_instances_are_replaced() {
         assert_eq!(store.volumes().await.unwrap().len(), 1);
 
         let host = match store
-            .enroll_host(new_host(7, "S7"), None, u64::MAX, 100, &entry())
+            .enroll_host(new_host(7, "S7"), None, u64::MAX, at(100), &entry())
             .await
             .unwrap()
         {
@@ -624,32 +688,42 @@ async fn volumes_are_never_overwritten_and_instances_are_replaced() {
             image_digest: None,
         };
         store
-            .upsert_instance(&instance, 100, &entry())
+            .upsert_instance(&instance, at(100), &entry())
             .await
             .unwrap();
         instance.volume_ids.push("vol-2".into());
         instance.image_digest = Some("sha256:00".into());
         store
-            .upsert_instance(&instance, 200, &entry())
+            .upsert_instance(&instance, at(200), &entry())
             .await
             .unwrap();
         let got = store.instance("i-1").await.unwrap().unwrap();
         assert_eq!(got.instance.volume_ids, ["vol-1", "vol-2"]);
         assert_eq!(got.instance.host_id, host);
         assert_eq!(got.instance.image_digest.as_deref(), Some("sha256:00"));
-        assert!(got.honours(&host, 150));
+        assert!(got.honours(&host, at(150)));
         // Revoked: every token issued until then (that second included) is void.
-        assert!(store.revoke_instance("i-1", 300, &entry()).await.unwrap());
+        assert!(
+            store
+                .revoke_instance("i-1", at(300), &entry())
+                .await
+                .unwrap()
+        );
         let got = store.instance("i-1").await.unwrap().unwrap();
-        assert!(!got.honours(&host, 300) && !got.honours(&host, 150));
+        assert!(!got.honours(&host, at(300)) && !got.honours(&host, at(150)));
         // Placed again: new tokens count, the voided ones stay void.
         store
-            .upsert_instance(&instance, 400, &entry())
+            .upsert_instance(&instance, at(400), &entry())
             .await
             .unwrap();
         let got = store.instance("i-1").await.unwrap().unwrap();
-        assert!(got.honours(&host, 400) && !got.honours(&host, 300));
-        assert!(!store.revoke_instance("i-none", 1, &entry()).await.unwrap());
+        assert!(got.honours(&host, at(400)) && !got.honours(&host, at(300)));
+        assert!(
+            !store
+                .revoke_instance("i-none", at(1), &entry())
+                .await
+                .unwrap()
+        );
     })
     .await;
 }
@@ -660,11 +734,11 @@ async fn tokens_are_listed_by_id_and_revoked_tokens_stop_working() {
         let admin = "a".repeat(64);
         let join = "b".repeat(64);
         store
-            .insert_token(&admin, TokenRole::Admin, None, 100, &entry())
+            .insert_token(&admin, TokenRole::Admin, None, at(100), &entry())
             .await
             .unwrap();
         store
-            .insert_token(&join, TokenRole::Join, None, 101, &entry())
+            .insert_token(&join, TokenRole::Join, None, at(101), &entry())
             .await
             .unwrap();
         let listed = store.tokens().await.unwrap();
@@ -673,31 +747,37 @@ async fn tokens_are_listed_by_id_and_revoked_tokens_stop_working() {
             [format!("t_{}", &admin[..16]), format!("t_{}", &join[..16])]
         );
         assert_eq!(
-            store.bearer_role(&admin, 200).await.unwrap(),
+            store.bearer_role(&admin, at(200)).await.unwrap(),
             Some(TokenRole::Admin)
         );
         let revoked = store
-            .revoke_token(&listed[0].id, 300, &entry())
+            .revoke_token(&listed[0].id, at(300), &entry())
             .await
             .unwrap()
             .unwrap();
         assert_eq!(revoked.revoked_at, Some(300));
         // A second revocation keeps the first's time.
         let again = store
-            .revoke_token(&listed[0].id, 400, &entry())
+            .revoke_token(&listed[0].id, at(400), &entry())
             .await
             .unwrap()
             .unwrap();
         assert_eq!(again.revoked_at, Some(300));
-        assert_eq!(store.bearer_role(&admin, 301).await.unwrap(), None);
+        assert_eq!(store.bearer_role(&admin, at(301)).await.unwrap(), None);
         // A revoked join token enrolls nobody.
         store
-            .revoke_token(&listed[1].id, 300, &entry())
+            .revoke_token(&listed[1].id, at(300), &entry())
             .await
             .unwrap();
         assert!(matches!(
             store
-                .enroll_host(new_host(40, "S40"), Some(&join), u64::MAX, 301, &entry())
+                .enroll_host(
+                    new_host(40, "S40"),
+                    Some(&join),
+                    u64::MAX,
+                    at(301),
+                    &entry()
+                )
                 .await
                 .unwrap(),
             Enrolled::JoinTokenRejected
@@ -710,7 +790,7 @@ async fn tokens_are_listed_by_id_and_revoked_tokens_stop_working() {
         ] {
             assert!(
                 store
-                    .revoke_token(bad, 500, &entry())
+                    .revoke_token(bad, at(500), &entry())
                     .await
                     .unwrap()
                     .is_none(),
@@ -761,7 +841,7 @@ async fn a_sqlite_database_belongs_to_one_store_at_a_time() {
 async fn host_lookups_see_every_committed_change() {
     each_backend("host-cache", |store| async move {
         let host = match store
-            .enroll_host(new_host(9, "S9"), None, u64::MAX, 100, &entry())
+            .enroll_host(new_host(9, "S9"), None, u64::MAX, at(100), &entry())
             .await
             .unwrap()
         {
@@ -777,7 +857,7 @@ async fn host_lookups_see_every_committed_change() {
             assert_eq!(store.host(&host).await.unwrap().unwrap().status, from);
             assert!(matches!(
                 store
-                    .apply_host(&change(&host, from, to), &entry(), 200)
+                    .apply_host(&change(&host, from, to), &entry(), at(200))
                     .await
                     .unwrap(),
                 Transition::Done(_)
@@ -794,15 +874,17 @@ async fn an_erot_moves_forward_once_and_expires() {
     use cairn_store::ErotRecord;
     each_backend("erots", |store| async move {
         let host = match store
-            .enroll_host(new_host(11, "S11"), None, u64::MAX, 100, &entry())
+            .enroll_host(new_host(11, "S11"), None, u64::MAX, at(100), &entry())
             .await
             .unwrap()
         {
             Enrolled::Created(h) => h,
             other => panic!("{other:?}"),
         };
+        const E1: &str = "e_00000000000000000000000000000001";
+        const E2: &str = "e_00000000000000000000000000000002";
         let erot = |id: &str, expires_at: i64| ErotRecord {
-            erot_id: id.into(),
+            erot_id: id.parse().unwrap(),
             owner: "owner-hash".into(),
             host_id: host.host_id.clone(),
             hk_public: host.hk.public_key.clone(),
@@ -811,18 +893,12 @@ async fn an_erot_moves_forward_once_and_expires() {
             nonce: vec![3; 40],
             erot_pub: [4; 32],
             status: ErotStatus::Active,
-            expires_at,
-            created_at: 100,
+            expires_at: at(expires_at),
+            created_at: at(100),
         };
-        store
-            .insert_erot(&erot("e_1", 1_000), &entry())
-            .await
-            .unwrap();
-        store
-            .insert_erot(&erot("e_2", 150), &entry())
-            .await
-            .unwrap();
-        let got = store.erot("e_1").await.unwrap().unwrap();
+        store.insert_erot(&erot(E1, 1_000), &entry()).await.unwrap();
+        store.insert_erot(&erot(E2, 150), &entry()).await.unwrap();
+        let got = store.erot(E1).await.unwrap().unwrap();
         assert_eq!(
             (got.status, got.nonce.clone(), got.erot_pub),
             (ErotStatus::Active, vec![3; 40], [4; 32])
@@ -832,9 +908,9 @@ async fn an_erot_moves_forward_once_and_expires() {
         assert!(
             store
                 .apply_erot(
-                    &erot_change("e_1", ErotStatus::Active, ErotEvent::Release),
+                    &erot_change(E1, ErotStatus::Active, ErotEvent::Release),
                     &entry(),
-                    200
+                    at(200)
                 )
                 .await
                 .unwrap()
@@ -842,9 +918,9 @@ async fn an_erot_moves_forward_once_and_expires() {
         assert!(
             !store
                 .apply_erot(
-                    &erot_change("e_1", ErotStatus::Active, ErotEvent::Release),
+                    &erot_change(E1, ErotStatus::Active, ErotEvent::Release),
                     &entry(),
-                    201
+                    at(201)
                 )
                 .await
                 .unwrap()
@@ -852,9 +928,9 @@ async fn an_erot_moves_forward_once_and_expires() {
         assert!(
             store
                 .apply_erot(
-                    &erot_change("e_1", ErotStatus::Released, ErotEvent::Complete),
+                    &erot_change(E1, ErotStatus::Released, ErotEvent::Complete),
                     &entry(),
-                    202
+                    at(202)
                 )
                 .await
                 .unwrap()
@@ -863,21 +939,28 @@ async fn an_erot_moves_forward_once_and_expires() {
         assert!(
             !store
                 .apply_erot(
-                    &erot_change("e_2", ErotStatus::Active, ErotEvent::Release),
+                    &erot_change(E2, ErotStatus::Active, ErotEvent::Release),
                     &entry(),
-                    151
+                    at(151)
                 )
                 .await
                 .unwrap()
         );
         // Expiry retires what is past its time, and nothing destroyed comes back.
-        assert_eq!(store.expire_erots(500, |_| entry()).await.unwrap().len(), 1);
         assert_eq!(
-            store.erot("e_2").await.unwrap().unwrap().status,
+            store
+                .expire_erots(at(500), |_| entry())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store.erot(E2).await.unwrap().unwrap().status,
             ErotStatus::Expired
         );
         assert_eq!(
-            store.erot("e_1").await.unwrap().unwrap().status,
+            store.erot(E1).await.unwrap().unwrap().status,
             ErotStatus::Destroyed
         );
     })
@@ -892,7 +975,7 @@ async fn an_attestation_uses_its_nonce_once_and_reads_its_host_as_committed() {
         let enrolled = new_host(11, "S11");
         let key = enrolled.hk.clone();
         let host = match store
-            .enroll_host(enrolled, None, u64::MAX, 100, &entry())
+            .enroll_host(enrolled, None, u64::MAX, at(100), &entry())
             .await
             .unwrap()
         {
@@ -951,7 +1034,7 @@ async fn an_attestation_uses_its_nonce_once_and_reads_its_host_as_committed() {
             .apply_host(
                 &change(&id, HostStatus::Pending, HostStatus::Active),
                 &entry(),
-                200,
+                at(200),
             )
             .await
             .unwrap();
@@ -980,10 +1063,10 @@ async fn an_attestation_uses_its_nonce_once_and_reads_its_host_as_committed() {
         );
         let rotated = new_host(11, "S11-new").report;
         let window = change(&id, HostStatus::Active, HostStatus::Maintenance);
-        store.apply_host(&window, &entry(), 300).await.unwrap();
+        store.apply_host(&window, &entry(), at(300)).await.unwrap();
         assert!(matches!(
             store
-                .apply_host(&rotation(&id, &rotated), &entry(), 300)
+                .apply_host(&rotation(&id, &rotated), &entry(), at(300))
                 .await
                 .unwrap(),
             Transition::Done(_)
@@ -1080,7 +1163,7 @@ async fn each_report_is_stored_once_and_older_databases_keep_theirs() {
         let store = Store::connect(&url).await.unwrap();
         for seed in 20..23 {
             store
-                .enroll_host(new_host(seed, "same"), None, u64::MAX, 100, &entry())
+                .enroll_host(new_host(seed, "same"), None, u64::MAX, at(100), &entry())
                 .await
                 .unwrap();
         }
@@ -1317,7 +1400,7 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
                 new_host(50, "S50"),
                 None,
                 u64::MAX,
-                100,
+                at(100),
                 &log_entry(0, None),
             )
             .await
@@ -1331,21 +1414,21 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
         let stale = change(&host.host_id, HostStatus::Active, HostStatus::Revoked);
         assert!(matches!(
             store
-                .apply_host(&stale, &log_entry(99, None), 101)
+                .apply_host(&stale, &log_entry(99, None), at(101))
                 .await
                 .unwrap(),
             Transition::Conflict(HostStatus::Pending)
         ));
         assert!(
             store
-                .revoke_token("t_0000000000000000", 101, &log_entry(99, None))
+                .revoke_token("t_0000000000000000", at(101), &log_entry(99, None))
                 .await
                 .unwrap()
                 .is_none()
         );
         assert!(
             !store
-                .revoke_instance("i-none", 101, &log_entry(99, None))
+                .revoke_instance("i-none", at(101), &log_entry(99, None))
                 .await
                 .unwrap()
         );
@@ -1355,7 +1438,7 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
                     new_host(50, "S50"),
                     None,
                     u64::MAX,
-                    102,
+                    at(102),
                     &log_entry(99, None)
                 )
                 .await
@@ -1364,7 +1447,7 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
         ));
         let approve = change(&host.host_id, HostStatus::Pending, HostStatus::Active);
         store
-            .apply_host(&approve, &log_entry(1, None), 103)
+            .apply_host(&approve, &log_entry(1, None), at(103))
             .await
             .unwrap();
         store
@@ -1372,7 +1455,7 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
                 "outboxed",
                 TokenRole::Customer,
                 None,
-                104,
+                at(104),
                 &log_entry(2, Some("c")),
             )
             .await
@@ -1414,7 +1497,7 @@ async fn a_change_and_its_log_entry_commit_together_and_are_appended_once() {
         let mut newer = log_entry(20, None);
         newer.kind = "host.newfangled".into();
         store
-            .insert_token("newer", TokenRole::Join, None, 105, &newer)
+            .insert_token("newer", TokenRole::Join, None, at(105), &newer)
             .await
             .unwrap();
         let appended = store.sequence_log(&[], &signer, None, 10).await.unwrap();

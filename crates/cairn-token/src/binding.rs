@@ -25,20 +25,20 @@ pub fn check(
     security_token: &str,
     volume_id: &str,
 ) -> Result<(), Disagreement> {
-    if pat.sub != token.host_id {
+    if pat.registered.sub != token.body.host_id {
         return Err(Disagreement::Host {
-            pat: pat.sub.to_string(),
-            token: token.host_id.to_string(),
+            pat: pat.registered.sub.to_string(),
+            token: token.body.host_id.to_string(),
         });
     }
-    match pat.tkd {
+    match pat.body.tkd {
         None => return Err(Disagreement::Unbound),
         Some(tkd) if tkd != Digest::sha256(security_token) => {
             return Err(Disagreement::OtherToken);
         }
         Some(_) => {}
     }
-    if !token.volume_ids.iter().any(|v| v == volume_id) {
+    if !token.body.volume_ids.iter().any(|v| v == volume_id) {
         return Err(Disagreement::Volume(volume_id.into()));
     }
     Ok(())
@@ -47,38 +47,46 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Jwk;
     use crate::pat::{Confirmation, PatStatus};
     use crate::security::Audience;
+    use crate::{Jwk, Pat, Registered, SecurityToken};
+    use cairn_proto::UnixTime;
 
     fn pair(host: &str, token_host: &str) -> (PatClaims, SecurityTokenClaims) {
+        let at = UnixTime::from_secs;
         let pat = PatClaims {
-            iss: "i".into(),
-            sub: host.parse().unwrap(),
-            aud: "cairn-kbs".into(),
-            iat: 0,
-            nbf: 0,
-            exp: 1,
-            jti: "j".into(),
-            hwfp: Digest::sha256("hw"),
-            cnf: Confirmation {
-                jwk: Jwk::okp("X25519", &[1; 32]),
+            registered: Registered {
+                iss: "i".into(),
+                sub: host.parse().unwrap(),
+                aud: "cairn-kbs".into(),
+                iat: at(0),
+                nbf: at(0),
+                exp: at(1),
+                jti: "j".into(),
             },
-            tkd: Some(Digest::sha256("the-token")),
-            status: PatStatus::Affirming,
-            drift: vec![],
+            body: Pat {
+                hwfp: Digest::sha256("hw"),
+                cnf: Confirmation {
+                    jwk: Jwk::okp("X25519", &[1; 32]),
+                },
+                tkd: Some(Digest::sha256("the-token")),
+                status: PatStatus::Affirming,
+                drift: vec![],
+            },
         };
         let token = SecurityTokenClaims {
             iss: "i".into(),
             sub: "inst".into(),
             aud: Audience::One("cairn-kbs".into()),
-            iat: 0,
-            exp: 1,
+            iat: at(0),
+            exp: at(1),
             nbf: None,
             jti: None,
-            host_id: token_host.parse().unwrap(),
-            volume_ids: vec!["vol-a".into()],
-            image_digest: None,
+            body: SecurityToken {
+                host_id: token_host.parse().unwrap(),
+                volume_ids: vec!["vol-a".into()],
+                image_digest: None,
+            },
         };
         (pat, token)
     }
@@ -108,7 +116,7 @@ mod tests {
             check(&pat, &token, "the-token", "vol-b"),
             Err(Disagreement::Volume("vol-b".into()))
         );
-        pat.tkd = None;
+        pat.body.tkd = None;
         assert_eq!(
             check(&pat, &token, "the-token", "vol-a"),
             Err(Disagreement::Unbound)

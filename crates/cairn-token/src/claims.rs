@@ -1,6 +1,6 @@
-//! The kinds of token Cairn signs, and the one place their common claims are made.
+//! The kinds of token Cairn signs, and the one place their registered claims are made.
 //!
-//! Each kind of claims names its header `typ`, its audience and the key that signs it, and a
+//! Each kind of token names its header `typ`, its audience and the key that signs it, and a
 //! [`TokenSigner`] signs only its own kind: a PAT cannot be signed with the receipt key or
 //! carry a receipt's `typ`, whatever a handler does.
 
@@ -8,8 +8,11 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_proto::{b64, random_bytes};
-use serde::Serialize;
+use std::fmt;
+
+use cairn_proto::{UnixTime, b64, random_bytes};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::jws::{self, JwsSigner, SignError};
 
@@ -40,54 +43,84 @@ impl KeyPurpose {
     }
 }
 
-/// A kind of token Cairn signs.
-pub trait Claims: Serialize {
+/// A kind of token Cairn signs: the claims of its own, beside the registered ones.
+pub trait TokenKind: Serialize + DeserializeOwned {
     /// The JWS header `typ` (RFC 8725 explicit typing).
     const TYP: &'static str;
     /// The `aud` of tokens of this kind that Cairn issues.
     const AUDIENCE: &'static str;
     /// The key that signs them.
     const KEY: KeyPurpose;
+    /// What `sub` names.
+    type Subject: Clone + fmt::Debug + PartialEq + Eq + Serialize + DeserializeOwned;
 }
 
-/// The time claims of a token issued `now` (seconds since the epoch).
+/// The registered claims (RFC 7519, section 4.1) of a token Cairn issues, all of them set.
+/// Only [`TokenSigner::issue`] fills them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered<S> {
+    pub iss: String,
+    pub sub: S,
+    pub aud: String,
+    pub iat: UnixTime,
+    pub nbf: UnixTime,
+    pub exp: UnixTime,
+    pub jti: String,
+}
+
+/// A token's claims: the registered ones and those of its kind, side by side in one object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "K: Serialize", deserialize = "K: DeserializeOwned"))]
+pub struct Claims<K: TokenKind> {
+    #[serde(flatten)]
+    pub registered: Registered<K::Subject>,
+    #[serde(flatten)]
+    pub body: K,
+}
+
+/// The time claims of a token issued `now`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Validity {
-    pub iat: u64,
-    pub nbf: u64,
-    pub exp: u64,
+    pub iat: UnixTime,
+    pub nbf: UnixTime,
+    pub exp: UnixTime,
 }
 
 impl Validity {
     /// Valid from `now` for `ttl`.
-    pub fn for_ttl(now: i64, ttl: Duration) -> Self {
-        Self::until(now, now.saturating_add_unsigned(ttl.as_secs()))
+    pub fn for_ttl(now: UnixTime, ttl: Duration) -> Self {
+        Self::until(now, now.after(ttl))
     }
 
     /// Valid from `now` until `expires_at`.
-    pub fn until(now: i64, expires_at: i64) -> Self {
-        let now = now.max(0) as u64;
+    pub fn until(now: UnixTime, expires_at: UnixTime) -> Self {
         Validity {
             iat: now,
             nbf: now,
-            exp: expires_at.max(0) as u64,
+            exp: expires_at,
         }
     }
 }
 
 /// A fresh `jti`: 128 random bits, base64url.
-pub fn new_jti() -> String {
+fn new_jti() -> String {
     b64::encode(random_bytes::<16>())
 }
 
-/// Signs tokens of one kind with that kind's key.
-pub struct TokenSigner<C> {
-    key: Arc<dyn JwsSigner>,
-    kind: PhantomData<fn(&C)>,
+/// A token just signed, and what it says.
+pub struct Issued<K: TokenKind> {
+    pub token: String,
+    pub claims: Claims<K>,
 }
 
-impl<C: Claims> TokenSigner<C> {
-    /// `key` must be the key store's key for `C::KEY`; the key store's `token_signer` is the
+/// Signs tokens of one kind with that kind's key.
+pub struct TokenSigner<K> {
+    key: Arc<dyn JwsSigner>,
+    kind: PhantomData<fn(&K)>,
+}
+
+impl<K: TokenKind> TokenSigner<K> {
+    /// `key` must be the key store's key for `K::KEY`; the key store's `token_signer` is the
     /// way to get one.
     pub fn new(key: Arc<dyn JwsSigner>) -> Self {
         TokenSigner {
@@ -96,8 +129,29 @@ impl<C: Claims> TokenSigner<C> {
         }
     }
 
-    pub fn sign(&self, claims: &C) -> Result<String, SignError> {
-        jws::encode(self.key.as_ref(), C::TYP, claims)
+    /// Signs a token of this kind by `issuer` about `sub`: its audience is the kind's, its
+    /// `jti` fresh.
+    pub fn issue(
+        &self,
+        issuer: &str,
+        sub: K::Subject,
+        validity: Validity,
+        body: K,
+    ) -> Result<Issued<K>, SignError> {
+        let claims = Claims {
+            registered: Registered {
+                iss: issuer.into(),
+                sub,
+                aud: K::AUDIENCE.into(),
+                iat: validity.iat,
+                nbf: validity.nbf,
+                exp: validity.exp,
+                jti: new_jti(),
+            },
+            body,
+        };
+        let token = jws::encode(self.key.as_ref(), K::TYP, &claims)?;
+        Ok(Issued { token, claims })
     }
 
     /// The public key alone, to build a verifier with.
@@ -108,7 +162,7 @@ impl<C: Claims> TokenSigner<C> {
     }
 }
 
-impl<C> Clone for TokenSigner<C> {
+impl<K> Clone for TokenSigner<K> {
     fn clone(&self) -> Self {
         TokenSigner {
             key: self.key.clone(),
@@ -117,40 +171,22 @@ impl<C> Clone for TokenSigner<C> {
     }
 }
 
-impl Claims for crate::PatClaims {
-    const TYP: &'static str = crate::pat::PAT_TYP;
-    const AUDIENCE: &'static str = crate::pat::PAT_AUDIENCE;
-    const KEY: KeyPurpose = KeyPurpose::Pat;
-}
-
-/// Cairn's own security tokens are for the key broker, which PATs are for too.
-impl Claims for crate::SecurityTokenClaims {
-    const TYP: &'static str = crate::security::SECURITY_TOKEN_TYP;
-    const AUDIENCE: &'static str = crate::pat::PAT_AUDIENCE;
-    const KEY: KeyPurpose = KeyPurpose::SecurityToken;
-}
-
-impl Claims for crate::ReceiptClaims {
-    const TYP: &'static str = crate::receipt::RECEIPT_TYP;
-    const AUDIENCE: &'static str = crate::receipt::RECEIPT_AUDIENCE;
-    const KEY: KeyPurpose = KeyPurpose::Receipt;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn validity() {
+        let at = UnixTime::from_secs;
         assert_eq!(
-            Validity::for_ttl(100, Duration::from_secs(300)),
+            Validity::for_ttl(at(100), Duration::from_secs(300)),
             Validity {
-                iat: 100,
-                nbf: 100,
-                exp: 400
+                iat: at(100),
+                nbf: at(100),
+                exp: at(400)
             }
         );
-        assert_eq!(Validity::until(100, 50).exp, 50);
+        assert_eq!(Validity::until(at(100), at(50)).exp, at(50));
         assert_ne!(new_jti(), new_jti());
         assert_eq!(new_jti().len(), 22);
     }

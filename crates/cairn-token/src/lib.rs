@@ -11,12 +11,12 @@ pub mod receipt;
 pub mod security;
 pub mod verify;
 
-pub use claims::{Claims, KeyPurpose, TokenSigner, Validity};
+pub use claims::{Claims, Issued, KeyPurpose, Registered, TokenKind, TokenSigner, Validity};
 pub use jwk::{Jwk, Jwks};
 pub use jws::{Ed25519Signer, JwsSigner, SignError};
-pub use pat::{PatClaims, PatStatus};
-pub use receipt::ReceiptClaims;
-pub use security::{SECURITY_TOKEN_TYP, SecurityTokenClaims, TrustedIssuers};
+pub use pat::{Pat, PatClaims, PatStatus};
+pub use receipt::{Receipt, ReceiptClaims};
+pub use security::{SECURITY_TOKEN_TYP, SecurityToken, SecurityTokenClaims, TrustedIssuers};
 pub use verify::{TokenError, Verifier};
 
 /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat` (DESIGN.md flow 3).

@@ -3,7 +3,7 @@
 use cairn_proto::{Digest, HostId};
 use serde::{Deserialize, Serialize};
 
-use crate::Jwk;
+use crate::{Claims, Jwk, KeyPurpose, TokenKind};
 
 pub const PAT_TYP: &str = "pat+jwt";
 pub const PAT_AUDIENCE: &str = "cairn-kbs";
@@ -22,15 +22,9 @@ pub struct Confirmation {
     pub jwk: Jwk,
 }
 
+/// A PAT's own claims; `sub` is the host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PatClaims {
-    pub iss: String,
-    pub sub: HostId,
-    pub aud: String,
-    pub iat: u64,
-    pub nbf: u64,
-    pub exp: u64,
-    pub jti: String,
+pub struct Pat {
     pub hwfp: Digest,
     pub cnf: Confirmation,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,3 +32,12 @@ pub struct PatClaims {
     pub status: PatStatus,
     pub drift: Vec<String>,
 }
+
+impl TokenKind for Pat {
+    const TYP: &'static str = PAT_TYP;
+    const AUDIENCE: &'static str = PAT_AUDIENCE;
+    const KEY: KeyPurpose = KeyPurpose::Pat;
+    type Subject = HostId;
+}
+
+pub type PatClaims = Claims<Pat>;

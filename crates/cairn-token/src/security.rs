@@ -6,10 +6,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cairn_proto::{HostId, b64};
+use cairn_proto::{HostId, InstanceId, UnixTime, b64};
 use serde::{Deserialize, Serialize};
 
-use crate::{Jwks, TokenError, Verifier};
+use crate::{Jwks, KeyPurpose, TokenError, TokenKind, Verifier};
 
 /// The `typ` of security tokens Cairn's own issuer signs.
 pub const SECURITY_TOKEN_TYP: &str = "st+jwt";
@@ -22,24 +22,42 @@ pub enum Audience {
     Many(Vec<String>),
 }
 
+/// A security token as any trusted issuer writes it: `aud` one string or several, `nbf` and
+/// `jti` optional, `sub` the issuer's name for the instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityTokenClaims {
     pub iss: String,
     /// The instance id.
     pub sub: String,
     pub aud: Audience,
-    pub iat: u64,
-    pub exp: u64,
+    pub iat: UnixTime,
+    pub exp: UnixTime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
+    pub nbf: Option<UnixTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    #[serde(flatten)]
+    pub body: SecurityToken,
+}
+
+/// A security token's own claims: where the control plane placed the instance, and what it
+/// may open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityToken {
     /// The host the control plane placed the instance on.
     pub host_id: HostId,
     /// The volumes the instance may open.
     pub volume_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_digest: Option<String>,
+}
+
+/// Cairn's own security tokens are for the key broker, which PATs are for too.
+impl TokenKind for SecurityToken {
+    const TYP: &'static str = SECURITY_TOKEN_TYP;
+    const AUDIENCE: &'static str = crate::pat::PAT_AUDIENCE;
+    const KEY: KeyPurpose = KeyPurpose::SecurityToken;
+    type Subject = InstanceId;
 }
 
 /// The issuers whose security tokens the key broker accepts, each pinned to its own keys
@@ -59,7 +77,7 @@ enum IssuerKeys {
 impl TrustedIssuers {
     /// Trusts Cairn's own issuer: `st+jwt` tokens for `cairn-kbs` signed by a key in `jwks`.
     pub fn trust_cairn(&mut self, issuer: &str, jwks: &Jwks) -> Result<(), TokenError> {
-        let verifier = Verifier::of::<SecurityTokenClaims>(jwks, Some(issuer.into()))?;
+        let verifier = Verifier::of::<SecurityToken>(jwks, Some(issuer.into()))?;
         self.install(issuer, verifier);
         Ok(())
     }

@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 
 use crate::pat::{PAT_TYP, PatClaims};
-use crate::{Claims, Jwks, MAX_SKEW_SECS};
+use crate::{Jwks, MAX_SKEW_SECS, TokenKind};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
@@ -56,17 +56,17 @@ pub struct Verifier {
 impl Verifier {
     /// A receipt verifier for the keys in `jwks`; `issuer`, when given, is pinned too.
     pub fn for_receipts(jwks: &Jwks, issuer: Option<String>) -> Result<Self, TokenError> {
-        Ok(Self::of::<crate::ReceiptClaims>(jwks, issuer)?.require("nbf"))
+        Ok(Self::of::<crate::Receipt>(jwks, issuer)?.require("nbf"))
     }
 
     /// A PAT verifier for the keys in `jwks`; `issuer`, when given, is pinned too.
     pub fn for_pats(jwks: &Jwks, issuer: Option<String>) -> Result<Self, TokenError> {
-        Ok(Self::of::<PatClaims>(jwks, issuer)?.require("nbf"))
+        Ok(Self::of::<crate::Pat>(jwks, issuer)?.require("nbf"))
     }
 
-    /// A verifier of the tokens of kind `C` that Cairn issues: its `typ` and audience.
-    pub fn of<C: Claims>(jwks: &Jwks, issuer: Option<String>) -> Result<Self, TokenError> {
-        Ok(Self::new(jwks, C::AUDIENCE, issuer)?.typ(C::TYP))
+    /// A verifier of the tokens of kind `K` that Cairn issues: its `typ` and audience.
+    pub fn of<K: TokenKind>(jwks: &Jwks, issuer: Option<String>) -> Result<Self, TokenError> {
+        Ok(Self::new(jwks, K::AUDIENCE, issuer)?.typ(K::TYP))
     }
 
     /// A verifier of tokens for `audience` signed by a key in `jwks` (keys without a `kid`, or

@@ -2,33 +2,42 @@
 //! their validity are rejected. Each test forges a token a real attacker could build.
 
 use aws_lc_rs::hmac;
-use cairn_proto::{Digest, b64};
+use cairn_proto::{Digest, UnixTime, b64};
 use cairn_token::jws::encode;
 use cairn_token::pat::{Confirmation, PAT_AUDIENCE, PAT_TYP};
 use cairn_token::{
-    Ed25519Signer, Jwk, Jwks, JwsSigner, PatClaims, PatStatus, TokenError, Verifier,
+    Ed25519Signer, Jwk, Jwks, JwsSigner, Pat, PatClaims, PatStatus, Registered, TokenError,
+    Verifier,
 };
 
 fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
 }
 
+fn at(secs: u64) -> UnixTime {
+    UnixTime::from_secs(secs as i64)
+}
+
 fn claims(iat: u64, exp: u64) -> PatClaims {
     PatClaims {
-        iss: "https://cairn.test".into(),
-        sub: "h_0123456789abcdef0123456789abcdef".parse().unwrap(),
-        aud: PAT_AUDIENCE.into(),
-        iat,
-        nbf: iat,
-        exp,
-        jti: "j1".into(),
-        hwfp: Digest::sha256(b"hw"),
-        cnf: Confirmation {
-            jwk: Jwk::okp("X25519", &[5; 32]),
+        registered: Registered {
+            iss: "https://cairn.test".into(),
+            sub: "h_0123456789abcdef0123456789abcdef".parse().unwrap(),
+            aud: PAT_AUDIENCE.into(),
+            iat: at(iat),
+            nbf: at(iat),
+            exp: at(exp),
+            jti: "j1".into(),
         },
-        tkd: None,
-        status: PatStatus::Affirming,
-        drift: vec![],
+        body: Pat {
+            hwfp: Digest::sha256(b"hw"),
+            cnf: Confirmation {
+                jwk: Jwk::okp("X25519", &[5; 32]),
+            },
+            tkd: None,
+            status: PatStatus::Affirming,
+            drift: vec![],
+        },
     }
 }
 
@@ -60,7 +69,7 @@ fn raw_token(
 fn a_valid_pat_verifies() {
     let (signer, verifier) = deployment();
     let token = encode(&signer, PAT_TYP, &claims(now(), now() + 300)).unwrap();
-    assert_eq!(verifier.verify_pat(&token).unwrap().jti, "j1");
+    assert_eq!(verifier.verify_pat(&token).unwrap().registered.jti, "j1");
 }
 
 #[test]
@@ -114,7 +123,7 @@ fn unknown_kid_and_another_deployment_are_rejected() {
 fn wrong_audience_is_rejected() {
     let (signer, verifier) = deployment();
     let mut c = claims(now(), now() + 300);
-    c.aud = "someone-else".into();
+    c.registered.aud = "someone-else".into();
     let token = encode(&signer, PAT_TYP, &c).unwrap();
     assert_eq!(
         verifier.verify_pat(&token),
@@ -147,13 +156,13 @@ fn expired_and_not_yet_valid_are_rejected_beyond_the_skew() {
     assert_eq!(verifier.verify_pat(&expired), Err(TokenError::Expired));
 
     let mut future = claims(now() + 120, now() + 600);
-    future.nbf = now() + 120;
+    future.registered.nbf = at(now() + 120);
     let token = encode(&signer, PAT_TYP, &future).unwrap();
     assert_eq!(verifier.verify_pat(&token), Err(TokenError::NotYetValid));
 
     // Within the 60 s skew both ways is accepted.
     let mut near = claims(now() + 30, now() + 300);
-    near.nbf = now() + 30;
+    near.registered.nbf = at(now() + 30);
     assert!(
         verifier
             .verify_pat(&encode(&signer, PAT_TYP, &near).unwrap())
@@ -165,7 +174,7 @@ fn expired_and_not_yet_valid_are_rejected_beyond_the_skew() {
 fn wrong_issuer_and_tampered_claims_are_rejected() {
     let (signer, verifier) = deployment();
     let mut c = claims(now(), now() + 300);
-    c.iss = "https://evil.test".into();
+    c.registered.iss = "https://evil.test".into();
     assert_eq!(
         verifier.verify_pat(&encode(&signer, PAT_TYP, &c).unwrap()),
         Err(TokenError::Issuer)
@@ -174,7 +183,7 @@ fn wrong_issuer_and_tampered_claims_are_rejected() {
     let token = encode(&signer, PAT_TYP, &claims(now(), now() + 300)).unwrap();
     let mut parts: Vec<String> = token.split('.').map(String::from).collect();
     let mut forged = claims(now(), now() + 300);
-    forged.sub = "h_ffffffffffffffffffffffffffffffff".parse().unwrap();
+    forged.registered.sub = "h_ffffffffffffffffffffffffffffffff".parse().unwrap();
     parts[1] = b64::encode(serde_json::to_vec(&forged).unwrap());
     assert_eq!(
         verifier.verify_pat(&parts.join(".")),

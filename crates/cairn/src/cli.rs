@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
+use cairn_agent::HkSpec;
 use cairn_agent::run::{Ceilings, DEFAULT_MAX_OUTPUT};
-use cairn_agent::{ApiClient, ClientError, HkSpec, Trust};
+use cairn_client::{ApiClient, ClientError, Trust};
 use cairn_keystore::KeyStoreSpec;
 use cairn_log::webhook::Webhook;
 use cairn_proto::api::{TokenRole, VolumeFormat};
@@ -195,6 +196,20 @@ pub struct AdminRemote {
     pub admin_token: String,
 }
 
+/// Where the server's keys are (the one declaration of `--key-store`).
+#[derive(Args, Clone)]
+pub struct KeyStoreArg {
+    /// Where the server's keys are: `file` (DATA_DIR/keys) or
+    /// `pkcs11:MODULE?token=LABEL&pin-file=PATH[&alg=EdDSA|ES256]` (an HSM)
+    #[arg(
+        id = "key_store",
+        long = "key-store",
+        env = "CAIRN_KEY_STORE",
+        default_value = "file"
+    )]
+    pub spec: KeyStoreSpec,
+}
+
 /// The server's defaults, each written once (`ServerConfig::new`, `Limits`, `Refresh`): the
 /// flags below show and take them from there.
 fn served() -> cairn_server::ServerConfig {
@@ -209,10 +224,8 @@ pub struct ServeArgs {
     /// Database URL: sqlite://PATH or postgres://… (default: DATA_DIR/cairn.db)
     #[arg(long, env = "CAIRN_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Where the server's keys are: `file` (DATA_DIR/keys) or
-    /// `pkcs11:MODULE?token=LABEL&pin-file=PATH[&alg=EdDSA|ES256]` (an HSM)
-    #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
-    pub key_store: KeyStoreSpec,
+    #[command(flatten)]
+    pub key_store: KeyStoreArg,
     /// Roles to serve, comma separated
     #[arg(
         long,
@@ -314,8 +327,8 @@ pub enum ServerCmd {
         data_dir: PathBuf,
         #[arg(long, env = "CAIRN_DATABASE_URL")]
         database_url: Option<String>,
-        #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
-        key_store: KeyStoreSpec,
+        #[command(flatten)]
+        key_store: KeyStoreArg,
         /// Also make a private CA and a server certificate in DATA_DIR/tls/ (ca.pem for
         /// clients; server.pem and server.key, used by `server run`). The CA's key is not kept
         #[arg(long)]
@@ -347,8 +360,8 @@ pub enum ServerCmd {
     WebhookSecret {
         #[arg(long)]
         data_dir: PathBuf,
-        #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
-        key_store: KeyStoreSpec,
+        #[command(flatten)]
+        key_store: KeyStoreArg,
         /// The webhook, as given to --webhook (its filter does not change the secret)
         #[arg(value_name = "URL[#TYPES]")]
         webhook: Webhook,
@@ -656,9 +669,8 @@ pub struct BenchTarget {
     /// The external server's CA bundle, if it is not one the system trusts
     #[arg(long, env = "CAIRN_CA_CERT", requires = "server")]
     ca_cert: Option<PathBuf>,
-    /// The in-process server's key store (`file`, or `pkcs11:…` to measure an HSM)
-    #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
-    key_store: KeyStoreSpec,
+    #[command(flatten)]
+    key_store: KeyStoreArg,
     /// The in-process server speaks plain HTTP instead of TLS
     #[arg(long, conflicts_with = "server")]
     plaintext: bool,
@@ -670,7 +682,7 @@ impl From<BenchTarget> for cairn_bench::TargetSpec {
             url: t.server,
             admin_token: t.admin_token,
             ca_cert: t.ca_cert,
-            key_store: t.key_store,
+            key_store: t.key_store.spec,
             plaintext: t.plaintext,
         }
     }
@@ -726,9 +738,8 @@ pub enum BenchCmd {
         /// Sequential whole boots (scan → unlocked keyfile) to time
         #[arg(long, default_value_t = 200)]
         boots: usize,
-        /// The in-process server's key store (`file`, or `pkcs11:…` to measure an HSM)
-        #[arg(long, env = "CAIRN_KEY_STORE", default_value = "file")]
-        key_store: KeyStoreSpec,
+        #[command(flatten)]
+        key_store: KeyStoreArg,
         /// The in-process server speaks plain HTTP instead of TLS
         #[arg(long)]
         plaintext: bool,

@@ -1,7 +1,7 @@
 //! Exit codes (DESIGN.md flow 3, step 5, and flow 4, step 4) and the one readable line that
 //! goes with them.
 
-use cairn_agent::ClientError;
+use cairn_client::ClientError;
 
 /// What `cairn` exits with when it fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -215,9 +215,9 @@ async fn replaceable_drift_warns_and_strict_drift_refuses() {
     let verifier =
         cairn_token::Verifier::for_pats(&server.client().jwks().await.unwrap(), None).unwrap();
     let claims = verifier.verify_pat(&pat).unwrap();
-    assert_eq!(claims.status, cairn_token::PatStatus::Warning);
-    assert_eq!(claims.drift.len(), 1);
-    assert!(claims.drift[0].starts_with("disk/"));
+    assert_eq!(claims.body.status, cairn_token::PatStatus::Warning);
+    assert_eq!(claims.body.drift.len(), 1);
+    assert!(claims.body.drift[0].starts_with("disk/"));
 
     let strict = TestServer::start(None, &["--strict-drift"]);
     let key = active_host(&strict, &baremetal()).await;

@@ -109,7 +109,10 @@ async fn full_flow(server: &TestServer) {
         Some(server.url.clone()),
     )
     .unwrap();
-    assert_eq!(verifier.verify_pat(pat).unwrap().sub.as_str(), host_id);
+    assert_eq!(
+        verifier.verify_pat(pat).unwrap().registered.sub.as_str(),
+        host_id
+    );
     let shown: serde_json::Value = serde_json::from_str(&stdout(
         &server.cli(&["admin", "hosts", "show", &host_id, "--json"]),
     ))

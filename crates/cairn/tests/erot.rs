@@ -145,7 +145,7 @@ async fn an_erot_key_goes_only_to_its_host_with_its_receipt_and_never_after_expi
         "workload",
         "receipt",
         "--erot-id",
-        &other.erot_id,
+        other.erot_id.as_str(),
         "--ewc",
         "/etc/hostname",
     ]);

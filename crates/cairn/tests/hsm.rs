@@ -30,7 +30,7 @@ async fn attested_pat_alg(server: &TestServer, key: &dyn HardwareKeySigner) -> S
     let pat = pat(server, key, None, &recipient).await;
     let verifier = Verifier::for_pats(&jwks(server).await, Some(ISSUER.into())).unwrap();
     let claims = verifier.verify_pat(&pat).unwrap();
-    assert_eq!(claims.sub, key.public().host_id());
+    assert_eq!(claims.registered.sub, key.public().host_id());
     format!("{:?}", jsonwebtoken::decode_header(&pat).unwrap().alg)
 }
 

@@ -80,7 +80,7 @@ async fn every_event(server: &TestServer) -> (String, Box<dyn HardwareKeySigner>
         .await
         .unwrap();
     let completion = cairn_proto::Completion {
-        erot_id: erot.erot_id.clone(),
+        erot_id: erot.erot_id.to_string(),
         host_id: host.clone(),
         exit_status: 3,
         output_digest: Digest::sha256("out"),
@@ -263,7 +263,7 @@ async fn a_receipts_tlog_proof_verifies_offline_and_a_monitor_follows_the_log() 
         "workload",
         "receipt",
         "--erot-id",
-        &erot.erot_id,
+        erot.erot_id.as_str(),
         "--ewc",
         ewc.to_str().unwrap(),
         "--out",

@@ -51,7 +51,7 @@ async fn ready(server: &TestServer) -> Ready {
         pending: pending_key.public().host_id(),
         spare_token: spare.id,
         customer,
-        erot: erot.erot_id,
+        erot: erot.erot_id.to_string(),
         receipt,
     }
 }

@@ -130,7 +130,10 @@ mod with_tpm {
             .unwrap()
             .verify_pat(&pat)
             .unwrap();
-        assert_eq!(claims.sub.as_str(), enrolled["host_id"].as_str().unwrap());
+        assert_eq!(
+            claims.registered.sub.as_str(),
+            enrolled["host_id"].as_str().unwrap()
+        );
 
         // tpm2_checkquote (tpm2-tools) verifies a quote the agent made, for this payload only.
         let key = TpmKey::open(&tpm.tcti, false).unwrap();

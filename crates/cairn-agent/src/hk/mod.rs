@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use cairn_keystore::pem::{PRIVATE_KEY, read_key, write_key};
+use cairn_pem::{PRIVATE_KEY, read_key, write_key};
 use cairn_proto::secret::ActivationSecret;
 use cairn_proto::{HardwareKey, HkAlg, Signature};
 
@@ -21,7 +21,7 @@ pub enum HkError {
     )]
     TpmUnavailable,
     #[error(transparent)]
-    Key(#[from] cairn_keystore::KeyStoreError),
+    Key(#[from] cairn_pem::PemError),
     #[error("{0}")]
     Invalid(String),
 }

@@ -15,10 +15,12 @@ use cairn_proto::api::ReleaseRequest;
 use cairn_proto::erot::EROT_KEY_INFO;
 use cairn_proto::sealed::RecipientKey;
 use cairn_proto::{Digest, Report, b64};
-use cairn_token::{Jwks, ReceiptClaims, Verifier};
+use cairn_token::{Jwks, ReceiptClaims};
 use zeroize::Zeroizing;
 
-use crate::{ApiClient, ClientError, HardwareKeySigner, flows};
+use cairn_client::{ApiClient, ClientError};
+
+use crate::{HardwareKeySigner, flows};
 
 mod cgroup;
 mod container;
@@ -101,22 +103,13 @@ pub fn check_receipt(
     hk: &dyn HardwareKeySigner,
     ewc_digest: &Digest,
 ) -> Result<ReceiptClaims, RunError> {
-    let verifier =
-        Verifier::for_receipts(jwks, None).map_err(|e| RunError::Receipt(e.to_string()))?;
-    let claims: ReceiptClaims = verifier
-        .verify(receipt.trim())
+    let claims = cairn_token::receipt::check(receipt, jwks, Some(ewc_digest))
         .map_err(|e| RunError::Receipt(e.to_string()))?;
     let me = hk.public();
-    if claims.hk_pub != b64::encode(&me.public_key) || claims.host_id != me.host_id() {
+    if claims.body.hk_pub != b64::encode(&me.public_key) || claims.body.host_id != me.host_id() {
         return Err(RunError::Receipt(
             "it names another host's hardware key".into(),
         ));
-    }
-    if &claims.ewc_digest != ewc_digest {
-        return Err(RunError::Receipt(format!(
-            "it is for another container (receipt {}, file {ewc_digest})",
-            claims.ewc_digest
-        )));
     }
     Ok(claims)
 }
@@ -136,7 +129,7 @@ pub async fn run(
     let ewc_digest = container.digest().map_err(RunError::Container)?;
     let jwks: Jwks = client.jwks().await.map_err(RunError::Attestation)?;
     let claims = check_receipt(receipt, &jwks, hk, &ewc_digest)?;
-    let limits = Limits::of(&claims.workload).map_err(RunError::Description)?;
+    let limits = Limits::of(&claims.body.workload).map_err(RunError::Description)?;
     limits
         .within(&options.ceilings)
         .and_then(|()| limits.fits(container.len()))
@@ -157,7 +150,7 @@ pub async fn run(
         .map_err(RunError::Attestation)?;
     let sealed = client
         .release_erot(
-            &claims.sub,
+            &claims.registered.sub,
             &ReleaseRequest {
                 pat,
                 receipt: receipt.trim().into(),
@@ -166,13 +159,17 @@ pub async fn run(
         .await
         .map_err(RunError::Release)?;
     let private = boot_key
-        .open(&sealed, EROT_KEY_INFO, claims.sub.as_bytes())
+        .open(
+            &sealed,
+            EROT_KEY_INFO,
+            claims.registered.sub.as_str().as_bytes(),
+        )
         .map_err(|e| RunError::Release(ClientError::Protocol(e.to_string())))?;
     let private: Zeroizing<[u8; 32]> = Zeroizing::new(private[..].try_into().map_err(|_| {
         RunError::Release(ClientError::Protocol("the ERoT key is not 32 bytes".into()))
     })?);
     let erot_key = RecipientKey::from_private(private);
-    let opened = container.decrypt(&erot_key, &claims.ewc_digest);
+    let opened = container.decrypt(&erot_key, &claims.body.ewc_digest);
     drop(erot_key); // zeroized: the container is open, the key has no further use here
     let ran = match opened {
         Ok(payload) => execute(payload, &claims, &limits, confinement, options).await,
@@ -183,12 +180,18 @@ pub async fn run(
     let (exit_status, output_digest) = ran
         .as_ref()
         .map_or((-1, Output::none().digest), |r| (r.status, r.stdout.digest));
-    flows::complete(client, hk, &claims.sub, exit_status, output_digest)
-        .await
-        .map_err(RunError::Release)?;
+    flows::complete(
+        client,
+        hk,
+        &claims.registered.sub,
+        exit_status,
+        output_digest,
+    )
+    .await
+    .map_err(RunError::Release)?;
     let ran = ran?;
     Ok(Outcome {
-        erot_id: claims.sub,
+        erot_id: claims.registered.sub.to_string(),
         exit_status,
         output: ran.stdout,
         stderr: ran.stderr,
@@ -204,9 +207,9 @@ async fn execute(
     options: &RunOptions,
 ) -> Result<process::Ran, RunError> {
     let header = &payload.opened.header;
-    if header.erot_id != claims.sub
-        || b64::encode(header.erot_pub) != claims.erot_pub
-        || Digest(header.workload_digest) != claims.workload_digest
+    if header.erot_id != claims.registered.sub.as_str()
+        || b64::encode(header.erot_pub) != claims.body.erot_pub
+        || Digest(header.workload_digest) != claims.body.workload_digest
     {
         return Err(RunError::Container(
             "its header does not match the receipt".into(),

@@ -21,11 +21,11 @@ refusals!(ChallengeRefusals:;);
 #[utoipa::path(post, path = "/v1/attest/challenge", tag = "attestation", operation_id = "challenge",
     responses((status = 200, description = "A nonce, valid until `expires_at`", body = Challenge), ChallengeRefusals))]
 pub async fn challenge(State(state): State<AppState>) -> Json<Challenge> {
-    let expires_at = clock::now() + state.config.nonce_ttl.as_secs() as i64;
+    let expires_at = clock::now().after(state.config.nonce_ttl);
     state.metrics.challenges.inc();
     Json(Challenge {
-        nonce: state.challenges.issue(expires_at),
-        expires_at: clock::datetime(expires_at),
+        nonce: state.challenges.issue(expires_at.secs()),
+        expires_at: expires_at.datetime(),
     })
 }
 

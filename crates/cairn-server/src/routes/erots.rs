@@ -4,6 +4,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use std::time::Duration;
+
 use axum::{Extension, Json};
 use cairn_log::Event;
 use cairn_proto::ErotId;
@@ -12,12 +14,9 @@ use cairn_proto::api::{
 };
 use cairn_proto::erot::{self, EROT_KEY_INFO};
 use cairn_proto::lifecycle::{ErotEvent, ErotTransition, Usable};
-use cairn_proto::{
-    Completion, Digest, ErotStatus, Refusal, Sealed, Signed, b64, random_bytes, sealed,
-};
+use cairn_proto::{Completion, Digest, ErotStatus, Refusal, Sealed, Signed, b64, sealed};
 use cairn_store::ErotRecord;
-use cairn_token::claims::{Claims, Validity};
-use cairn_token::receipt::ReceiptClaims;
+use cairn_token::{Receipt, ReceiptClaims, Validity};
 
 use super::gate;
 use super::known_host;
@@ -63,17 +62,17 @@ pub async fn create(
     let now = clock::now();
     let ttl = req
         .ttl_seconds
-        .unwrap_or(state.config.erot_ttl.as_secs())
-        .min(state.config.erot_ttl.as_secs()) as i64;
-    let expires_at = now + ttl;
+        .map_or(state.config.erot_ttl, Duration::from_secs)
+        .min(state.config.erot_ttl);
+    let expires_at = now.after(ttl);
     let mut record = ErotRecord {
-        erot_id: format!("e_{}", hex::encode(random_bytes::<16>())),
+        erot_id: ErotId::random(),
         owner: bearer.hash,
         host_id: host.host_id.clone(),
         hk_public: host.hk.public_key.clone(),
         workload_digest: erot::workload_digest(&req.workload),
         workload: req.workload,
-        nonce: erot::nonce(expires_at),
+        nonce: erot::nonce(expires_at.secs()),
         erot_pub: [0; 32],
         status: ErotStatus::Active,
         expires_at,
@@ -81,12 +80,12 @@ pub async fn create(
     };
     record.erot_pub = derive(&state, &record)?.public();
     let generated = Event::ErotGenerated {
-        erot_id: record.erot_id.clone(),
+        erot_id: record.erot_id.to_string(),
         host_id: record.host_id.clone(),
         workload_digest: record.workload_digest,
         erot_pub_digest: Digest::sha256(record.erot_pub),
         customer: cairn_store::token_id(&record.owner),
-        expires_at,
+        expires_at: expires_at.secs(),
     };
     let entry = state.log.prepare(generated, Some(&record.owner))?;
     state.store.insert_erot(&record, &entry).await?;
@@ -98,7 +97,7 @@ pub async fn create(
             erot_pub: record.erot_pub,
             nonce: record.nonce,
             workload_digest: record.workload_digest,
-            expires_at: clock::datetime(expires_at),
+            expires_at: expires_at.datetime(),
         }),
     ))
 }
@@ -129,14 +128,7 @@ pub async fn receipt(
     if erot.status.usable_at(erot.expires_at, clock::now()) != Usable::Yes {
         return Err(Refusal::ErotGone.into());
     }
-    let Validity { iat, nbf, exp } = Validity::until(clock::now(), erot.expires_at);
-    let claims = ReceiptClaims {
-        iss: state.issuer.to_string(),
-        sub: erot.erot_id,
-        aud: ReceiptClaims::AUDIENCE.into(),
-        iat,
-        nbf,
-        exp,
+    let body = Receipt {
         workload: erot.workload,
         workload_digest: erot.workload_digest,
         host_id: erot.host_id,
@@ -145,15 +137,16 @@ pub async fn receipt(
         erot_pub: b64::encode(erot.erot_pub),
         ewc_digest: req.ewc_digest,
     };
+    let validity = Validity::until(clock::now(), erot.expires_at);
     let receipt = state
         .receipt_signer
-        .sign(&claims)
+        .issue(&state.issuer, erot.erot_id, validity, body)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
-    let tlog_proof = super::log::tlog_proof(&state, &claims.sub)
+    let tlog_proof = super::log::tlog_proof(&state, receipt.claims.registered.sub.as_str())
         .await?
         .map(|proof| proof.to_text());
     Ok(Json(ReceiptResponse {
-        receipt,
+        receipt: receipt.token,
         tlog_proof,
     }))
 }
@@ -181,14 +174,14 @@ pub async fn release(
         .erot(id.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("No ERoT with this id"))?;
-    if pat.sub != erot.host_id {
+    if pat.registered.sub != erot.host_id {
         return Err(Refusal::ErotHostMismatch.into());
     }
     let receipt: ReceiptClaims = state
         .receipt_verifier
         .verify(&req.receipt)
         .map_err(|e| Refusal::ReceiptInvalid.with(e.to_string()))?;
-    if receipt.sub != erot.erot_id || receipt.host_id != erot.host_id {
+    if receipt.registered.sub != erot.erot_id || receipt.body.host_id != erot.host_id {
         return Err(Refusal::ReceiptInvalid.with("the receipt is for another ERoT"));
     }
     let now = clock::now();
@@ -227,7 +220,7 @@ pub async fn release(
     let event = Event::ErotReleased {
         erot_id: id.to_string(),
         host_id: erot.host_id.clone(),
-        pat_jti: pat.jti,
+        pat_jti: pat.registered.jti,
     };
     let entry = state.log.prepare(event, Some(&erot.owner))?;
     if !state.store.apply_erot(&release, &entry, now).await? {

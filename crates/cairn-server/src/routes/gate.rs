@@ -32,7 +32,8 @@ pub async fn admitted(
 
 /// The PAT's `cnf` key, to which whatever is released for it is sealed.
 pub fn recipient(pat: &PatClaims) -> Result<[u8; 32], ApiError> {
-    pat.cnf
+    pat.body
+        .cnf
         .jwk
         .x25519_public()
         .ok_or_else(|| Refusal::CnfKeyInvalid.with("the PAT's cnf key is not an X25519 OKP key"))

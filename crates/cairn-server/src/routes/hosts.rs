@@ -157,8 +157,12 @@ fn tpm_challenge(
             false,
         ),
         false => (
-            cairn_tpm::verify_ek_certificate(&ek_cert, &state.ek_anchors, clock::now() as u64)
-                .map_err(untrusted)?,
+            cairn_tpm::verify_ek_certificate(
+                &ek_cert,
+                &state.ek_anchors,
+                clock::now().secs() as u64,
+            )
+            .map_err(untrusted)?,
             true,
         ),
     };

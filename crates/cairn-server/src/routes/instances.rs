@@ -9,8 +9,7 @@ use cairn_proto::InstanceId;
 use cairn_proto::Refusal;
 use cairn_proto::api::{InstanceRequest, InstanceResponse, check_id};
 use cairn_store::InstanceRecord;
-use cairn_token::claims::{self, Claims, Validity};
-use cairn_token::security::{Audience, SecurityTokenClaims};
+use cairn_token::{Claims, SecurityToken, Validity};
 
 use crate::auth::Admin;
 use crate::openapi::refusals;
@@ -30,7 +29,7 @@ pub async fn create(
     Body(req): Body<InstanceRequest>,
 ) -> Result<(StatusCode, Json<InstanceResponse>), ApiError> {
     let invalid = |e: String| Refusal::InvalidInstance.with(e);
-    check_id("instance", &req.instance_id).map_err(invalid)?;
+    let instance_id: InstanceId = req.instance_id.parse().map_err(invalid)?;
     if req.volume_ids.is_empty() {
         return Err(invalid("volume_ids is empty".into()));
     }
@@ -53,27 +52,21 @@ pub async fn create(
         image_digest: req.image_digest.clone(),
     };
     // Signed before anything is stored: a key store that fails changes nothing.
-    let Validity { iat, nbf, exp } = Validity::for_ttl(now, state.config.security_token_ttl);
-    let claims = SecurityTokenClaims {
-        iss: state.issuer.to_string(),
-        sub: req.instance_id,
-        aud: Audience::One(SecurityTokenClaims::AUDIENCE.into()),
-        iat,
-        nbf: Some(nbf),
-        exp,
-        jti: Some(claims::new_jti()),
+    let body = SecurityToken {
         host_id: req.host_id,
         volume_ids: req.volume_ids,
         image_digest: req.image_digest,
     };
-    let security_token = state
+    let validity = Validity::for_ttl(now, state.config.security_token_ttl);
+    let issued = state
         .security_token_signer
-        .sign(&claims)
+        .issue(&state.issuer, instance_id, validity, body)
         .map_err(|e| ApiError::signing_unavailable(&e))?;
+    let Claims { registered, body } = issued.claims;
     let created = Event::InstanceCreated {
-        instance_id: claims.sub,
-        host_id: claims.host_id,
-        volumes: claims.volume_ids,
+        instance_id: registered.sub.to_string(),
+        host_id: body.host_id,
+        volumes: body.volume_ids,
         by: admin.id(),
     };
     let entry = state.log.prepare(created, None)?;
@@ -81,8 +74,8 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         Json(InstanceResponse {
-            security_token,
-            expires_at: clock::datetime(exp as i64),
+            security_token: issued.token,
+            expires_at: registered.exp.datetime(),
         }),
     ))
 }

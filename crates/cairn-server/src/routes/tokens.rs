@@ -1,12 +1,14 @@
 //! Bearer and join tokens: admins mint them (`POST /v1/tokens`), list them and revoke them.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use cairn_log::Event;
 use cairn_proto::Refusal;
-use cairn_proto::TokenId;
 use cairn_proto::api::{TokenRequest, TokenResponse, TokenRole, TokenView};
+use cairn_proto::{TokenId, UnixTime};
 use cairn_store::TokenRecord;
 
 use crate::auth::Admin;
@@ -39,7 +41,7 @@ pub async fn create(
             Refusal::InvalidTtl.with(format!("at most {} seconds", TokenRequest::MAX_TTL_SECONDS))
         );
     }
-    let expires_at = ttl.map(|t| now + t as i64);
+    let expires_at = ttl.map(|t| now.after(Duration::from_secs(t)));
     let token = new_token();
     let id = cairn_store::token_id(&token_hash(&token));
     let created = Event::TokenCreated {
@@ -58,7 +60,7 @@ pub async fn create(
             id,
             token,
             role: req.role,
-            expires_at: expires_at.map(clock::datetime),
+            expires_at: expires_at.map(UnixTime::datetime),
         }),
     ))
 }

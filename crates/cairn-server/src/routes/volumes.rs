@@ -57,7 +57,7 @@ pub async fn create(
         format: req.format,
         wrapped_key,
         kek_id: kek.id().into(),
-        created_at: clock::now(),
+        created_at: clock::now().secs(),
     };
     if !state.store.insert_volume(&record).await? {
         return Err(Refusal::VolumeExists.into());
@@ -128,12 +128,12 @@ async fn release_key(
     // (external issuers withdraw their own tokens).
     if token.iss == *state.issuer {
         let placement = state.store.instance(&token.sub).await?;
-        if !placement.is_some_and(|p| p.honours(&token.host_id, token.iat as i64)) {
+        if !placement.is_some_and(|p| p.honours(&token.body.host_id, token.iat)) {
             return Err(Refusal::SecurityTokenRevoked
                 .with("the instance was revoked or placed elsewhere since this token was issued"));
         }
     }
-    gate::admitted(state, &pat.sub).await?;
+    gate::admitted(state, &pat.registered.sub).await?;
     let volume = state
         .store
         .volume(volume_id)
@@ -149,12 +149,12 @@ async fn release_key(
         .map_err(|e| ApiError::signing_unavailable(&e))?;
     let sealed = sealed::seal(&recipient, VOLUME_KEY_INFO, volume_id.as_bytes(), &key)
         .map_err(|_| Refusal::CnfKeyInvalid)?;
-    tracing::info!(volume = %volume_id, host = %pat.sub, instance = %token.sub, "volume key released");
+    tracing::info!(volume = %volume_id, host = %pat.registered.sub, instance = %token.sub, "volume key released");
     let released = Event::VolumeReleased {
         volume_id: volume_id.to_string(),
         instance_id: token.sub.clone(),
-        host_id: pat.sub.clone(),
-        pat_jti: pat.jti.clone(),
+        host_id: pat.registered.sub.clone(),
+        pat_jti: pat.registered.jti.clone(),
     };
     state.log.record(released, None)?;
     Ok(sealed)

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use cairn_agent::ApiClient;
 use cairn_agent::volume::{self, KeyOut};
+use cairn_client::ApiClient;
 use cairn_proto::api::{
     HostView, InstanceRequest, TokenRequest, VolumeFormat, VolumeRequest, check_id,
 };

@@ -2,7 +2,8 @@
 
 use cairn_agent::boot::{self, BootError};
 use cairn_agent::volume::{Backend, KeyOut, Luks, Qemu};
-use cairn_agent::{ApiClient, ClientError, HardwareKeySigner, flows};
+use cairn_agent::{HardwareKeySigner, flows};
+use cairn_client::{ApiClient, ClientError};
 use cairn_hfm::Scan;
 use cairn_proto::Report;
 
@@ -231,7 +232,7 @@ async fn security_token(args: &BootArgs) -> Result<String> {
         std::env::var(var)
             .map_err(|_| Failure::usage(format!("security token: ${var} is not set")))?
     } else if let Some(url) = &args.token_url {
-        cairn_agent::client::fetch_security_token(url, args.attempts).await?
+        cairn_client::fetch_security_token(url, args.attempts).await?
     } else {
         return Err(Failure::usage(
             "give --token-file, --token-env or --token-url",

@@ -25,7 +25,7 @@ pub async fn run(cmd: BenchCmd) -> Result {
             boots,
             key_store,
             plaintext,
-        } => cairn_bench::release(clients, seconds, boots, key_store, plaintext).await,
+        } => cairn_bench::release(clients, seconds, boots, key_store.spec, plaintext).await,
         BenchCmd::Log {
             batch,
             seconds,

@@ -26,7 +26,7 @@ pub async fn run(cmd: ServerCmd) -> Result {
         } => {
             // The names are checked first: once init is done its admin token must be shown.
             let names = tls.then(|| tls_names(tls_sans)).transpose()?;
-            let made = init(&data_dir, database_url.as_deref(), &key_store).await?;
+            let made = init(&data_dir, database_url.as_deref(), &key_store.spec).await?;
             let ca = match names {
                 Some(names) => Some(make_private_ca(&data_dir, &names)?),
                 None => None,
@@ -67,7 +67,12 @@ pub async fn run(cmd: ServerCmd) -> Result {
                 .prefix("cairn-dev-")
                 .tempdir()
                 .map_err(|e| Failure::new(Exit::Failure, e.to_string()))?;
-            let made = init(dir.path(), serve.database_url.as_deref(), &serve.key_store).await?;
+            let made = init(
+                dir.path(),
+                serve.database_url.as_deref(),
+                &serve.key_store.spec,
+            )
+            .await?;
             let ca = make_private_ca(dir.path(), &tls_names(vec![])?)?;
             let tls = TlsArgs {
                 tls_cert: None,
@@ -86,6 +91,7 @@ pub async fn run(cmd: ServerCmd) -> Result {
             webhook,
         } => {
             let keys = key_store
+                .spec
                 .open(&data_dir)
                 .map_err(|e| Failure::new(Exit::Failure, e.to_string()))?;
             let secret = cairn_server::webhook_secret(keys.as_ref(), &webhook)
@@ -151,7 +157,7 @@ async fn bind(data_dir: &Path, args: ServeArgs, tls: TlsArgs) -> Result<Server> 
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
     };
     config.database_url = args.database_url;
-    config.key_store = args.key_store;
+    config.key_store = args.key_store.spec;
     config.roles = args.roles;
     config.issuer = args.issuer;
     config.strict_drift = args.strict_drift;

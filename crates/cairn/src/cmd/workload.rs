@@ -3,7 +3,7 @@
 use std::io::{BufReader, BufWriter, IsTerminal};
 use std::path::Path;
 
-use cairn_agent::ApiClient;
+use cairn_client::ApiClient;
 use cairn_ewc::Header;
 use cairn_proto::api::{ErotRequest, ErotResponse, ReceiptRequest};
 use cairn_proto::{Digest, HostId};
@@ -76,7 +76,7 @@ pub async fn run(cmd: WorkloadCmd) -> Result {
             threads,
         } => {
             let erot: ErotResponse = read_json(&erot, "ERoT")?;
-            let header = Header::new(&erot.erot_id, erot.erot_pub, erot.workload_digest.0);
+            let header = Header::new(erot.erot_id.as_str(), erot.erot_pub, erot.workload_digest.0);
             let input = std::fs::File::open(&payload)
                 .map_err(|e| Failure::usage(format!("{}: {e}", payload.display())))?;
             let len = input.metadata().map(|m| m.len()).unwrap_or(0);
@@ -124,7 +124,7 @@ pub async fn run(cmd: WorkloadCmd) -> Result {
         } => {
             let ewc_digest = file_digest(&ewc)?;
             let answer = client(&remote)?
-                .receipt(erot_id.as_str(), &ReceiptRequest { ewc_digest })
+                .receipt(&erot_id, &ReceiptRequest { ewc_digest })
                 .await?;
             emit(&answer.receipt, out.as_deref())?;
             // The proof that the ERoT's generation is logged goes beside the receipt.

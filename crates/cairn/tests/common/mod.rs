@@ -7,9 +7,10 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use cairn_agent::{ApiClient, HardwareKeySigner, SoftKey, Trust};
+use cairn_agent::{HardwareKeySigner, SoftKey};
+use cairn_client::{ApiClient, Trust};
 use cairn_proto::api::{ErotResponse, EventView, TokenRequest, TokenRole};
-use cairn_proto::{Evidence, Report, Signed};
+use cairn_proto::{ErotId, Evidence, Report, Signed};
 
 pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 
@@ -333,9 +334,9 @@ pub async fn post_raw(
 }
 
 /// The refusal's problem slug, or panics if the call succeeded.
-pub fn refusal<T: std::fmt::Debug>(result: Result<T, cairn_agent::ClientError>) -> String {
+pub fn refusal<T: std::fmt::Debug>(result: Result<T, cairn_client::ClientError>) -> String {
     match result {
-        Err(cairn_agent::ClientError::Refused(p)) => p.slug().to_string(),
+        Err(cairn_client::ClientError::Refused(p)) => p.slug().to_string(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -399,7 +400,7 @@ pub async fn release(
     volume: &str,
     security_token: &str,
     pat: &str,
-) -> Result<cairn_proto::Sealed, cairn_agent::ClientError> {
+) -> Result<cairn_proto::Sealed, cairn_client::ClientError> {
     server
         .client()
         .release_key(
@@ -453,9 +454,9 @@ pub async fn erot_with_receipt(
 pub async fn host_release(
     server: &TestServer,
     key: &dyn HardwareKeySigner,
-    erot_id: &str,
+    erot_id: &ErotId,
     receipt: &str,
-) -> Result<cairn_proto::sealed::RecipientKey, cairn_agent::ClientError> {
+) -> Result<cairn_proto::sealed::RecipientKey, cairn_client::ClientError> {
     use cairn_proto::sealed::RecipientKey;
     let recipient = RecipientKey::generate();
     let pat = pat(server, key, None, &recipient).await;
@@ -473,7 +474,7 @@ pub async fn host_release(
         .open(
             &sealed,
             cairn_proto::erot::EROT_KEY_INFO,
-            erot_id.as_bytes(),
+            erot_id.as_str().as_bytes(),
         )
         .unwrap();
     Ok(RecipientKey::from_private(zeroize::Zeroizing::new(
@@ -553,12 +554,12 @@ impl Customer<'_> {
         ok(&self.cli(&args));
         let erot: ErotResponse =
             serde_json::from_str(&std::fs::read_to_string(&erot_path).unwrap()).unwrap();
-        let ewc = self.seal(&erot, payload, &erot.erot_id);
+        let ewc = self.seal(&erot, payload, erot.erot_id.as_str());
         let receipt = ok(&self.cli(&[
             "workload",
             "receipt",
             "--erot-id",
-            &erot.erot_id,
+            erot.erot_id.as_str(),
             "--ewc",
             ewc.to_str().unwrap(),
         ]))

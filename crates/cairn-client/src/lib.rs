@@ -1,4 +1,5 @@
-//! The HTTP client of the Cairn API: JSON in, JSON or an RFC 9457 problem out.
+//! The HTTP client of the Cairn API, for every role (the host agent, the admin, a customer,
+//! an auditor): JSON in, JSON or an RFC 9457 problem out; plain HTTP only to loopback.
 
 use std::time::Duration;
 
@@ -7,7 +8,9 @@ use cairn_proto::api::{
     InstanceRequest, InstanceResponse, KeyRequest, LogProof, ReceiptRequest, ReceiptResponse,
     ReleaseRequest, TokenRequest, TokenResponse, TokenView, VolumeRequest, VolumeView,
 };
-use cairn_proto::{Completion, Enrollment, Evidence, HostAction, HostId, Problem, Sealed, Signed};
+use cairn_proto::{
+    Completion, Enrollment, ErotId, Evidence, HostAction, HostId, Problem, Sealed, Signed,
+};
 use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -41,7 +44,8 @@ impl Trust {
         let Some(path) = path else {
             return Ok(Trust::SystemRoots);
         };
-        let certs = cairn_proto::transport::read_certificates(path).map_err(ClientError::Usage)?;
+        let certs =
+            cairn_pem::read_certificates(path).map_err(|e| ClientError::Usage(e.to_string()))?;
         let certs = certs
             .iter()
             .map(|der| reqwest::Certificate::from_der(der))
@@ -301,39 +305,30 @@ impl ApiClient {
 
     pub async fn receipt(
         &self,
-        erot_id: &str,
+        erot_id: &ErotId,
         req: &ReceiptRequest,
     ) -> Result<ReceiptResponse, ClientError> {
-        self.post(
-            &format!("/v1/erots/{}/receipt", path_segment(erot_id)?),
-            req,
-        )
-        .await
+        self.post(&format!("/v1/erots/{}/receipt", erot_id), req)
+            .await
     }
 
     pub async fn release_erot(
         &self,
-        erot_id: &str,
+        erot_id: &ErotId,
         req: &ReleaseRequest,
     ) -> Result<Sealed, ClientError> {
-        self.post(
-            &format!("/v1/erots/{}/release", path_segment(erot_id)?),
-            req,
-        )
-        .await
+        self.post(&format!("/v1/erots/{}/release", erot_id), req)
+            .await
     }
 
     pub async fn complete_erot(
         &self,
-        erot_id: &str,
+        erot_id: &ErotId,
         signed: &Signed<Completion>,
     ) -> Result<(), ClientError> {
-        self.post::<_, serde::de::IgnoredAny>(
-            &format!("/v1/erots/{}/complete", path_segment(erot_id)?),
-            signed,
-        )
-        .await
-        .map(|_| ())
+        self.post::<_, serde::de::IgnoredAny>(&format!("/v1/erots/{}/complete", erot_id), signed)
+            .await
+            .map(|_| ())
     }
 
     pub async fn release_key(
@@ -410,12 +405,6 @@ pub async fn fetch_security_token(url: &str, attempts: u32) -> Result<String, Cl
 
 /// A security token is a JWT of a few KiB; an answer longer than this is not one.
 const MAX_SECURITY_TOKEN: usize = 64 * 1024;
-
-/// An id that is safe to put in a URL path.
-fn path_segment(id: &str) -> Result<&str, ClientError> {
-    cairn_proto::api::check_id("resource", id).map_err(ClientError::Usage)?;
-    Ok(id)
-}
 
 #[cfg(test)]
 mod tests {
