@@ -29,6 +29,9 @@ pub enum AuditError {
     /// A receipt or a proof that does not stand.
     #[error("{0}")]
     Rejected(String),
+    /// What the monitor keeps could not be written.
+    #[error("{0}")]
+    Io(String),
     /// The log is not what it signed: rewritten, forked or shrunk.
     #[error("LOG INCONSISTENT: {0}")]
     Inconsistent(String),
@@ -169,7 +172,7 @@ impl MonitorState {
             edge: frontier.hashes().map(|(i, h)| (i, h.to_string())).collect(),
         };
         let temp = path.with_extension("tmp");
-        let fail = |e: std::io::Error| AuditError::Input(format!("{}: {e}", path.display()));
+        let fail = |e: std::io::Error| AuditError::Io(format!("{}: {e}", path.display()));
         std::fs::write(
             &temp,
             serde_json::to_vec_pretty(&state).expect("state serializes"),

@@ -65,6 +65,9 @@ pub struct Registered<S> {
     pub iat: UnixTime,
     pub nbf: UnixTime,
     pub exp: UnixTime,
+    /// Always set by [`TokenSigner::issue`]; read as empty where absent, since receipts
+    /// signed before receipts carried one have none and must still verify.
+    #[serde(default)]
     pub jti: String,
 }
 

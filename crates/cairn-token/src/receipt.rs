@@ -59,3 +59,44 @@ pub fn check(
         _ => Ok(claims),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Ed25519Signer, JwsSigner, Validity, jws};
+    use cairn_proto::UnixTime;
+    use std::time::Duration;
+
+    /// Receipts signed before receipts carried a `jti` still verify.
+    #[test]
+    fn a_receipt_without_a_jti_still_verifies() {
+        let key = Ed25519Signer::from_pkcs8(&Ed25519Signer::generate_pkcs8()).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let key = std::sync::Arc::new(key);
+        let signer = crate::TokenSigner::<Receipt>::new(key.clone());
+        let body = Receipt {
+            workload: serde_json::json!({ "name": "w" }),
+            workload_digest: Digest::sha256("w"),
+            host_id: "h_0123456789abcdef0123456789abcdef".parse().unwrap(),
+            hk_pub: "AA".into(),
+            nonce: "AA".into(),
+            erot_pub: "AA".into(),
+            ewc_digest: Digest::sha256("ewc"),
+        };
+        let validity = Validity::for_ttl(UnixTime::now(), Duration::from_secs(60));
+        let erot = "e_0123456789abcdef0123456789abcdef".parse().unwrap();
+        let issued = signer.issue("https://cairn", erot, validity, body).unwrap();
+        assert_eq!(check(&issued.token, &jwks, None).unwrap(), issued.claims);
+        let mut old = serde_json::to_value(&issued.claims).unwrap();
+        old.as_object_mut().unwrap().remove("jti");
+        let token = jws::encode(key.as_ref(), RECEIPT_TYP, &old).unwrap();
+        let claims = check(&token, &jwks, Some(&Digest::sha256("ewc"))).unwrap();
+        assert_eq!(claims.registered.jti, "");
+        assert!(matches!(
+            check(&token, &jwks, Some(&Digest::sha256("other"))),
+            Err(ReceiptError::OtherContainer { .. })
+        ));
+    }
+}

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use cairn_audit::{AuditError, Logged, MonitorState};
 use cairn_client::ApiClient;
 use cairn_log::{Entry, LogKey, TlogProof};
+use cairn_token::receipt::ReceiptError;
 use cairn_token::{Jwks, ReceiptClaims};
 
 use crate::cli::{AuditCmd, Remote};
@@ -105,8 +106,16 @@ async fn verify(args: Verify) -> Result {
         Some(path) => Some(super::workload::file_digest(path)?),
         None => None,
     };
-    let claims = cairn_token::receipt::check(&token, &jwks, ewc_digest.as_ref())
-        .map_err(|e| Failure::new(Exit::Failure, format!("receipt rejected: {e}")))?;
+    let claims = cairn_token::receipt::check(&token, &jwks, ewc_digest.as_ref()).map_err(|e| {
+        let message = match (&e, &args.ewc) {
+            (ReceiptError::OtherContainer { receipt, file }, Some(path)) => format!(
+                "{} is not the container this receipt names (digest {file}, receipt {receipt})",
+                path.display()
+            ),
+            _ => format!("receipt rejected: {e}"),
+        };
+        Failure::new(Exit::Failure, message)
+    })?;
     let proof_file = args
         .proof
         .clone()
