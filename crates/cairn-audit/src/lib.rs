@@ -1,7 +1,7 @@
 //! The auditor's and the monitor's side of the transparency log (DESIGN.md, "Transparency log
 //! and audit"), for `cairn audit` and for anyone who audits Cairn from their own code.
 //!
-//! - [`receipt_logged`]: a receipt's ERoT generation is the entry its C2SP `tlog-proof@v1`
+//! - [`receipt_entry`] and [`receipt_logged`]: a receipt's ERoT generation is the entry its C2SP `tlog-proof@v1`
 //!   names, in a tree the log key signed; offline, with nothing but the log's key.
 //! - [`check_consistent`]: two checkpoints of one log are of one tree.
 //! - [`follow`]: a monitor's round: the log's new checkpoint is signed by the log key, its
@@ -53,13 +53,13 @@ pub struct Logged {
     pub checkpoint: Checkpoint,
 }
 
-/// That `claims`' ERoT generation is the logged entry `proof` carries, in a tree `key`
-/// signed.
-pub fn receipt_logged(
+/// That the entry `proof` carries is `claims`' ERoT generation (its id, host, workload and
+/// public key); answers the entry's bytes. Needs no key: a proof for another entry is refused
+/// before anything is fetched.
+pub fn receipt_entry<'a>(
     claims: &ReceiptClaims,
-    proof: &TlogProof,
-    key: &LogKey,
-) -> Result<Logged, AuditError> {
+    proof: &'a TlogProof,
+) -> Result<&'a [u8], AuditError> {
     let entry_bytes = proof
         .extra
         .as_deref()
@@ -75,11 +75,22 @@ pub fn receipt_logged(
                 && *workload_digest == claims.body.workload_digest
                 && *erot_pub_digest == Digest::sha256(&erot_pub)
     );
-    if !names_this_erot {
-        return Err(rejected(
+    match names_this_erot {
+        true => Ok(entry_bytes),
+        false => Err(rejected(
             "the tlog proof's entry is not this receipt's ERoT generation",
-        ));
+        )),
     }
+}
+
+/// That `claims`' ERoT generation is the logged entry `proof` carries, in a tree `key`
+/// signed.
+pub fn receipt_logged(
+    claims: &ReceiptClaims,
+    proof: &TlogProof,
+    key: &LogKey,
+) -> Result<Logged, AuditError> {
+    let entry_bytes = receipt_entry(claims, proof)?;
     let checkpoint = proof
         .verify(key, entry_bytes)
         .map_err(|e| rejected(format!("not logged: {e}")))?;

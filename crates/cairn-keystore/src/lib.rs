@@ -29,7 +29,9 @@ pub enum KeyStoreError {
     },
     #[error("key {path} is not usable: {reason}")]
     BadKey { path: String, reason: String },
-    #[error("key store: {0}")]
+    /// A key file that cannot be read or written, or is not what it must be (it names the
+    /// file).
+    #[error(transparent)]
     Pem(#[from] cairn_pem::PemError),
     #[error("key store at {0} is not initialized (run `cairn server init`)")]
     NotInitialized(String),

@@ -135,3 +135,83 @@ async fn a_body_that_is_not_json_is_refused_and_counted() {
     });
     assert!(counted, "{text}");
 }
+
+#[tokio::test]
+async fn operations_endpoints_answer() {
+    let server = in_process().await;
+    let router = &server.router;
+    assert_eq!(ask(router, get("/healthz", None)).await.0, 200);
+    assert_eq!(ask(router, get("/readyz", None)).await.0, 200);
+    assert_eq!(
+        ask(router, post("/v1/attest/challenge", None, "{}"))
+            .await
+            .0,
+        200
+    );
+    let answer = router.clone().oneshot(get("/metrics", None)).await.unwrap();
+    let metrics = axum::body::to_bytes(answer.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains("cairn_challenges_total 1"), "{metrics}");
+    let (_, _, openapi) = ask(router, get("/openapi.json", None)).await;
+    for path in [
+        "/v1/attest/challenge",
+        "/v1/attest",
+        "/v1/hosts",
+        "/v1/hosts/{host_id}",
+        "/v1/hosts/{host_id}/{action}",
+        "/v1/hosts/{host_id}/activation",
+        "/v1/tokens",
+        "/v1/instances",
+        "/v1/volumes",
+        "/v1/volumes/{volume_id}/key",
+        "/v1/erots",
+        "/v1/erots/{erot_id}/receipt",
+        "/v1/erots/{erot_id}/release",
+        "/v1/erots/{erot_id}/complete",
+        "/.well-known/jwks.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            openapi["paths"].get(path).is_some(),
+            "{path} missing from openapi.json"
+        );
+    }
+    let (status, content_type, _) = ask(router, get("/v1/nope", None)).await;
+    assert_eq!(status, 404);
+    assert_eq!(content_type, "application/problem+json");
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_mistyped_requests_are_problems() {
+    let server = in_process().await;
+    let router = &server.router;
+    let not_evidence = serde_json::json!({
+        "evidence": 1,
+        "signature": { "alg": "EdDSA", "value": "" },
+    });
+    let (status, _, body) = ask(router, post("/v1/attest", None, not_evidence.to_string())).await;
+    assert_eq!(
+        (status.as_u16(), body["type"].as_str().unwrap()),
+        (400, "urn:cairn:problem:malformed-request")
+    );
+    // The detail names the member at fault.
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("evidence"), "{detail}");
+    let text = Request::post("/v1/attest")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, _, body) = ask(router, text).await;
+    assert_eq!(status.as_u16(), 415);
+    assert_eq!(body["type"], "urn:cairn:problem:unsupported-media-type");
+    let huge = serde_json::json!({ "evidence": "x".repeat(300 * 1024) });
+    let (status, _, body) = ask(router, post("/v1/attest", None, huge.to_string())).await;
+    assert_eq!(
+        (status.as_u16(), body["type"].as_str().unwrap()),
+        (413, "urn:cairn:problem:request-too-large")
+    );
+}

@@ -178,6 +178,8 @@ async fn check_logged(claims: &ReceiptClaims, proof_file: &Path, args: &Verify) 
     let text = String::from_utf8_lossy(&read(proof_file)?).into_owned();
     let proof = TlogProof::parse(&text)
         .map_err(|e| Failure::new(Exit::Failure, format!("{}: {e}", proof_file.display())))?;
+    // A proof of another entry is refused before the log key is fetched.
+    cairn_audit::receipt_entry(claims, &proof)?;
     let key = log_key(args.log_key.clone(), &args.remote).await?;
     let logged = cairn_audit::receipt_logged(claims, &proof, &key)?;
     if let Some(path) = &args.checkpoint {
