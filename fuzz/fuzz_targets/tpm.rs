@@ -12,7 +12,11 @@ fn part(data: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = cairn_tpm::ek_certificate_key(data);
+    // An EK certificate's key, and then what the TCG profile asks of it (read before the
+    // chain is checked, so any bytes reach it).
+    if let Ok(ek) = cairn_tpm::ek_certificate_key(data) {
+        let _ = cairn_tpm::check_profile(data, &ek);
+    }
     let Some((public, rest)) = part(data) else {
         return;
     };

@@ -79,6 +79,10 @@ refusals! {
     // Proofs of possession and freshness.
     EnrollmentSignatureInvalid = (403, "enrollment-signature-invalid", "The enrollment is not signed by its hardware key"),
     EkCertUntrusted = (403, "ek-cert-untrusted", "The EK certificate does not chain to a trusted TPM manufacturer"),
+    EkCertIsCa = (403, "ek-cert-is-ca", "The EK certificate is a CA certificate"),
+    EkCertKeyUsage = (403, "ek-cert-key-usage", "The EK certificate's key usage is not an endorsement key's"),
+    EkCertPurpose = (403, "ek-cert-purpose", "The EK certificate's extended key usage lacks the TCG EK certificate purpose"),
+    EkCertNoTpm = (403, "ek-cert-no-tpm", "The EK certificate does not name a TPM manufacturer, model and version"),
     ActivationFailed = (403, "activation-failed", "No open credential challenge for this host matches the secret"),
     NonceExpired = (403, "nonce-expired", "The challenge nonce has expired"),
     NonceUnknown = (403, "nonce-unknown", "The challenge nonce is unknown"),

@@ -9,8 +9,9 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 use crate::{EkPublic, TpmError};
 
 /// Verifies `ek_cert` (DER) against `anchors` (DER CA certificates: roots, and intermediates
-/// the operator chose to trust as well) at `now` (seconds since the epoch), and returns its
-/// endorsement key for [`crate::make_credential`].
+/// the operator chose to trust as well) at `now` (seconds since the epoch), and that it is an
+/// EK certificate by the TCG profile ([`crate::check_profile`]: a trusted CA may issue other
+/// certificates too); returns its endorsement key for [`crate::make_credential`].
 pub fn verify_ek_certificate(
     ek_cert: &[u8],
     anchors: &[Vec<u8>],
@@ -19,6 +20,10 @@ pub fn verify_ek_certificate(
     let untrusted = |e: webpki::Error| TpmError::EkCertificate(format!("{e:?}"));
     let der = CertificateDer::from(ek_cert);
     let cert = EndEntityCert::try_from(&der).map_err(untrusted)?;
+    // What it is, then who issued it: a CA certificate would otherwise be refused by the
+    // chain check as a CA used as an end entity, saying less.
+    let ek = EkPublic::from_spki(cert.subject_public_key_info().as_ref())?;
+    crate::check_profile(ek_cert, &ek)?;
     let ca_ders: Vec<CertificateDer> = anchors
         .iter()
         .map(|a| CertificateDer::from(&a[..]))
@@ -38,7 +43,7 @@ pub fn verify_ek_certificate(
         None,
     )
     .map_err(untrusted)?;
-    EkPublic::from_spki(cert.subject_public_key_info().as_ref())
+    Ok(ek)
 }
 
 /// The endorsement key of an EK certificate whose chain is not checked (no manufacturer CA is
@@ -51,8 +56,8 @@ pub fn ek_certificate_key(ek_cert: &[u8]) -> Result<EkPublic, TpmError> {
     EkPublic::from_spki(cert.subject_public_key_info().as_ref())
 }
 
-/// EK certificates carry no TLS usages; some carry TCG's EK certificate purpose
-/// (2.23.133.8.1), others none. The chain to a trusted manufacturer CA is what counts.
+/// The chain is checked here whatever the extended key usage; what an EK certificate's must
+/// be is the profile's rule (`ek_profile`).
 struct AnyEkUsage;
 
 impl ExtendedKeyUsageValidator for AnyEkUsage {

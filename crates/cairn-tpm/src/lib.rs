@@ -5,12 +5,14 @@
 
 mod credential;
 mod ek_cert;
+mod ek_profile;
 mod public;
 mod quote;
 mod wire;
 
 pub use credential::{Credential, EkPublic, make_credential};
 pub use ek_cert::{ek_certificate_key, verify_ek_certificate};
+pub use ek_profile::{EkProfileError, TpmIdentity, check_profile};
 pub use public::{AkKey, AkPublic};
 pub use quote::{PcrValues, Quote, check_reference, verify_quote};
 
@@ -38,4 +40,6 @@ pub enum TpmError {
     EkKey,
     #[error("the EK certificate does not chain to a trusted TPM manufacturer CA: {0}")]
     EkCertificate(String),
+    #[error("the certificate is not an EK certificate: {0}")]
+    EkProfile(#[from] EkProfileError),
 }

@@ -15,6 +15,9 @@ fn tpm_cases_need_the_tpm_feature() {
 #[cfg(feature = "tpm")]
 mod common;
 #[cfg(feature = "tpm")]
+#[path = "../../cairn-tpm/tests/ek_certs/mod.rs"]
+mod ek_certs;
+#[cfg(feature = "tpm")]
 #[path = "../../cairn-tpm/tests/swtpm/mod.rs"]
 mod swtpm;
 
@@ -61,6 +64,66 @@ mod with_tpm {
             "{body}"
         );
         body
+    }
+
+    /// Certificates a CA named in `--ek-ca` issued that are not EK certificates, presented as
+    /// the EK certificate of a real TPM's attestation key: each is refused with its own
+    /// problem before any challenge is made, and no host is created. (With one accepted, the
+    /// credential challenge would be sealed to a key the attacker holds in software.)
+    #[tokio::test]
+    async fn certificates_of_a_trusted_ca_that_are_not_ek_certificates_are_refused() {
+        use rcgen::{ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SanType};
+        let Some((_ca, tpm, _)) = manufactured() else {
+            return;
+        };
+        let ca = super::ek_certs::ca();
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("ek-ca.pem");
+        std::fs::write(&bundle, &ca.pem).unwrap();
+        let server = TestServer::start(
+            None,
+            &["--ek-ca", bundle.to_str().unwrap(), "--ek-auto-approve"],
+        );
+        let key = TpmKey::open(&tpm.tcti, true).unwrap();
+        let dns = |name: &str| vec![SanType::DnsName(name.try_into().unwrap())];
+        let tls_server = super::ek_certs::issued(&ca, |p| {
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+            p.custom_extensions.clear();
+            p.subject_alt_names = dns("host.example");
+        });
+        let no_key_agreement = super::ek_certs::issued(&ca, |p| {
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        });
+        let other_purpose = super::ek_certs::issued(&ca, |p| {
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        });
+        let a_ca = super::ek_certs::issued(&ca, |p| {
+            p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        });
+        let no_tpm = super::ek_certs::issued(&ca, |p| {
+            p.custom_extensions.clear();
+            p.subject_alt_names = dns("tpm.example");
+        });
+        for (cert, problem) in [
+            (tls_server, "ek-cert-key-usage"),
+            (no_key_agreement, "ek-cert-key-usage"),
+            (other_purpose, "ek-cert-purpose"),
+            (a_ca, "ek-cert-is-ca"),
+            (no_tpm, "ek-cert-no-tpm"),
+        ] {
+            let enrollment = Enrollment {
+                nonce: server.client().challenge().await.unwrap().nonce,
+                name: "forged-ek".into(),
+                report: reported(&key, &baremetal()),
+                hk: key.public(),
+                join_token: None,
+                ek_cert: Some(cairn_proto::b64::encode(&cert)),
+            };
+            let signed = Signed::sign(enrollment, |m| key.sign(m)).unwrap();
+            assert_eq!(refusal(server.client().enroll(&signed).await), problem);
+        }
+        assert!(server.admin().hosts().await.unwrap().is_empty());
     }
 
     /// `cairn agent ARGS --hk tpm:TCTI` on the baremetal fixture.

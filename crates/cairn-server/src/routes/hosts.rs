@@ -23,7 +23,8 @@ type SignedEnrollment = Signed<Enrollment>;
 
 refusals!(EnrollRefusals: BODY, STORE, LOGGED;
     EnrollmentSignatureInvalid, InvalidReport, InvalidName, UnsupportedHardwareKey,
-    EkCertRequired, EkCertUntrusted, NonceExpired, NonceUnknown, JoinTokenInvalid,
+    EkCertRequired, EkCertUntrusted, EkCertIsCa, EkCertKeyUsage, EkCertPurpose, EkCertNoTpm,
+    NonceExpired, NonceUnknown, JoinTokenInvalid,
     PendingHostsFull, TamperDetected);
 
 /// Enrolls a host: its enrollment, signed by the hardware key it registers.
@@ -150,7 +151,17 @@ fn tpm_challenge(
         .as_deref()
         .and_then(|c| cairn_proto::b64::decode(c).ok())
         .ok_or(Refusal::EkCertRequired)?;
-    let untrusted = |e: cairn_tpm::TpmError| Refusal::EkCertUntrusted.with(e.to_string());
+    let untrusted = |e: cairn_tpm::TpmError| {
+        use cairn_tpm::EkProfileError as Profile;
+        let refusal = match &e {
+            cairn_tpm::TpmError::EkProfile(Profile::IsCa) => Refusal::EkCertIsCa,
+            cairn_tpm::TpmError::EkProfile(Profile::KeyUsage(_)) => Refusal::EkCertKeyUsage,
+            cairn_tpm::TpmError::EkProfile(Profile::Purpose) => Refusal::EkCertPurpose,
+            cairn_tpm::TpmError::EkProfile(Profile::TpmIdentity) => Refusal::EkCertNoTpm,
+            _ => Refusal::EkCertUntrusted,
+        };
+        refusal.with(e.to_string())
+    };
     let (ek, chains) = match state.ek_anchors.is_empty() {
         true => (
             cairn_tpm::ek_certificate_key(&ek_cert).map_err(untrusted)?,
