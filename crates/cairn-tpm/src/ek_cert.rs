@@ -6,7 +6,7 @@
 use pki_types::{CertificateDer, UnixTime};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 
-use crate::{EkPublic, TpmError};
+use crate::{EkProfileError, EkPublic, TpmError};
 
 /// Verifies `ek_cert` (DER) against `anchors` (DER CA certificates: roots, and intermediates
 /// the operator chose to trust as well) at `now` (seconds since the epoch), and that it is an
@@ -20,10 +20,6 @@ pub fn verify_ek_certificate(
     let untrusted = |e: webpki::Error| TpmError::EkCertificate(format!("{e:?}"));
     let der = CertificateDer::from(ek_cert);
     let cert = EndEntityCert::try_from(&der).map_err(untrusted)?;
-    // What it is, then who issued it: a CA certificate would otherwise be refused by the
-    // chain check as a CA used as an end entity, saying less.
-    let ek = EkPublic::from_spki(cert.subject_public_key_info().as_ref())?;
-    crate::check_profile(ek_cert, &ek)?;
     let ca_ders: Vec<CertificateDer> = anchors
         .iter()
         .map(|a| CertificateDer::from(&a[..]))
@@ -42,7 +38,14 @@ pub fn verify_ek_certificate(
         None,
         None,
     )
-    .map_err(untrusted)?;
+    .map_err(|e| match e {
+        // The chain check refuses a CA as an end entity before it looks for the issuer.
+        webpki::Error::CaUsedAsEndEntity => TpmError::EkProfile(EkProfileError::IsCa),
+        other => untrusted(other),
+    })?;
+    // Who issued it first, then what it is: the profile reads only certificates that chain.
+    let ek = EkPublic::from_spki(cert.subject_public_key_info().as_ref())?;
+    crate::check_profile(ek_cert, &ek)?;
     Ok(ek)
 }
 

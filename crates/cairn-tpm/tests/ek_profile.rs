@@ -90,4 +90,11 @@ fn a_good_profile_does_not_stand_in_for_the_chain() {
         verify(&ca, &cert),
         Err(TpmError::EkCertificate(_))
     ));
+    // A certificate that does not chain is refused as untrusted, whatever else it is.
+    let tls = issued(&other, |p| {
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.custom_extensions.clear();
+    });
+    assert!(matches!(verify(&ca, &tls), Err(TpmError::EkCertificate(_))));
 }
